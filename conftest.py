@@ -1,0 +1,72 @@
+"""pytest-benchmark hooks and the suite's command-line options.
+
+* ``pytest_benchmark_update_machine_info`` adds the machine fingerprint
+  (``harness.fingerprint``) to every saved run.
+* ``pytest_benchmark_update_json`` stamps the run with our schema version and
+  the options that shape its numbers.
+* ``pytest_benchmark_compare_machine_info`` refuses to compare timings of runs
+  whose timing-relevant fingerprint differs (pytest-benchmark only warns).
+"""
+from __future__ import annotations
+
+import pytest
+
+RUN_SCHEMA = 1
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("edgebench", "compressed-model benchmark suite")
+    group.addoption("--profiles", default="minilm-l6,distilbert-base",
+                    help="comma-separated model profiles to benchmark (default: %(default)s)")
+    group.addoption("--variants", default="fp32,int8-dynamic",
+                    help="comma-separated variants to benchmark (default: %(default)s)")
+    group.addoption("--threads", type=int, default=None,
+                    help="intra-op threads for every measurement (default: physical cores)")
+    group.addoption("--bench-seconds", type=float, default=3.0,
+                    help="target timed seconds per latency/throughput benchmark (default: %(default)s)")
+    group.addoption("--min-rounds", type=int, default=20,
+                    help="minimum timed rounds per latency benchmark (default: %(default)s)")
+    group.addoption("--cold-start-samples", type=int, default=5,
+                    help="fresh processes per cold-start measurement (default: %(default)s)")
+    group.addoption("--memory-samples", type=int, default=3,
+                    help="fresh processes per peak-memory measurement (default: %(default)s)")
+    group.addoption("--seq-lengths", default=None,
+                    help="comma-separated sequence lengths for latency (default: the profile's)")
+    group.addoption("--batch-sizes", default=None,
+                    help="comma-separated batch sizes for throughput (default: the profile's)")
+
+
+def threads(config: pytest.Config) -> int:
+    from harness.session import default_threads
+
+    return config.getoption("--threads") or default_threads()
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    from harness import fingerprint
+
+    machine_info["edgebench"] = fingerprint.collect(threads(config))
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
+    output_json["edgebench"] = {
+        "schema": RUN_SCHEMA,
+        "threads": threads(config),
+        "profiles": config.getoption("--profiles"),
+        "variants": config.getoption("--variants"),
+        "bench_seconds": config.getoption("--bench-seconds"),
+        "min_rounds": config.getoption("--min-rounds"),
+    }
+
+
+def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark) -> None:
+    from harness import fingerprint
+
+    ours = machine_info.get("edgebench", {})
+    theirs = compared_benchmark.get("machine_info", {}).get("edgebench", {})
+    differ = fingerprint.timing_mismatch(ours, theirs)
+    if differ:
+        raise pytest.UsageError(
+            f"refusing to compare timings with a run from another machine "
+            f"(fingerprint differs in: {', '.join(differ)}); compare runs made on this machine"
+        )

@@ -1,0 +1,198 @@
+"""all-MiniLM-L6-v2 (a BERT encoder) as a DistilBERT sequence classifier.
+
+The compressors and suites work on ``DistilBertForSequenceClassification``.
+MiniLM-L6-H384 is a plain BERT encoder (post-LayerNorm, exact-erf GELU), and
+DistilBERT's blocks compute exactly the same function, so the weights map 1:1:
+
+=================================================  =======================================
+BERT (``BertModel``)                               DistilBERT (``DistilBertModel``)
+=================================================  =======================================
+embeddings.word_embeddings                         embeddings.word_embeddings
+embeddings.position_embeddings                     embeddings.position_embeddings
+  + embeddings.token_type_embeddings[0]              (DistilBERT has no token types)
+embeddings.LayerNorm                               embeddings.LayerNorm
+encoder.layer.i.attention.self.{query,key,value}   transformer.layer.i.attention.{q,k,v}_lin
+encoder.layer.i.attention.output.dense             transformer.layer.i.attention.out_lin
+encoder.layer.i.attention.output.LayerNorm         transformer.layer.i.sa_layer_norm
+encoder.layer.i.intermediate.dense                 transformer.layer.i.ffn.lin1
+encoder.layer.i.output.dense                       transformer.layer.i.ffn.lin2
+encoder.layer.i.output.LayerNorm                   transformer.layer.i.output_layer_norm
+pooler.dense                                       (dropped; the classifier uses [CLS])
+=================================================  =======================================
+
+Folding token type 0 into the position embeddings is exact for single-segment
+inputs (token_type_ids all 0), which is all this project feeds the model.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+import torch
+
+from . import assets
+from .errors import HarnessError
+
+# Head keys of DistilBertForSequenceClassification: freshly initialised.
+HEAD_KEYS = frozenset({"pre_classifier.weight", "pre_classifier.bias",
+                       "classifier.weight", "classifier.bias"})
+# BERT keys with no DistilBERT counterpart.
+_IGNORED_PREFIXES = ("pooler.", "cls.")
+_IGNORED_KEYS = frozenset({"embeddings.position_ids", "embeddings.token_type_ids"})
+
+_LAYER_MAP = {
+    "attention.self.query": "attention.q_lin",
+    "attention.self.key": "attention.k_lin",
+    "attention.self.value": "attention.v_lin",
+    "attention.output.dense": "attention.out_lin",
+    "attention.output.LayerNorm": "sa_layer_norm",
+    "intermediate.dense": "ffn.lin1",
+    "output.dense": "ffn.lin2",
+    "output.LayerNorm": "output_layer_norm",
+}
+
+
+def distilbert_config_from_bert(bert_config: Mapping[str, Any] | Any, num_labels: int = 2):
+    """A ``DistilBertConfig`` with the sizes of a BERT config.
+
+    ``bert_config`` is a config.json dict (or a ``BertConfig``).  Maps
+    hidden_size -> dim, num_hidden_layers -> n_layers, num_attention_heads ->
+    n_heads, intermediate_size -> hidden_dim, hidden_dropout_prob -> dropout,
+    attention_probs_dropout_prob -> attention_dropout.  DistilBERT fixes
+    LayerNorm eps at 1e-12 (BERT's default); a different eps is ignored.
+
+    Raises HarnessError for a config DistilBERT cannot represent: hidden_act
+    other than "gelu", relative position embeddings, a decoder, or
+    hidden_size not divisible by the head count.
+    """
+    from transformers import DistilBertConfig
+
+    cfg = bert_config.to_dict() if hasattr(bert_config, "to_dict") else dict(bert_config)
+    problems = []
+    if cfg.get("model_type", "bert") != "bert":
+        problems.append(f"model_type {cfg.get('model_type')!r} is not 'bert'")
+    if cfg.get("hidden_act", "gelu") != "gelu":
+        problems.append(f"hidden_act {cfg.get('hidden_act')!r} is not 'gelu'")
+    if cfg.get("position_embedding_type", "absolute") != "absolute":
+        problems.append(f"position_embedding_type {cfg.get('position_embedding_type')!r}")
+    if cfg.get("is_decoder", False) or cfg.get("add_cross_attention", False):
+        problems.append("it is a decoder")
+    try:
+        dim, heads = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
+        sizes = dict(vocab_size=int(cfg["vocab_size"]), dim=dim, n_layers=int(cfg["num_hidden_layers"]),
+                     n_heads=heads, hidden_dim=int(cfg["intermediate_size"]),
+                     max_position_embeddings=int(cfg.get("max_position_embeddings", 512)))
+    except (KeyError, TypeError, ValueError) as e:
+        raise HarnessError(f"BERT config lacks a usable size field ({e}): check config.json") from None
+    if dim % heads:
+        problems.append(f"hidden_size {dim} is not divisible by {heads} heads")
+    if problems:
+        raise HarnessError(
+            f"cannot convert this BERT config to DistilBERT: {'; '.join(problems)}; "
+            f"use a standard BERT encoder checkpoint"
+        )
+    config = DistilBertConfig(
+        **sizes,
+        activation="gelu",
+        dropout=float(cfg.get("hidden_dropout_prob", 0.1)),
+        attention_dropout=float(cfg.get("attention_probs_dropout_prob", 0.1)),
+        initializer_range=float(cfg.get("initializer_range", 0.02)),
+        pad_token_id=int(cfg.get("pad_token_id", 0) or 0),
+        sinusoidal_pos_embds=False,
+        num_labels=num_labels,
+    )
+    if num_labels == 2:
+        config.id2label = {0: "negative", 1: "positive"}
+        config.label2id = {"negative": 0, "positive": 1}
+    return config
+
+
+def bert_to_distilbert_state_dict(bert_sd: Mapping[str, torch.Tensor], n_layers: int,
+                                  prefix: str = "distilbert.") -> dict[str, torch.Tensor]:
+    """Rename (and fold) a BERT encoder state dict into DistilBERT's.
+
+    Accepts keys with or without a ``bert.`` prefix; ignores the pooler, MLM
+    head (``cls.``) and position_ids buffer.  Output keys start with ``prefix``
+    (``"distilbert."`` for ``DistilBertForSequenceClassification``, ``""`` for
+    ``DistilBertModel``); tensors are new copies.  Shapes are unchanged except
+    that position_embeddings (P, H) becomes position_embeddings +
+    token_type_embeddings[0].
+
+    Raises HarnessError naming missing keys, or keys it does not recognise
+    (e.g. layers beyond ``n_layers``).
+    """
+    sd = {(k[len("bert."):] if k.startswith("bert.") else k): v for k, v in bert_sd.items()}
+    out: dict[str, torch.Tensor] = {}
+    used: set[str] = set()
+
+    def take(src: str, dst: str) -> None:
+        if src in sd:
+            out[prefix + dst] = sd[src].detach().clone()
+            used.add(src)
+
+    take("embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight")
+    take("embeddings.LayerNorm.weight", "embeddings.LayerNorm.weight")
+    take("embeddings.LayerNorm.bias", "embeddings.LayerNorm.bias")
+    pos, tt = "embeddings.position_embeddings.weight", "embeddings.token_type_embeddings.weight"
+    if pos in sd and tt in sd:
+        out[prefix + pos] = (sd[pos] + sd[tt][0]).detach().clone()
+        used |= {pos, tt}
+    for i in range(n_layers):
+        for src, dst in _LAYER_MAP.items():
+            for p in ("weight", "bias"):
+                take(f"encoder.layer.{i}.{src}.{p}", f"transformer.layer.{i}.{dst}.{p}")
+
+    missing = _required_keys(n_layers) - used
+    if missing:
+        shown = ", ".join(sorted(missing)[:5]) + (" …" if len(missing) > 5 else "")
+        raise HarnessError(
+            f"BERT weights are missing {len(missing)} key(s) ({shown}): the checkpoint is not a "
+            f"{n_layers}-layer BERT encoder; check the model file"
+        )
+    extra = sorted(k for k in sd if k not in used and k not in _IGNORED_KEYS
+                   and not k.startswith(_IGNORED_PREFIXES))
+    if extra:
+        shown = ", ".join(extra[:5]) + (" …" if len(extra) > 5 else "")
+        raise HarnessError(
+            f"BERT weights have {len(extra)} unexpected key(s) ({shown}): the checkpoint does not "
+            f"match a {n_layers}-layer BERT encoder; check config.json against the weights"
+        )
+    return out
+
+
+def _required_keys(n_layers: int) -> set[str]:
+    keys = {"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+            "embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight",
+            "embeddings.LayerNorm.bias"}
+    for i in range(n_layers):
+        keys |= {f"encoder.layer.{i}.{src}.{p}" for src in _LAYER_MAP for p in ("weight", "bias")}
+    return keys
+
+
+def load_minilm_as_distilbert(num_labels: int = 2, seed: int = 42):
+    """all-MiniLM-L6-v2 as a ``DistilBertForSequenceClassification`` (6 layers, dim 384,
+    12 heads, FFN 1536, vocab 30,522; 22.7 M parameters), in eval mode.
+
+    The encoder comes from the ``minilm-l6`` asset (no download: raises
+    HarnessError with the setup command if it is missing or corrupt); the head
+    (pre_classifier, classifier) is randomly initialised under
+    ``torch.manual_seed(seed)``, so the same seed gives the same model.  Raises
+    HarnessError if the converted weights leave anything but the head unloaded.
+    """
+    from safetensors.torch import load_file
+    from transformers import DistilBertForSequenceClassification
+
+    folder = assets.asset_dir("minilm-l6")
+    bert_config = json.loads((folder / "config.json").read_text())
+    config = distilbert_config_from_bert(bert_config, num_labels=num_labels)
+    state = bert_to_distilbert_state_dict(load_file(folder / "model.safetensors"), config.n_layers)
+    torch.manual_seed(seed)
+    model = DistilBertForSequenceClassification(config)
+    result = model.load_state_dict(state, strict=False)
+    if set(result.missing_keys) != HEAD_KEYS or result.unexpected_keys:
+        raise HarnessError(
+            f"converted MiniLM weights do not fit DistilBERT (missing {sorted(result.missing_keys)}, "
+            f"unexpected {sorted(result.unexpected_keys)}): this transformers version renamed "
+            f"DistilBERT modules; update harness/convert.py"
+        )
+    return model.eval()

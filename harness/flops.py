@@ -1,0 +1,53 @@
+"""FLOP and MAC counts of one forward pass.
+
+``count_flops`` uses ``torch.utils.flop_counter.FlopCounterMode`` (1 MAC =
+2 FLOPs).  It does not know torch.ao's dynamic-quantized Linear, so that op is
+registered here: an INT8 matmul does the same number of multiply-adds as the
+FP32 one it replaces, and we count them as 2 operations each.
+``count_macs_fvcore`` is the independent cross-check (fvcore counts one
+multiply-add as one "flop", i.e. it counts MACs; we call the figure ``macs``).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def _linear_dynamic_flops(x_shape, packed_params, *args, out_shape=None, **kwargs) -> int:
+    weight, _bias = torch.ops.quantized.linear_unpack(packed_params)
+    out_features, in_features = weight.shape
+    rows = 1
+    for d in x_shape[:-1]:
+        rows *= d
+    return 2 * rows * in_features * out_features
+
+
+def _custom_mapping() -> dict[Any, Any]:
+    return {torch.ops.quantized.linear_dynamic: _linear_dynamic_flops}
+
+
+def count_flops(model: nn.Module, inputs: dict[str, torch.Tensor]) -> int:
+    """FLOPs of ``model(**inputs)`` (e.g. input_ids (B, S) int64), 1 MAC = 2 FLOPs."""
+    with FlopCounterMode(display=False, custom_mapping=_custom_mapping()) as counter, torch.inference_mode():
+        model(**inputs)
+    return int(counter.get_total_flops())
+
+
+def count_macs_fvcore(model: nn.Module, inputs: dict[str, torch.Tensor]) -> int | None:
+    """fvcore's MAC count, or None when its tracer cannot handle the model
+    (e.g. quantized modules); positional order follows ``inputs``."""
+    from fvcore.nn import FlopCountAnalysis
+
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            analysis = FlopCountAnalysis(model, tuple(inputs.values()))
+            analysis.unsupported_ops_warnings(False)
+            analysis.uncalled_modules_warnings(False)
+            return int(analysis.total())
+    except Exception:  # noqa: BLE001 -- a cross-check that cannot trace is reported as absent
+        return None

@@ -1,0 +1,51 @@
+"""Run one measurement in a fresh Python interpreter (pyperf's worker model).
+
+The parent blocks in ``subprocess.run`` (no polling loop stealing a core on a
+2-core machine) and reads one JSON line back.  The worker prints its result on
+a line starting with ``RESULT_PREFIX`` so library noise on stdout cannot be
+mistaken for it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import HarnessError
+from .paths import ROOT
+
+RESULT_PREFIX = "EDGEBENCH_RESULT "
+
+
+class MeasurementError(HarnessError):
+    """A fresh-process measurement crashed or returned nothing usable."""
+
+
+def run_worker(mode: str, variant_dir: Path, inputs_file: Path, threads: int, timeout_s: float = 600) -> dict[str, Any]:
+    """Run ``python -m harness.worker MODE`` and return its JSON result.
+
+    Raises:
+        MeasurementError: non-zero exit, signal, timeout, or no result line.
+    """
+    cmd = [sys.executable, "-m", "harness.worker", mode, "--variant", str(variant_dir),
+           "--inputs", str(inputs_file), "--threads", str(threads)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        raise MeasurementError(f"{mode} worker for {variant_dir.name} timed out after {timeout_s:.0f} s") from None
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX) and proc.returncode == 0:
+            return json.loads(line[len(RESULT_PREFIX):])
+    tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1][:300]
+    how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+    raise MeasurementError(f"{mode} worker for {variant_dir.name} failed ({how}): {tail}")
+
+
+def emit(result: dict[str, Any]) -> None:
+    """Worker side: print the result line."""
+    sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
+    sys.stdout.flush()

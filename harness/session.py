@@ -1,0 +1,102 @@
+"""Run-wide state of one benchmark session: variants built once, loaded once.
+
+The suite asks this object for a variant's folder (built and cached on disk on
+first use), the loaded model (what is timed is what was saved), input batches
+and the FP32 reference logits for quality metrics.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from . import variants
+from .profiles import Profile, get_profile
+
+
+def default_threads() -> int:
+    """Physical cores: one intra-op thread per core, no SMT siblings."""
+    import os
+
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+@dataclasses.dataclass
+class Case:
+    """One (profile, variant) pair of the suite."""
+
+    profile: str
+    variant: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.profile}-{self.variant}"
+
+
+class BenchSession:
+    def __init__(self, threads: int, log=print) -> None:
+        self.threads = threads
+        self.log = log
+        self._dirs: dict[tuple[str, str], Path] = {}
+        self._models: dict[tuple[str, str], tuple[nn.Module, variants.VariantInfo]] = {}
+        self._logits: dict[tuple[str, str, str], torch.Tensor] = {}
+        self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
+        torch.set_num_threads(threads)
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def profile(self, name: str) -> Profile:
+        return get_profile(name)
+
+    def variant_dir(self, case: Case) -> Path:
+        key = (case.profile, case.variant)
+        if key not in self._dirs:
+            prof = get_profile(case.profile)
+            self._dirs[key] = variants.get_or_build(
+                prof.name, case.variant, prof.source_key(), prof.load_fp32, log=self.log)
+        return self._dirs[key]
+
+    def model(self, case: Case) -> tuple[nn.Module, variants.VariantInfo]:
+        key = (case.profile, case.variant)
+        if key not in self._models:
+            self._models[key] = variants.load_variant(self.variant_dir(case))
+        return self._models[key]
+
+    def inputs(self, batch_size: int, seq_len: int) -> dict[str, torch.Tensor]:
+        from .inputs import text_batch
+
+        return text_batch(batch_size, seq_len)
+
+    def inputs_file(self, batch_size: int, seq_len: int) -> Path:
+        path = Path(self._tmp.name) / f"inputs-{batch_size}x{seq_len}.pt"
+        if not path.exists():
+            torch.save(self.inputs(batch_size, seq_len), path)
+        return path
+
+    def logits(self, case: Case, dataset: str) -> torch.Tensor:
+        """(N, 2) logits of ``case`` on ``dataset`` ("imdb-test" or "mr")."""
+        key = (case.profile, case.variant, dataset)
+        if key not in self._logits:
+            from . import data
+            from .quality import predict_logits
+
+            model, _ = self.model(case)
+            ds = self.dataset(dataset)
+            self._logits[key] = predict_logits(model, data.batches(ds, data.load_tokenizer(), batch_size=32))
+        return self._logits[key]
+
+    def dataset(self, name: str) -> Any:
+        from . import data
+
+        if name == "imdb-test":
+            return data.imdb_splits()["test"]
+        if name == "mr":
+            return data.mr_sentences()
+        raise ValueError(f"unknown evaluation set '{name}'")

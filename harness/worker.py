@@ -1,0 +1,38 @@
+"""Entry point of fresh-process measurements: ``python -m harness.worker MODE``.
+
+Kept import-light at the top so ``import_ms`` measures torch + transformers,
+not this module.
+"""
+from __future__ import annotations
+
+import time
+
+_T_START = time.perf_counter()
+
+import argparse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.worker")
+    parser.add_argument("mode", choices=("cold-start", "memory"))
+    parser.add_argument("--variant", type=Path, required=True)
+    parser.add_argument("--inputs", type=Path, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    args = parser.parse_args(argv)
+
+    from .fresh import emit
+
+    if args.mode == "cold-start":
+        from .cold_start import worker_cold_start
+
+        emit(worker_cold_start(args.variant, args.inputs, args.threads, _T_START))
+    else:
+        from .memory import worker_peak_memory
+
+        emit(worker_peak_memory(args.variant, args.inputs, args.threads))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

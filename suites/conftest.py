@@ -1,0 +1,101 @@
+"""Parametrization and session fixtures of the benchmark suite.
+
+Cases are generated in an interleaved order -- for each profile and each
+sequence length, every variant in turn -- so that slow drifts of a shared,
+noisy machine hit all variants alike instead of whichever ran last.
+"""
+from __future__ import annotations
+
+import pytest
+
+from harness.session import BenchSession, Case
+
+EVAL_SETS = ("imdb-test", "mr")
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _cases(config: pytest.Config) -> list[Case]:
+    import compressors
+    from harness.profiles import get_profile
+
+    profiles = _csv(config.getoption("--profiles"))
+    variants = _csv(config.getoption("--variants"))
+    for p in profiles:
+        get_profile(p)  # unknown profile: one clear error at collection
+    for v in variants:
+        compressors.get(v)
+    return [Case(p, v) for p in profiles for v in variants]
+
+
+def _ints(config: pytest.Config, option: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = _csv(config.getoption(option))
+    return tuple(int(x) for x in raw) if raw else default
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Reject unknown profiles/variants and bad numbers before anything runs (exit 4)."""
+    import compressors
+    from harness.errors import HarnessError
+
+    try:
+        _cases(config)
+        for option in ("--seq-lengths", "--batch-sizes"):
+            if any(n < 1 for n in _ints(config, option, ())):
+                raise ValueError(f"{option} takes positive integers")
+    except (HarnessError, compressors.CompressionError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    from harness.profiles import get_profile
+
+    config = metafunc.config
+    cases = _cases(config)
+    names = metafunc.fixturenames
+    if "seq_len" in names:
+        params = [(c, s) for p in dict.fromkeys(c.profile for c in cases)
+                  for s in _ints(config, "--seq-lengths", get_profile(p).seq_lengths)
+                  for c in cases if c.profile == p]
+        metafunc.parametrize(("case", "seq_len"), params, ids=[f"{c.id}-seq{s}" for c, s in params])
+    elif "batch_size" in names:
+        params = [(c, b) for p in dict.fromkeys(c.profile for c in cases)
+                  for b in _ints(config, "--batch-sizes", get_profile(p).batch_sizes)
+                  for c in cases if c.profile == p]
+        metafunc.parametrize(("case", "batch_size"), params, ids=[f"{c.id}-bs{b}" for c, b in params])
+    elif "eval_set" in names:
+        real = [c for c in cases if get_profile(c.profile).real_weights]
+        params = [(c, e) for e in EVAL_SETS for c in real]
+        metafunc.parametrize(("case", "eval_set"), params, ids=[f"{c.id}-{e}" for c, e in params])
+    elif "engine" in names:
+        profiles = list(dict.fromkeys(c.profile for c in cases))
+        if "int8-dynamic" not in {c.variant for c in cases}:
+            profiles = []
+        from compressors.quantize import ENGINES
+
+        params = [(p, e) for p in profiles for e in ENGINES]
+        metafunc.parametrize(("profile", "engine"), params, ids=[f"{p}-{e}" for p, e in params])
+    elif "case" in names:
+        metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+
+@pytest.fixture(scope="session")
+def bench(request: pytest.FixtureRequest):
+    from harness.session import default_threads
+
+    session = BenchSession(request.config.getoption("--threads") or default_threads())
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="session")
+def opts(request: pytest.FixtureRequest) -> dict:
+    c = request.config
+    return {
+        "seconds": c.getoption("--bench-seconds"),
+        "min_rounds": c.getoption("--min-rounds"),
+        "cold_start_samples": c.getoption("--cold-start-samples"),
+        "memory_samples": c.getoption("--memory-samples"),
+    }

@@ -1,0 +1,128 @@
+"""The benchmark suite: every metric of every (profile, variant), saved by pytest-benchmark.
+
+Run ``pytest suites/ --benchmark-autosave``; select with ``--profiles``,
+``--variants`` or ``-k``.  Each test stores its non-timing metrics in
+``benchmark.extra_info`` (with ``metric``, ``profile`` and ``variant`` keys) so
+one saved JSON holds the whole run; ``python -m harness report`` renders it.
+"""
+from __future__ import annotations
+
+import torch
+
+import compressors
+from harness import cold_start, flops, memory
+from harness.params import count_params
+from harness.fresh import run_worker
+from harness.quality import quality_metrics
+from harness.stats import LatencyStats
+from harness.timers import plan_rounds
+
+
+def _tag(benchmark, bench, case, metric: str, **extra) -> None:
+    _, info = bench.model(case)
+    benchmark.extra_info.update(
+        metric=metric, profile=case.profile, variant=case.variant, threads=bench.threads,
+        weights_sha256=info.weights_sha256, **extra)
+
+
+def _timed(benchmark, fn, opts, min_rounds: int | None = None) -> LatencyStats:
+    plan = plan_rounds(fn, opts["seconds"], min_rounds or opts["min_rounds"])
+    benchmark.pedantic(fn, rounds=plan.rounds, warmup_rounds=plan.warmup_rounds, iterations=1)
+    return LatencyStats.from_seconds(benchmark.stats.stats.data)
+
+
+def test_static(benchmark, bench, case):
+    """Size on disk, parameters, non-zeros, sparsity, FLOPs and MACs (batch 1, seq 128)."""
+    model, info = bench.model(case)
+    inputs = bench.inputs(1, 128)
+    params, nonzero = count_params(model)
+    n_flops = benchmark.pedantic(flops.count_flops, args=(model, inputs), rounds=1, iterations=1)
+    _tag(benchmark, bench, case, "static",
+         size_mb=info.size_mb, size_bytes=info.size_bytes, weights_file=info.weights_file,
+         params=params, nonzero_params=nonzero, sparsity=1 - nonzero / params if params else 0.0,
+         flops=n_flops, macs_fvcore=flops.count_macs_fvcore(model, inputs),
+         flops_batch=1, flops_seq_len=128, build_s=info.build_s, **info.facts)
+
+
+def test_latency(benchmark, bench, opts, case, seq_len):
+    """Batch-1 latency at one sequence length, torch.inference_mode, fixed threads."""
+    model, _ = bench.model(case)
+    inputs = bench.inputs(1, seq_len)
+    benchmark.group = f"latency seq={seq_len}"
+
+    def forward():
+        with torch.inference_mode():
+            model(**inputs)
+
+    stats = _timed(benchmark, forward, opts)
+    _tag(benchmark, bench, case, "latency", seq_len=seq_len, batch_size=1, **stats.as_dict())
+
+
+def test_throughput(benchmark, bench, opts, case, batch_size):
+    """Samples per second at seq 128 for one batch size."""
+    model, _ = bench.model(case)
+    inputs = bench.inputs(batch_size, 128)
+    benchmark.group = f"throughput bs={batch_size}"
+
+    def forward():
+        with torch.inference_mode():
+            model(**inputs)
+
+    stats = _timed(benchmark, forward, opts, min_rounds=5)
+    _tag(benchmark, bench, case, "throughput", seq_len=128, batch_size=batch_size,
+         throughput_sps=batch_size / (stats.p50_ms / 1e3), **stats.as_dict())
+
+
+def test_cold_start(benchmark, bench, opts, case):
+    """Fresh interpreter per round: import, load from disk, first forward (seq 128).
+
+    The benchmark's own timing is the whole process's wall time; the worker's
+    breakdown goes to extra_info.
+    """
+    directory = bench.variant_dir(case)
+    inputs_file = bench.inputs_file(1, 128)
+    samples: list[dict] = []
+    benchmark.group = "cold start"
+    benchmark.pedantic(lambda: samples.append(run_worker("cold-start", directory, inputs_file, bench.threads)),
+                       rounds=opts["cold_start_samples"], iterations=1)
+    _tag(benchmark, bench, case, "cold_start", **cold_start.summarize(samples))
+
+
+def test_memory(benchmark, bench, opts, case):
+    """Peak RSS of loading the variant and one forward (seq 128) in a fresh process."""
+    directory = bench.variant_dir(case)
+    inputs_file = bench.inputs_file(1, 128)
+    samples: list[dict] = []
+    benchmark.group = "memory"
+    benchmark.pedantic(lambda: samples.append(run_worker("memory", directory, inputs_file, bench.threads)),
+                       rounds=opts["memory_samples"], iterations=1)
+    _tag(benchmark, bench, case, "memory", **memory.summarize(samples))
+
+
+def test_quality(benchmark, bench, case, eval_set):
+    """Accuracy (95% bootstrap CI), eval loss, agreement and KL against FP32."""
+    benchmark.group = f"quality {eval_set}"
+    ds = bench.dataset(eval_set)
+    logits = benchmark.pedantic(bench.logits, args=(case, eval_set), rounds=1, iterations=1)
+    reference = None if case.variant == "fp32" else bench.logits(type(case)(case.profile, "fp32"), eval_set)
+    labels = torch.tensor(ds.labels, dtype=torch.int64)
+    _tag(benchmark, bench, case, "quality", eval_set=eval_set,
+         **quality_metrics(logits, labels, reference))
+
+
+def test_int8_engine(benchmark, bench, opts, profile, engine):
+    """Both maintained INT8 paths at seq 128, batch 1: evidence for the default engine."""
+    from harness.session import Case
+
+    fp32, _ = bench.model(Case(profile, "fp32"))
+    model = compressors.build("int8-dynamic", fp32, engine=engine)
+    inputs = bench.inputs(1, 128)
+    benchmark.group = "int8 engine seq=128"
+
+    def forward():
+        with torch.inference_mode():
+            model(**inputs)
+
+    stats = _timed(benchmark, forward, opts)
+    benchmark.extra_info.update(metric="int8_engine", profile=profile, variant=f"int8-dynamic@{engine}",
+                                engine=engine, threads=bench.threads, seq_len=128, **stats.as_dict())

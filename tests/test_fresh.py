@@ -1,0 +1,54 @@
+"""Fresh-process measurements on a tiny saved variant (real subprocesses)."""
+import pytest
+import torch
+
+import compressors
+from harness import cold_start, memory, variants
+from harness.fresh import MeasurementError, run_worker
+
+
+@pytest.fixture
+def saved(tmp_path, tiny_model, tiny_inputs):
+    inputs = tmp_path / "inputs.pt"
+    torch.save(tiny_inputs, inputs)
+    out = {}
+    for name in ("fp32", "int8-dynamic"):
+        d = tmp_path / name
+        variants.save_variant(compressors.build(name, tiny_model), d, profile="t", variant=name, source_key="k")
+        out[name] = d
+    return out, inputs
+
+
+@pytest.mark.parametrize("name", ["fp32", "int8-dynamic"])
+def test_cold_start_worker_reports_a_breakdown(saved, name):
+    dirs, inputs = saved
+    result = run_worker("cold-start", dirs[name], inputs, threads=1)
+    assert set(cold_start.FIELDS) <= set(result)
+    assert result["load_ms"] > 0 and result["first_forward_ms"] > 0
+    assert result["cold_start_ms"] == pytest.approx(result["load_ms"] + result["first_forward_ms"])
+    # imports dominate a tiny model's process start; they are reported apart.
+    assert result["import_ms"] > result["load_ms"]
+
+
+def test_memory_worker_sees_the_model(saved):
+    dirs, inputs = saved
+    result = run_worker("memory", dirs["fp32"], inputs, threads=1)
+    assert result["peak_rss_delta_mb"] > 0
+    assert result["peak_rss_mb"] >= result["sampled_peak_rss_mb"] > result["baseline_rss_mb"] * 0.5
+    assert result["kernel_peak_source"] in ("VmHWM", "ru_maxrss")
+    summary = memory.summarize([result, result])
+    assert summary["memory_samples"] == 2 and summary["peak_rss_mb"] == result["peak_rss_mb"]
+
+
+def test_a_crashing_worker_is_a_measurement_error(tmp_path, saved):
+    _, inputs = saved
+    with pytest.raises(MeasurementError, match="cold-start worker .* failed"):
+        run_worker("cold-start", tmp_path / "no-such-variant", inputs, threads=1)
+
+
+def test_summaries_take_medians():
+    samples = [{"import_ms": i, "load_ms": i, "first_forward_ms": i, "cold_start_ms": 2 * i} for i in (1, 5, 3)]
+    s = cold_start.summarize(samples)
+    assert s["cold_start_ms"] == 6 and s["cold_start_samples"] == 3
+    with pytest.raises(ValueError):
+        cold_start.summarize([])

@@ -1,0 +1,45 @@
+"""End to end: the benchmark suite on the tiny profile, then the report on its JSON."""
+import json
+import subprocess
+import sys
+
+from harness.paths import ROOT
+
+
+def test_suite_runs_saves_every_metric_and_reports(tmp_path):
+    out = tmp_path / "run.json"
+    cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
+           "--profiles", "tiny-random", "--bench-seconds", "0.2", "--min-rounds", "3",
+           "--cold-start-samples", "2", "--memory-samples", "1", "--threads", "1",
+           f"--benchmark-json={out}"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    run = json.loads(out.read_text())
+    assert run["edgebench"]["schema"] == 1
+    assert run["machine_info"]["edgebench"]["threads"] == 1
+    metrics = {(b["extra_info"]["metric"], b["extra_info"].get("variant")) for b in run["benchmarks"]}
+    for variant in ("fp32", "int8-dynamic"):
+        for metric in ("static", "latency", "throughput", "cold_start", "memory"):
+            assert (metric, variant) in metrics
+    latency = [b for b in run["benchmarks"] if b["extra_info"]["metric"] == "latency"]
+    assert {b["extra_info"]["seq_len"] for b in latency} == {16, 128}
+    for b in latency:
+        assert b["stats"]["rounds"] >= 3 and b["extra_info"]["p50_ms"] > 0
+        assert len(b["stats"]["data"]) == b["stats"]["rounds"]  # raw samples saved
+
+    report_dir = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(out), "--out", str(report_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((report_dir / "summary.json").read_text())
+    rows = {r["variant"]: r for r in summary["rows"]}
+    assert rows["int8-dynamic"]["size_mb"] < rows["fp32"]["size_mb"]
+    assert rows["fp32"]["accuracy"] is None  # random weights: never a number
+    assert "n/a (random weights)" in (report_dir / "report.md").read_text()
+
+
+def test_unknown_profile_is_a_usage_error():
+    proc = subprocess.run([sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
+                           "--profiles", "gpt-17"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4
+    assert "unknown profile 'gpt-17'; known profiles:" in proc.stdout + proc.stderr

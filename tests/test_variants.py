@@ -1,0 +1,67 @@
+import pytest
+import torch
+
+import compressors
+from harness import variants
+from harness.errors import HarnessError
+
+
+@pytest.mark.parametrize("name", compressors.known_variants())
+def test_save_then_load_gives_identical_logits(tmp_path, tiny_model, tiny_inputs, name):
+    model = compressors.build(name, tiny_model)
+    info = variants.save_variant(model, tmp_path, profile="tiny", variant=name, source_key="k")
+    loaded, info2 = variants.load_variant(tmp_path)
+    assert info2 == info
+    assert info.size_bytes == (tmp_path / info.weights_file).stat().st_size > 0
+    with torch.inference_mode():
+        assert torch.equal(model(**tiny_inputs).logits, loaded(**tiny_inputs).logits)
+
+
+def test_int8_is_saved_as_a_weights_only_pickle_and_is_smaller(tmp_path, tiny_model):
+    fp = variants.save_variant(tiny_model, tmp_path / "a", profile="t", variant="fp32", source_key="k")
+    q = variants.save_variant(compressors.build("int8-dynamic", tiny_model), tmp_path / "b",
+                              profile="t", variant="int8-dynamic", source_key="k")
+    assert fp.weights_file == "model.safetensors" and q.weights_file == "model.pt"
+    assert q.facts["quantized_linear_fraction"] == 1.0
+    assert q.size_bytes < fp.size_bytes
+
+
+def test_corrupt_weights_are_detected(tmp_path, tiny_model):
+    variants.save_variant(tiny_model, tmp_path, profile="t", variant="fp32", source_key="k")
+    weights = tmp_path / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(HarnessError, match="corrupt"):
+        variants.load_variant(tmp_path)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(HarnessError, match="not a saved variant"):
+        variants.load_variant(tmp_path / "nope")
+
+
+def test_cache_builds_once_and_rebuilds_a_corrupt_entry(tmp_path, tiny_model):
+    calls = []
+
+    def load():
+        calls.append(1)
+        return tiny_model
+
+    logs = []
+    d1 = variants.get_or_build("t", "int8-dynamic", "src", load, root=tmp_path, log=logs.append)
+    d2 = variants.get_or_build("t", "int8-dynamic", "src", load, root=tmp_path, log=logs.append)
+    assert d1 == d2 and len(calls) == 1
+    (d1 / "model.pt").write_bytes(b"garbage")
+    d3 = variants.get_or_build("t", "int8-dynamic", "src", load, root=tmp_path, log=logs.append)
+    assert d3 == d1 and len(calls) == 2
+    assert any("rebuilding" in line for line in logs)
+    variants.load_variant(d3)  # valid again
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_cache_key_depends_on_source_and_variant():
+    a = variants.variant_key("p", "src1", "fp32")
+    assert a != variants.variant_key("p", "src2", "fp32")
+    assert a != variants.variant_key("p", "src1", "int8-dynamic")
+    assert variants.variant_key("p", "src1", "int8-dynamic") != variants.variant_key("p", "src1", "int8-dynamic@torchao")
