@@ -40,8 +40,14 @@ def pytest_configure(config: pytest.Config) -> None:
     import compressors
     from harness.errors import HarnessError
 
+    from harness import assets
+
     try:
         _cases(config)
+        # The inputs are real IMDB tokens and quality needs MR: fail before any
+        # test runs when the set-up step has not fetched them.
+        for name in assets.ASSETS:
+            assets.asset_dir(name)
         for option in ("--seq-lengths", "--batch-sizes"):
             if any(n < 1 for n in _ints(config, option, ())):
                 raise ValueError(f"{option} takes positive integers")
@@ -79,6 +85,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(("profile", "engine"), params, ids=[f"{p}-{e}" for p, e in params])
     elif "case" in names:
         metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Show a HarnessError (corrupt cache, failed worker, ...) as its one-line message."""
+    from harness.errors import HarnessError
+
+    report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(HarnessError):
+        report.longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
+    return report
 
 
 @pytest.fixture(scope="session")
