@@ -31,7 +31,7 @@ def _rows(run: dict[str, Any]) -> list[dict[str, Any]]:
             "profile": key[0], "variant": key[1], "size_mb": None, "params": None,
             "nonzero_params": None, "sparsity": None, "flops": None, "macs_fvcore": None,
             "cold_start_ms": None, "load_ms": None, "first_forward_ms": None,
-            "p50_ms": {}, "p90_ms": {}, "p99_ms": {}, "cv": {}, "throughput_sps": {},
+            "p50_ms": {}, "p90_ms": {}, "p99_ms": {}, "cv": {}, "p50_block_cv": {}, "throughput_sps": {},
             "peak_rss_mb": None, "peak_rss_delta_mb": None, "accuracy": None,
             "accuracy_ci95": None, "accuracy_mr": None, "accuracy_mr_ci95": None,
             "eval_loss": None, "eval_loss_mr": None, "agreement": None, "kl_fp32": None,
@@ -47,6 +47,7 @@ def _rows(run: dict[str, Any]) -> list[dict[str, Any]]:
             s = str(r["seq_len"])
             row["p50_ms"][s], row["p90_ms"][s], row["p99_ms"][s] = r["p50_ms"], r["p90_ms"], r["p99_ms"]
             row["cv"][s] = r["cv"]
+            row["p50_block_cv"][s] = r.get("p50_block_cv")
         elif m == "throughput":
             row["throughput_sps"][str(r["batch_size"])] = r["throughput_sps"]
         elif m == "cold_start":
@@ -80,6 +81,10 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
 
 def _f(value: Any, fmt: str = "{:.1f}") -> str:
     return NA if value is None else fmt.format(value)
+
+
+def _pct(value: Any) -> str:
+    return _f(None if value is None else 100 * value, "{:.1f}%")
 
 
 def _acc(row: dict[str, Any], key: str) -> str:
@@ -140,8 +145,10 @@ def render(doc: dict[str, Any]) -> str:
         for r in rows]
     out += [tabulate(table, headers=["Model", "Variant"] + [f"seq {s}" for s in seqs],
                      tablefmt="github", disable_numparse=True), ""]
-    out += ["Coefficient of variation (stddev / mean over rounds) of those latencies:", ""]
-    table = [[r["profile"], r["variant"]] + [_f(r["cv"].get(str(s)) and 100 * r["cv"][str(s)], "{:.1f}%")
+    out += ["Noise: coefficient of variation of the rounds (stddev / mean) · of the p50 over 5 consecutive "
+            "blocks of rounds (how reproducible the reported p50 is):", ""]
+
+    table = [[r["profile"], r["variant"]] + [f"{_pct(r['cv'].get(str(s)))} · {_pct(r['p50_block_cv'].get(str(s)))}"
                                              for s in seqs] for r in rows]
     out += [tabulate(table, headers=["Model", "Variant"] + [f"seq {s}" for s in seqs],
                      tablefmt="github", disable_numparse=True), ""]
@@ -170,7 +177,8 @@ def render(doc: dict[str, Any]) -> str:
 
     if doc["int8_engines"]:
         out += ["## INT8 engines (seq 128, batch 1, same run)", ""]
-        table = [[e["profile"], e["engine"], f"{e['p50_ms']:.2f}", f"{100 * e['cv']:.1f}%"] for e in doc["int8_engines"]]
+        table = [[e["profile"], e["engine"], f"{e['p50_ms']:.2f}", _pct(e["cv"])]
+                 for e in doc["int8_engines"]]
         out += [tabulate(table, headers=["Model", "Engine", "p50 ms", "CV"], tablefmt="github",
                          disable_numparse=True), ""]
 

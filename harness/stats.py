@@ -17,8 +17,11 @@ import numpy as np
 class LatencyStats:
     """Summary of per-round latencies, all in milliseconds.
 
-    ``cv`` is stddev / mean (unitless); ``robust_cv`` is the normalised IQR
-    (IQR / 1.349 / median), which ignores a few outliers from a noisy neighbour.
+    ``cv`` is stddev / mean of the rounds (unitless); ``robust_cv`` is the
+    normalised IQR (IQR / 1.349 / median), which ignores a few outliers from a
+    noisy neighbour; ``p50_block_cv`` is the CV of the p50 over ``BLOCKS``
+    consecutive blocks of rounds -- how reproducible the reported p50 itself
+    is within the run (NaN with fewer than 2 rounds per block).
     """
 
     rounds: int
@@ -31,6 +34,9 @@ class LatencyStats:
     max_ms: float
     cv: float
     robust_cv: float
+    p50_block_cv: float
+
+    BLOCKS = 5
 
     @classmethod
     def from_seconds(cls, samples_s: Sequence[float]) -> "LatencyStats":
@@ -47,6 +53,11 @@ class LatencyStats:
         p25, p50, p75, p90, p99 = np.percentile(ms, [25, 50, 75, 90, 99])
         mean = float(ms.mean())
         std = float(ms.std(ddof=1))
+        if ms.size >= 2 * cls.BLOCKS:
+            block_p50 = np.array([np.median(b) for b in np.array_split(ms, cls.BLOCKS)])
+            block_cv = float(block_p50.std(ddof=1) / block_p50.mean())
+        else:
+            block_cv = math.nan
         return cls(
             rounds=int(ms.size),
             mean_ms=mean,
@@ -58,10 +69,13 @@ class LatencyStats:
             max_ms=float(ms.max()),
             cv=std / mean if mean > 0 else math.nan,
             robust_cv=float((p75 - p25) / 1.349 / p50) if p50 > 0 else math.nan,
+            p50_block_cv=block_cv,
         )
 
-    def as_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
+    def as_dict(self) -> dict[str, float | None]:
+        """Fields as a JSON-safe dict (NaN becomes None)."""
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                for k, v in dataclasses.asdict(self).items()}
 
 
 def bootstrap_ci(

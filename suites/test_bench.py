@@ -25,6 +25,14 @@ def _tag(benchmark, bench, case, metric: str, **extra) -> None:
         weights_sha256=info.weights_sha256, **extra)
 
 
+def _forward(model, inputs):
+    def run():
+        with torch.inference_mode():
+            model(**inputs)
+
+    return run
+
+
 def _timed(benchmark, fn, opts, min_rounds: int | None = None) -> LatencyStats:
     plan = plan_rounds(fn, opts["seconds"], min_rounds or opts["min_rounds"])
     benchmark.pedantic(fn, rounds=plan.rounds, warmup_rounds=plan.warmup_rounds, iterations=1)
@@ -49,12 +57,7 @@ def test_latency(benchmark, bench, opts, case, seq_len):
     model, _ = bench.model(case)
     inputs = bench.inputs(1, seq_len)
     benchmark.group = f"latency seq={seq_len}"
-
-    def forward():
-        with torch.inference_mode():
-            model(**inputs)
-
-    stats = _timed(benchmark, forward, opts)
+    stats = _timed(benchmark, _forward(model, inputs), opts)
     _tag(benchmark, bench, case, "latency", seq_len=seq_len, batch_size=1, **stats.as_dict())
 
 
@@ -63,14 +66,19 @@ def test_throughput(benchmark, bench, opts, case, batch_size):
     model, _ = bench.model(case)
     inputs = bench.inputs(batch_size, 128)
     benchmark.group = f"throughput bs={batch_size}"
-
-    def forward():
-        with torch.inference_mode():
-            model(**inputs)
-
-    stats = _timed(benchmark, forward, opts, min_rounds=5)
+    stats = _timed(benchmark, _forward(model, inputs), opts, min_rounds=5)
     _tag(benchmark, bench, case, "throughput", seq_len=128, batch_size=batch_size,
          throughput_sps=batch_size / (stats.p50_ms / 1e3), **stats.as_dict())
+
+
+def _fresh_samples(benchmark, bench, case, mode: str, rounds: int) -> list[dict]:
+    """Run ``rounds`` fresh-process workers; pytest-benchmark times each whole process."""
+    directory = bench.variant_dir(case)
+    inputs_file = bench.inputs_file(1, 128)
+    samples: list[dict] = []
+    benchmark.pedantic(lambda: samples.append(run_worker(mode, directory, inputs_file, bench.threads)),
+                       rounds=rounds, iterations=1)
+    return samples
 
 
 def test_cold_start(benchmark, bench, opts, case):
@@ -79,23 +87,15 @@ def test_cold_start(benchmark, bench, opts, case):
     The benchmark's own timing is the whole process's wall time; the worker's
     breakdown goes to extra_info.
     """
-    directory = bench.variant_dir(case)
-    inputs_file = bench.inputs_file(1, 128)
-    samples: list[dict] = []
     benchmark.group = "cold start"
-    benchmark.pedantic(lambda: samples.append(run_worker("cold-start", directory, inputs_file, bench.threads)),
-                       rounds=opts["cold_start_samples"], iterations=1)
+    samples = _fresh_samples(benchmark, bench, case, "cold-start", opts["cold_start_samples"])
     _tag(benchmark, bench, case, "cold_start", **cold_start.summarize(samples))
 
 
 def test_memory(benchmark, bench, opts, case):
     """Peak RSS of loading the variant and one forward (seq 128) in a fresh process."""
-    directory = bench.variant_dir(case)
-    inputs_file = bench.inputs_file(1, 128)
-    samples: list[dict] = []
     benchmark.group = "memory"
-    benchmark.pedantic(lambda: samples.append(run_worker("memory", directory, inputs_file, bench.threads)),
-                       rounds=opts["memory_samples"], iterations=1)
+    samples = _fresh_samples(benchmark, bench, case, "memory", opts["memory_samples"])
     _tag(benchmark, bench, case, "memory", **memory.summarize(samples))
 
 
@@ -118,11 +118,6 @@ def test_int8_engine(benchmark, bench, opts, profile, engine):
     model = compressors.build("int8-dynamic", fp32, engine=engine)
     inputs = bench.inputs(1, 128)
     benchmark.group = "int8 engine seq=128"
-
-    def forward():
-        with torch.inference_mode():
-            model(**inputs)
-
-    stats = _timed(benchmark, forward, opts)
+    stats = _timed(benchmark, _forward(model, inputs), opts)
     benchmark.extra_info.update(metric="int8_engine", profile=profile, variant=f"int8-dynamic@{engine}",
                                 engine=engine, threads=bench.threads, seq_len=128, **stats.as_dict())

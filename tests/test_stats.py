@@ -45,3 +45,11 @@ def test_bootstrap_ci_degenerate_sample():
     with pytest.raises(ValueError):
         bootstrap_ci([])
     assert not math.isnan(bootstrap_ci([0, 1])[0])
+
+
+def test_p50_block_cv_measures_drift_of_the_median():
+    steady = [0.010, 0.011] * 50
+    assert LatencyStats.from_seconds(steady).p50_block_cv < 0.05
+    drifting = [0.010] * 50 + [0.020] * 50  # the machine got busy half-way
+    assert LatencyStats.from_seconds(drifting).p50_block_cv > 0.2
+    assert LatencyStats.from_seconds([0.01, 0.02]).as_dict()["p50_block_cv"] is None
