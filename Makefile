@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgebench-installed
 PYTEST_ARGS ?=
 
-.PHONY: bench test setup install report clean-cache
+.PHONY: bench test gate setup install report clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,19 @@ install: $(STAMP)
 setup: $(STAMP)
 	$(BIN)/python -m harness setup
 
+# The report is written even when a budget fails; make then exits with pytest's code.
 bench: setup
-	$(BIN)/python -m pytest suites/ --benchmark-autosave $(PYTEST_ARGS)
-	$(BIN)/python -m harness report
+	$(BIN)/python -m pytest suites/ --benchmark-autosave $(PYTEST_ARGS); rc=$$?; \
+	  $(BIN)/python -m harness report || exit $$?; exit $$rc
+
+# Quick gate for CI: minilm-l6 fp32 and INT8 at seq 128 / batch 32, every budget
+# that applies (ratios are within the run, so they hold on any machine).
+# Add PYTEST_ARGS=--gate to also compare with the runs blessed for this machine.
+gate: setup
+	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6 \
+	  --variants fp32,int8-dynamic,int8-dynamic-pc --seq-lengths 128 --batch-sizes 32 \
+	  --memory-samples 1 $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make gate: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 report: $(STAMP)
 	$(BIN)/python -m harness report

@@ -18,7 +18,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("edgebench", "compressed-model benchmark suite")
     group.addoption("--profiles", default="minilm-l6,distilbert-base",
                     help="comma-separated model profiles to benchmark (default: %(default)s)")
-    group.addoption("--variants", default="fp32,int8-dynamic",
+    group.addoption("--variants", default="fp32,int8-dynamic,int8-dynamic-pc",
                     help="comma-separated variants to benchmark (default: %(default)s)")
     group.addoption("--threads", type=int, default=None,
                     help="intra-op threads for every measurement (default: physical cores)")
@@ -34,6 +34,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma-separated sequence lengths for latency (default: the profile's)")
     group.addoption("--batch-sizes", default=None,
                     help="comma-separated batch sizes for throughput (default: the profile's)")
+    group.addoption("--budgets", default=None,
+                    help="budgets file (default: baselines/budgets.toml)")
+    group.addoption("--gate", action="store_true",
+                    help="also compare this run with the runs blessed for this machine (baselines/<machine-id>/)")
 
 
 def threads(config: pytest.Config) -> int:

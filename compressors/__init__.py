@@ -1,7 +1,9 @@
-"""Variant producers.  ``compressors.build(name, model, **options)`` returns the
-compressed variant; importing this package registers every compressor."""
-from . import fp32, quantize  # noqa: F401  (registration side effects)
+"""Variant producers.  ``compressors.build(name, model, context=None, **options)``
+returns the compressed variant; importing this package registers every
+compressor.  Names join stages with ``+`` (``"heads-grad@0.2+int8"``)."""
+from . import fp32, heads, prune, quantize  # noqa: F401  (registration side effects)
 from .base import (
+    CompressionContext,
     CompressionError,
     Compressor,
     CompressorConfig,
@@ -13,6 +15,6 @@ from .base import (
 )
 
 __all__ = [
-    "CompressionError", "Compressor", "CompressorConfig", "build", "get",
+    "CompressionContext", "CompressionError", "Compressor", "CompressorConfig", "build", "get",
     "known_variants", "make_config", "register",
 ]

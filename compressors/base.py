@@ -5,21 +5,57 @@ string (``"int8-dynamic"``), the name maps to a :class:`Compressor` whose
 ``config_cls`` is a frozen dataclass validated in ``__post_init__``.  A variant
 name may carry one positional argument after ``@`` (``"magnitude-global@0.5"``),
 which the compressor's :meth:`Compressor.parse_arg` turns into config fields.
+Stages joined by ``+`` (``"heads-grad@0.2+int8"``) run in order
+(:mod:`compressors.compose`).
 
 Every compressor also knows how to :meth:`Compressor.restore` the module
 structure of a saved variant from an FP32 skeleton, so a variant saved to disk
-can be reloaded in a fresh process without re-running the compression.
+can be reloaded in a fresh process without re-running the compression.  What a
+data-dependent compressor decided (e.g. which attention heads it kept) is part
+of the config it saves: :meth:`Compressor.resolved_config`.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterable
 
+import torch
 import torch.nn as nn
 
 
 class CompressionError(ValueError):
     """Bad compressor input (unknown variant, invalid option); one-line message."""
+
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""``(input_ids, attention_mask, labels)``: int64, shapes (B, L), (B, L), (B,)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CompressionContext:
+    """Data a compressor may need beyond the model, passed explicitly to :func:`build`.
+
+    Args:
+        train_batches: returns a fresh iterable of training :data:`Batch` es
+            each time it is called (the harness: the IMDB train split,
+            tokenised); compressors take the first ``n_batches`` for scoring
+            or every batch per epoch for recovery fine-tuning.
+        seed: seeds batch order and dropout of any training a compressor does.
+
+    Raises:
+        CompressionError: ``train_batches`` not callable or ``seed`` not an int >= 0.
+    """
+
+    train_batches: Callable[[], Iterable[Batch]]
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not callable(self.train_batches):
+            raise CompressionError(
+                "CompressionContext.train_batches must be a function returning an iterable of "
+                "(input_ids, attention_mask, labels) batches")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise CompressionError(f"CompressionContext.seed must be an integer >= 0, got {self.seed!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,23 +83,42 @@ class Compressor:
     """A registered variant producer.
 
     Subclasses set ``name`` and ``config_cls`` and implement :meth:`compress`.
+    ``float_output`` says the result still has float ``nn.Linear`` weights, so
+    another stage (pruning, quantization) may follow it in a ``+`` chain.
     """
 
     name: ClassVar[str]
     config_cls: ClassVar[type[CompressorConfig]]
     description: ClassVar[str] = ""
+    float_output: ClassVar[bool] = False
 
     def parse_arg(self, arg: str) -> dict[str, Any]:
         """Config fields from the text after ``@`` in a variant name."""
         raise CompressionError(f"variant '{self.name}' takes no '@' argument (got '@{arg}')")
 
-    def compress(self, model: nn.Module, config: CompressorConfig) -> nn.Module:
-        """Return the compressed variant of ``model`` (which it may modify)."""
+    def needs_context(self, config: CompressorConfig) -> bool:
+        """True when :meth:`compress` with ``config`` reads a :class:`CompressionContext`."""
+        return False
+
+    def compress(self, model: nn.Module, config: CompressorConfig,
+                 context: CompressionContext | None = None) -> nn.Module:
+        """Return the compressed variant of ``model`` (which it may modify).
+
+        ``context`` is passed only when :meth:`needs_context` is true, so a
+        compressor that never reads data may define ``compress(model, config)``.
+        """
         raise NotImplementedError
+
+    def resolved_config(self, model: nn.Module, config: CompressorConfig) -> CompressorConfig:
+        """The config to save with the compressed ``model``: ``config`` plus
+        whatever :meth:`compress` decided from data, so that :meth:`restore`
+        can rebuild the structure without data (default: ``config``)."""
+        return config
 
     def restore(self, skeleton: nn.Module, config: CompressorConfig) -> nn.Module:
         """Turn an FP32 skeleton of the saved architecture into the module
-        structure whose ``state_dict`` was saved (identity for float variants)."""
+        structure whose ``state_dict`` was saved (identity for float variants).
+        ``config`` is the :meth:`resolved_config` saved with the variant."""
         return skeleton
 
     def describe(self, model: nn.Module, config: CompressorConfig) -> dict[str, Any]:
@@ -87,11 +142,16 @@ def known_variants() -> list[str]:
 
 
 def get(name: str) -> Compressor:
-    """The compressor registered under ``name`` (without any ``@`` argument).
+    """The compressor for variant ``name`` (its ``@`` argument is ignored);
+    a ``+`` chain gets a :class:`compressors.compose.Chain`.
 
     Raises:
         CompressionError: unknown name; the message lists the known ones.
     """
+    if "+" in name:
+        from .compose import Chain
+
+        return Chain.from_spec(name)
     base = name.split("@", 1)[0]
     try:
         return _REGISTRY[base]
@@ -102,7 +162,15 @@ def get(name: str) -> Compressor:
 
 
 def make_config(name: str, **options: Any) -> CompressorConfig:
-    """Config for the variant ``name`` (``"base"`` or ``"base@arg"``) plus options."""
+    """Config for the variant ``name`` (``"base"`` or ``"base@arg"``) plus options.
+
+    For a ``+`` chain, options are ``"<stage>.<field>"`` keys
+    (see :func:`compressors.compose.chain_config`).
+    """
+    if "+" in name:
+        from .compose import chain_config
+
+        return chain_config(name, options)
     comp = get(name)
     fields: dict[str, Any] = {}
     if "@" in name:
@@ -116,21 +184,49 @@ def make_config(name: str, **options: Any) -> CompressorConfig:
         raise CompressionError(f"bad options for variant '{name}': {exc}") from None
 
 
-def build(name: str, model: nn.Module, **options: Any) -> nn.Module:
+def run(comp: Compressor, model: nn.Module, config: CompressorConfig,
+        context: CompressionContext | None, variant: str) -> nn.Module:
+    """``comp.compress(model, config)``, handing over ``context`` only if it is needed.
+
+    Raises:
+        CompressionError: the compressor needs data and ``context`` is None.
+    """
+    if not comp.needs_context(config):
+        return comp.compress(model, config)
+    if context is None:
+        raise _missing_context(variant)
+    return comp.compress(model, config, context)
+
+
+def _missing_context(variant: str) -> CompressionError:
+    return CompressionError(
+        f"variant '{variant}' needs training data: pass "
+        f"context=CompressionContext(train_batches=...) to compressors.build")
+
+
+def build(name: str, model: nn.Module, context: CompressionContext | None = None,
+          **options: Any) -> nn.Module:
     """Compress ``model`` into the variant ``name``.
 
     Args:
-        name: a registered variant name, e.g. ``"fp32"`` or ``"int8-dynamic"``.
+        name: a registered variant name, e.g. ``"fp32"``, ``"int8-dynamic"``,
+            ``"magnitude-global@0.5"`` or a chain ``"heads-grad@0.2+int8"``.
         model: the FP32 baseline; it is not modified (a copy is compressed).
+        context: training data for data-dependent variants (head importance,
+            recovery fine-tuning); ignored by the others.
         **options: fields of the compressor's config dataclass.
 
     Raises:
-        CompressionError: unknown variant or invalid option.
+        CompressionError: unknown variant, invalid option, missing context,
+            or a model without the modules the variant prunes.
     """
     import copy
 
+    comp = get(name)
     config = make_config(name, **options)
-    return get(name).compress(copy.deepcopy(model), config).eval()
+    if comp.needs_context(config) and context is None:
+        raise _missing_context(name)  # before the (large) copy
+    return run(comp, copy.deepcopy(model), config, context, name).eval()
 
 
 FilterFn = Callable[[nn.Module, str], bool]

@@ -1,11 +1,14 @@
 """FLOP and MAC counts of one forward pass.
 
 ``count_flops`` uses ``torch.utils.flop_counter.FlopCounterMode`` (1 MAC =
-2 FLOPs).  It does not know torch.ao's dynamic-quantized Linear, so that op is
-registered here: an INT8 matmul does the same number of multiply-adds as the
+2 FLOPs).  It does not know scaled-dot-product attention on the CPU nor
+torch.ao's dynamic-quantized Linear, so those ops are registered here; for the
+latter: an INT8 matmul does the same number of multiply-adds as the
 FP32 one it replaces, and we count them as 2 operations each.
 ``count_macs_fvcore`` is the independent cross-check (fvcore counts one
 multiply-add as one "flop", i.e. it counts MACs; we call the figure ``macs``).
+fvcore's tracer skips scaled-dot-product attention, so ``2 × macs`` falls short
+of ``flops`` by the attention matmuls (4·L·S²·d FLOPs at batch 1).
 """
 from __future__ import annotations
 
@@ -26,8 +29,22 @@ def _linear_dynamic_flops(x_shape, packed_params, *args, out_shape=None, **kwarg
     return 2 * rows * in_features * out_features
 
 
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
 def _custom_mapping() -> dict[Any, Any]:
-    return {torch.ops.quantized.linear_dynamic: _linear_dynamic_flops}
+    # FlopCounterMode knows the CUDA attention kernels but not the CPU path, where
+    # the dispatcher sees aten.scaled_dot_product_attention (or its CPU flash op):
+    # without these the Q·K^T and P·V matmuls would count as zero.
+    aten = torch.ops.aten
+    return {
+        torch.ops.quantized.linear_dynamic: _linear_dynamic_flops,
+        aten.scaled_dot_product_attention: _sdpa_flops,
+        aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops,
+    }
 
 
 def count_flops(model: nn.Module, inputs: dict[str, torch.Tensor]) -> int:

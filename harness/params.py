@@ -5,6 +5,10 @@ keeps outside ``parameters()``) count too: every floating-point or quantized
 tensor is a parameter tensor; integer buffers (``position_ids``) and torch.ao's ``scale``/``zero_point``
 entries are not.
 A quantized weight's element is non-zero when its dequantized value is.
+
+Pruning leaves zeros in dense tensors: :func:`layer_sparsity` shows where they
+are (per Linear layer) and :func:`sparse_size_bytes` what a sparse (CSR) file
+would take, next to the dense size on disk that pruning does not change.
 """
 from __future__ import annotations
 
@@ -31,3 +35,58 @@ def count_params(model: nn.Module) -> tuple[int, int]:
         params += t.numel()
         nonzero += int((t.dequantize() if t.is_quantized else t).count_nonzero())
     return params, nonzero
+
+
+def _dense_weight(module: nn.Module) -> torch.Tensor | None:
+    """The float weight of a Linear-like module (dequantized for torch.ao / torchao INT8)."""
+    weight = getattr(module, "weight", None)
+    if callable(weight) and not isinstance(weight, torch.Tensor):
+        weight = weight()  # torch.ao dynamic-quantized Linear: weight() unpacks the INT8 tensor
+    if not isinstance(weight, torch.Tensor):
+        return None
+    weight = weight.detach()
+    # torchao keeps nn.Linear but stores its weight as a quantized tensor subclass.
+    if weight.is_quantized or type(weight) is not torch.Tensor:
+        weight = weight.dequantize()
+    return weight
+
+
+def layer_sparsity(model: nn.Module) -> dict[str, float]:
+    """Fraction of exactly-zero weights (biases excluded) of every Linear layer.
+
+    Keys are module names (``"distilbert.transformer.layer.0.attention.q_lin"``);
+    float ``nn.Linear``, torch.ao's dynamic INT8 Linear and torchao's quantized
+    weights are all covered, a quantized weight counting as zero when its
+    dequantized value is.
+    """
+    import torch.ao.nn.quantized.dynamic as nnqd
+
+    out: dict[str, float] = {}
+    for name, mod in model.named_modules():
+        if not isinstance(mod, (nn.Linear, nnqd.Linear)):
+            continue
+        weight = _dense_weight(mod)
+        if weight is not None and weight.numel():
+            out[name] = int((weight == 0).sum()) / weight.numel()
+    return out
+
+
+def sparse_size_bytes(model: nn.Module) -> int:
+    """Bytes the model's weights would take with every 2-D float tensor in CSR.
+
+    Counted over the same tensors as :func:`count_params`.  A 2-D float tensor
+    of shape (rows, cols) with ``nnz`` non-zeros costs ``nnz * 4`` (float32
+    values) + ``nnz * 4`` (int32 column indices) + ``(rows + 1) * 4`` (int32
+    row pointers); 1-D tensors (biases, LayerNorm) and quantized tensors are
+    counted dense at their element size (INT8: 1 byte; scales and zero points
+    not counted).  Compare with the dense file size: CSR only pays off above
+    ~50% sparsity, so an unpruned model comes out about twice as large.
+    """
+    total = 0
+    for t in _weight_tensors(model.state_dict()):
+        if t.is_quantized or t.ndim != 2:
+            total += t.numel() * t.element_size()
+        else:
+            nnz = int(t.count_nonzero())
+            total += nnz * 4 + nnz * 4 + (t.shape[0] + 1) * 4
+    return total

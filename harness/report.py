@@ -20,16 +20,20 @@ NA = "–"
 NA_RANDOM = "n/a (random weights)"
 
 
-def _rows(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """One summary row per (profile, variant), in run order."""
+def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One summary row per (profile, variant), in order of first appearance.
+
+    ``results`` are benchmarks' ``extra_info`` dicts (``storage.results``, or the
+    suite's in-session records).
+    """
     by_key: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in storage.results(run):
+    for r in results:
         if r["metric"] == "int8_engine":
             continue
         key = (r["profile"], r["variant"])
         row = by_key.setdefault(key, {
             "profile": key[0], "variant": key[1], "size_mb": None, "params": None,
-            "nonzero_params": None, "sparsity": None, "flops": None, "macs_fvcore": None,
+            "nonzero_params": None, "sparsity": None, "flops": None, "macs_fvcore": None, "size_sparse_mb": None,
             "cold_start_ms": None, "load_ms": None, "first_forward_ms": None,
             "p50_ms": {}, "p90_ms": {}, "p99_ms": {}, "cv": {}, "p50_block_cv": {}, "throughput_sps": {},
             "peak_rss_mb": None, "peak_rss_delta_mb": None, "accuracy": None,
@@ -40,7 +44,7 @@ def _rows(run: dict[str, Any]) -> list[dict[str, Any]]:
         })
         m = r["metric"]
         if m == "static":
-            for k in ("size_mb", "params", "nonzero_params", "sparsity", "flops", "macs_fvcore",
+            for k in ("size_mb", "size_sparse_mb", "params", "nonzero_params", "sparsity", "flops", "macs_fvcore",
                       "quant_engine", "quantized_linear_fraction"):
                 row[k] = r.get(k)
         elif m == "latency":
@@ -71,7 +75,7 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
         "run": run_path.name,
         "datetime": run.get("datetime"),
         "machine": run["machine_info"].get("edgebench", {}),
-        "rows": _rows(run),
+        "rows": rows_from_results(storage.results(run)),
         "int8_engines": [
             {"profile": r["profile"], "engine": r["engine"], "p50_ms": r["p50_ms"], "cv": r["cv"]}
             for r in storage.results(run) if r["metric"] == "int8_engine"
@@ -170,9 +174,10 @@ def render(doc: dict[str, Any]) -> str:
     out += ["## Compute and quantization", ""]
     table = [[r["profile"], r["variant"], _f(r["flops"] and r["flops"] / 1e9, "{:.3f}"),
               _f(r["macs_fvcore"] and r["macs_fvcore"] / 1e9, "{:.3f}"), _f(r["sparsity"], "{:.4f}"),
+              _f(r["size_sparse_mb"], "{:.2f}"),
               r["quant_engine"] or NA, _f(r["quantized_linear_fraction"], "{:.2f}")] for r in rows]
-    out += [tabulate(table, headers=["Model", "Variant", "GFLOPs (bs1, seq128)", "fvcore GMACs",
-                                     "Sparsity", "INT8 engine", "Linear layers quantized"],
+    out += [tabulate(table, headers=["Model", "Variant", "GFLOPs (bs1, seq128)", "fvcore GMACs (no attention)",
+                                     "Sparsity", "CSR size MB", "INT8 engine", "Linear layers quantized"],
                      tablefmt="github", disable_numparse=True), ""]
 
     if doc["int8_engines"]:
@@ -182,12 +187,32 @@ def render(doc: dict[str, Any]) -> str:
         out += [tabulate(table, headers=["Model", "Engine", "p50 ms", "CV"], tablefmt="github",
                          disable_numparse=True), ""]
 
+    if doc.get("budgets"):
+        out += ["## Budgets (baselines/budgets.toml)", ""]
+        table = [[v["verdict"], v["message"]] for v in doc["budgets"]]
+        out += [tabulate(table, headers=["Verdict", "Measured"], tablefmt="github", disable_numparse=True), ""]
+
     out += ["## Machine", ""]
     out += [tabulate([[k, ", ".join(v) if isinstance(v, list) else str(v)] for k, v in sorted(m.items())],
                      headers=["Key", "Value"], tablefmt="github", disable_numparse=True), ""]
     out += [f"_Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
             f"from `{doc['run']}`; machine id `{m.get('machine_id', '?')}`._", ""]
     return "\n".join(out)
+
+
+def _budget_verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from . import budgets
+
+    all_budgets = budgets.load_budgets()
+    out = []
+    for r in rows:
+        if r["profile"] not in PROFILES:
+            continue
+        for b in budgets.applicable(all_budgets, r["profile"], r["variant"], PROFILES[r["profile"]].real_weights):
+            v = budgets.evaluate(b, r["profile"], r["variant"], rows)
+            out.append({"verdict": "FAIL" if v.passed is False else "pass" if v.passed else "not measured",
+                        "message": v.message, "why": b.why})
+    return sorted(out, key=lambda v: v["verdict"] != "FAIL")
 
 
 def write_report(run_path: Path | None, out_dir: Path) -> tuple[Path, Path]:
@@ -198,6 +223,7 @@ def write_report(run_path: Path | None, out_dir: Path) -> tuple[Path, Path]:
     run_path = Path(run_path) if run_path else storage.newest_run()
     run = storage.load_run(run_path)
     doc = summary(run, run_path)
+    doc["budgets"] = _budget_verdicts(doc["rows"])
     if not doc["rows"]:
         from .errors import HarnessError
 
@@ -207,3 +233,22 @@ def write_report(run_path: Path | None, out_dir: Path) -> tuple[Path, Path]:
     atomic.write_json(js, doc)
     atomic.write_text(md, text)
     return md, js
+
+
+def render_comparisons(comparisons: list[Any], notes: list[str]) -> str:
+    """Markdown table of ``harness.compare.Comparison`` verdicts, regressions first."""
+    order = {"regression": 0, "missing": 1, "not comparable": 2, "improvement": 3, "unchanged": 4}
+    table = [[c.name, c.metric, _f(c.old, "{:.6g}"), _f(c.new, "{:.6g}"), _f(c.ratio, "{:.3f}"),
+              _f(c.p_value, "{:.2g}"), c.verdict + (f" ({c.note})" if c.note else "")]
+             for c in sorted(comparisons, key=lambda c: order.get(c.verdict, 9))]
+    text = tabulate(table, headers=["Benchmark", "Metric", "Old", "New", "New/old", "p (slower)", "Verdict"],
+                    tablefmt="github", disable_numparse=True) if table else "(nothing to compare)"
+    return "\n".join([*notes, text] if notes else [text])
+
+
+def render_budgets(verdicts: list[Any]) -> str:
+    """Markdown table of ``harness.budgets.BudgetVerdict`` results."""
+    table = [["FAIL" if v.passed is False else "pass" if v.passed else "not measured", v.message, v.budget.why]
+             for v in sorted(verdicts, key=lambda v: (v.passed is not False, v.passed is None))]
+    return tabulate(table, headers=["Verdict", "Measured", "Why this budget"], tablefmt="github",
+                    disable_numparse=True) if table else "(no budgets apply)"

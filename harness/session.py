@@ -27,6 +27,19 @@ def default_threads() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+def training_context(batch_size: int = 16, max_length: int = 128):
+    """Training batches for data-dependent compressors (head importance,
+    recovery fine-tuning): the IMDB train split, tokenised lazily on each call."""
+    from compressors import CompressionContext
+
+    from . import data
+
+    def train_batches():
+        return data.batches(data.imdb_splits()["train"], data.load_tokenizer(), batch_size, max_length)
+
+    return CompressionContext(train_batches, seed=42)
+
+
 @dataclasses.dataclass
 class Case:
     """One (profile, variant) pair of the suite."""
@@ -47,7 +60,12 @@ class BenchSession:
         self._models: dict[tuple[str, str], tuple[nn.Module, variants.VariantInfo]] = {}
         self._logits: dict[tuple[str, str, str], torch.Tensor] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
+        # Every measurement's extra_info (+ raw samples in seconds), for the gate.
+        self.results: list[dict[str, Any]] = []
         torch.set_num_threads(threads)
+
+    def record(self, extra_info: dict[str, Any], samples_s: list[float] | None = None) -> None:
+        self.results.append({**extra_info, "samples_s": list(samples_s or [])})
 
     def close(self) -> None:
         self._tmp.cleanup()
@@ -60,7 +78,8 @@ class BenchSession:
         if key not in self._dirs:
             prof = get_profile(case.profile)
             self._dirs[key] = variants.get_or_build(
-                prof.name, case.variant, prof.source_key(), prof.load_fp32, log=self.log)
+                prof.name, case.variant, prof.source_key(), prof.load_fp32, log=self.log,
+                context=training_context())
         return self._dirs[key]
 
     def model(self, case: Case) -> tuple[nn.Module, variants.VariantInfo]:

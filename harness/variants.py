@@ -63,8 +63,10 @@ def save_variant(
     model: nn.Module, out_dir: Path, *, profile: str, variant: str, source_key: str, build_s: float = 0.0
 ) -> VariantInfo:
     """Write ``model`` (a transformers ``PreTrainedModel``, possibly compressed) to ``out_dir``."""
-    config = compressors.make_config(variant)
     comp = compressors.get(variant)
+    # What compress decided from data (e.g. kept attention heads) is saved with
+    # the config, so restore can rebuild the shapes without the data.
+    config = comp.resolved_config(model, compressors.make_config(variant))
     out_dir.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(out_dir)
     state = model.state_dict()
@@ -203,10 +205,13 @@ def get_or_build(
     load_baseline: Callable[[], nn.Module],
     root: Path | None = None,
     log: Callable[[str], None] = print,
+    context: compressors.CompressionContext | None = None,
 ) -> Path:
     """Folder of the saved variant, building and saving it if not cached.
 
     A cached folder whose checksum fails is rebuilt, with one line saying so.
+    ``context`` carries training data for data-dependent variants; the cache
+    key does not include it because ``source_key`` already covers the data.
     """
     out = variant_dir(profile, source_key, variant, root)
     if out.exists():
@@ -216,7 +221,7 @@ def get_or_build(
         except HarnessError as exc:
             log(f"rebuilding {profile}/{variant}: {exc}")
     start = time.perf_counter()
-    model = compressors.build(variant, load_baseline())
+    model = compressors.build(variant, load_baseline(), context=context)
     build_s = time.perf_counter() - start
     with atomic.atomic_dir(out) as tmp:
         save_variant(model, tmp, profile=profile, variant=variant, source_key=source_key, build_s=build_s)

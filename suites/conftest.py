@@ -40,10 +40,14 @@ def pytest_configure(config: pytest.Config) -> None:
     import compressors
     from harness.errors import HarnessError
 
-    from harness import assets
+    from harness import assets, budgets
 
+    if config.getoption("benchmark_disable", False):
+        raise pytest.UsageError("this suite measures: --benchmark-disable would record nothing; "
+                                "use -k to run fewer benchmarks instead")
     try:
         _cases(config)
+        budgets.load_budgets(config.getoption("--budgets") or budgets.DEFAULT_PATH)
         # The inputs are real IMDB tokens and quality needs MR: fail before any
         # test runs when the set-up step has not fetched them.
         for name in assets.ASSETS:
@@ -83,8 +87,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
         params = [(p, e) for p in profiles for e in ENGINES]
         metafunc.parametrize(("profile", "engine"), params, ids=[f"{p}-{e}" for p, e in params])
+    elif "budget" in names:
+        from harness import budgets
+
+        all_budgets = budgets.load_budgets(config.getoption("--budgets") or budgets.DEFAULT_PATH)
+        params = [(b, c.profile, c.variant) for c in cases
+                  for b in budgets.applicable(all_budgets, c.profile, c.variant, get_profile(c.profile).real_weights)]
+        metafunc.parametrize(("budget", "profile", "variant"), params,
+                             ids=[f"{v}/{p} {b.metric} {'<=' if b.bound.startswith('max') else '>='} "
+                                  f"{b.limit:g}{'x fp32' if b.bound.endswith('ratio') else ''}" for b, p, v in params])
     elif "case" in names:
         metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The baseline comparison runs only with --gate."""
+    if not config.getoption("--gate"):
+        items[:] = [i for i in items if i.originalname != "test_against_baseline"]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -11,7 +11,7 @@ import torch
 
 import compressors
 from harness import cold_start, flops, memory
-from harness.params import count_params
+from harness.params import count_params, layer_sparsity, sparse_size_bytes
 from harness.fresh import run_worker
 from harness.quality import quality_metrics
 from harness.stats import LatencyStats
@@ -19,10 +19,16 @@ from harness.timers import plan_rounds
 
 
 def _tag(benchmark, bench, case, metric: str, **extra) -> None:
+    """Attach the metrics to the saved benchmark and record them for the gate."""
+    import psutil
+
     _, info = bench.model(case)
+    # The 1-minute load average tells a noisy neighbour from a real slowdown:
+    # above the core count, other processes competed for the cores while timing.
     benchmark.extra_info.update(
         metric=metric, profile=case.profile, variant=case.variant, threads=bench.threads,
-        weights_sha256=info.weights_sha256, **extra)
+        weights_sha256=info.weights_sha256, load_avg_1m=round(psutil.getloadavg()[0], 2), **extra)
+    bench.record(dict(benchmark.extra_info, name=benchmark.name), benchmark.stats.stats.data)
 
 
 def _forward(model, inputs):
@@ -47,6 +53,7 @@ def test_static(benchmark, bench, case):
     n_flops = benchmark.pedantic(flops.count_flops, args=(model, inputs), rounds=1, iterations=1)
     _tag(benchmark, bench, case, "static",
          size_mb=info.size_mb, size_bytes=info.size_bytes, weights_file=info.weights_file,
+         size_sparse_mb=sparse_size_bytes(model) / 1e6, layer_sparsity=layer_sparsity(model),
          params=params, nonzero_params=nonzero, sparsity=1 - nonzero / params if params else 0.0,
          flops=n_flops, macs_fvcore=flops.count_macs_fvcore(model, inputs),
          flops_batch=1, flops_seq_len=128, build_s=info.build_s, **info.facts)

@@ -6,6 +6,15 @@ import torch
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models run ~100x slower with 2 threads when other work shares the 2 cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def tiny_model():
     """A 2-layer DistilBERT classifier (dim 32, vocab 30522), seed 0, eval mode."""
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
@@ -20,3 +29,20 @@ def tiny_inputs():
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, 5000, (2, 16), generator=g)
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+@pytest.fixture
+def tiny_context():
+    """Training data for data-dependent variants: 4 batches of 4 x 12 random tokens
+    (the first row of each padded after 9 tokens), labels 0, 1, 0, 1."""
+    from compressors import CompressionContext
+
+    def batches():
+        g = torch.Generator().manual_seed(1)
+        for _ in range(4):
+            ids = torch.randint(1000, 5000, (4, 12), generator=g)
+            mask = torch.ones_like(ids)
+            mask[0, 9:] = 0
+            yield ids, mask, torch.tensor([0, 1, 0, 1])
+
+    return CompressionContext(batches, seed=0)

@@ -43,13 +43,7 @@ def _tiny_model(seed: int = 0):
     return transformers.DistilBertForSequenceClassification(config).eval()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run ~100x slower with 2 threads when other work shares the 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

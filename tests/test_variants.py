@@ -7,8 +7,8 @@ from harness.errors import HarnessError
 
 
 @pytest.mark.parametrize("name", compressors.known_variants())
-def test_save_then_load_gives_identical_logits(tmp_path, tiny_model, tiny_inputs, name):
-    model = compressors.build(name, tiny_model)
+def test_save_then_load_gives_identical_logits(tmp_path, tiny_model, tiny_inputs, tiny_context, name):
+    model = compressors.build(name, tiny_model, context=tiny_context)
     info = variants.save_variant(model, tmp_path, profile="tiny", variant=name, source_key="k")
     loaded, info2 = variants.load_variant(tmp_path)
     assert info2 == info

@@ -1,0 +1,428 @@
+"""Structured attention-head pruning: ``heads-grad@R`` and ``heads-attn@R``.
+
+Each head gets an importance score from a few training batches of the
+:class:`~compressors.base.CompressionContext`; the ``R`` fraction of all heads
+with the lowest scores (one ranking across layers) is removed *physically*:
+the pruned heads' rows of ``q_lin``/``k_lin``/``v_lin`` and columns of
+``out_lin`` are cut out, so the model is smaller and does less work, not just
+zeros (transformers 5 no longer ships ``prune_heads``; this is its
+replacement for DistilBERT).
+
+* ``heads-grad`` -- Michel et al. (2019, "Are Sixteen Heads Really Better than
+  One?"), study 000 (bottom 20%): a mask ``m`` (one scalar per head, all ones)
+  multiplies each head's slice of the attention context before ``out_lin``;
+  ``I_h = sum over batches of (dL/dm_h)^2`` with ``L`` the classification
+  loss of the batch, then (as in the paper) normalised by its layer's l2 norm.
+* ``heads-attn`` -- study 003 (bottom 60%) ranks heads by "mean absolute
+  attention probability over 20 batches".  Taken literally that is the same
+  for every head (each softmax row sums to 1, so its mean over the keys is
+  ``1/n``), so it is made concrete as a head's *confidence* (Voita et al.,
+  2019, "Analyzing Multi-Head Self-Attention"): the largest attention
+  probability of each query, averaged over the non-padding queries of a
+  batch, then over batches (``criterion="max"``).  ``criterion="entropy"``
+  instead scores a head by minus its mean attention entropy (nats), so
+  diffuse heads go first.  Probabilities come from ``output_attentions=True``
+  with the eager attention implementation (sdpa returns none), switched back
+  afterwards.
+
+A layer that loses every head keeps only ``out_lin``'s bias
+(:class:`HeadlessAttention`): with an empty context ``out_lin`` reduces to its
+bias, so the block computes ``sa_layer_norm(x + out_lin.bias)``, exactly the
+unpruned layer with all its heads masked (a zero output instead would be a
+different model).  Removing every head of the model is refused.
+
+The kept heads are an outcome of ``compress``: :meth:`HeadPruner.resolved_config`
+writes them (per layer, original head indices) into the config's
+``kept_heads``, which is saved with the variant, and :meth:`HeadPruner.restore`
+cuts an uninitialised full-size skeleton to the same shapes.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from typing import Any, ClassVar, Iterator, Sequence
+
+import torch
+import torch.nn as nn
+
+from . import _checks
+from ._distilbert import encoder_layers
+from ._train import load_batches
+from .base import Batch, CompressionContext, CompressionError, Compressor, CompressorConfig, register
+
+CRITERIA = ("max", "entropy")
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadPruneConfig(CompressorConfig):
+    """Args:
+    ratio: fraction of all attention heads removed, in [0, 1) (global ranking).
+    n_batches: training batches scored (the first ones of the context).
+    kept_heads: per layer, the original indices of the heads kept.  Filled
+        in by compress (see ``resolved_config``) and saved; when given up
+        front, those heads are kept and no data is read.
+
+    Raises:
+        CompressionError: a value out of range or a malformed ``kept_heads``.
+    """
+
+    ratio: float = 0.2
+    n_batches: int = 20
+    kept_heads: tuple[tuple[int, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        _checks.fraction(owner, "ratio", self.ratio, "share of attention heads to remove")
+        _checks.integer(owner, "n_batches", self.n_batches, 1)
+        if self.kept_heads is not None:
+            try:
+                kept = tuple(tuple(int(h) for h in layer) for layer in self.kept_heads)
+                ok = all(list(layer) == sorted(set(layer)) and all(h >= 0 for h in layer) for layer in kept)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise CompressionError(
+                    f"{owner}.kept_heads must list, per layer, sorted distinct head indices >= 0; "
+                    f"got {self.kept_heads!r}")
+            object.__setattr__(self, "kept_heads", kept)  # JSON lists -> hashable tuples
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        # Lists, as json.loads gives them back: a saved config compares equal to the reloaded one.
+        out["kept_heads"] = None if self.kept_heads is None else [list(k) for k in self.kept_heads]
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadsGradConfig(HeadPruneConfig):
+    """:class:`HeadPruneConfig` plus ``normalize_by_layer``: divide each layer's
+    scores by their l2 norm before the global ranking (Michel et al., 2019)."""
+
+    normalize_by_layer: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _checks.boolean(type(self).__name__, "normalize_by_layer", self.normalize_by_layer)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadsAttnConfig(HeadPruneConfig):
+    """:class:`HeadPruneConfig` with study 003's 60% and ``criterion``: ``"max"``
+    (mean max attention probability, Voita et al., 2019) or ``"entropy"``
+    (minus the mean attention entropy)."""
+
+    ratio: float = 0.6
+    criterion: str = "max"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.criterion not in CRITERIA:
+            raise CompressionError(
+                f"unknown head importance criterion '{self.criterion}'; choose one of {', '.join(CRITERIA)}")
+
+
+# ---------------------------------------------------------------------------
+# structure
+
+
+class HeadlessAttention(nn.Module):
+    """Self-attention of a layer whose heads were all pruned.
+
+    Returns ``(bias expanded to hidden_states' shape (B, L, dim), None)``:
+    what ``out_lin`` gives for an empty context.  ``bias`` (dim,) is the
+    pruned ``out_lin.bias``.
+    """
+
+    n_heads = 0
+    kept_heads: tuple[int, ...] = ()
+
+    def __init__(self, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(bias)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                **kwargs: Any) -> tuple[torch.Tensor, None]:
+        return self.bias.expand_as(hidden_states), None
+
+
+def kept_heads_of(attention: nn.Module) -> tuple[int, ...]:
+    """Original indices of the heads ``attention`` still has (all of them if never pruned)."""
+    return getattr(attention, "kept_heads", tuple(range(attention.n_heads)))
+
+
+def _select(linear: nn.Linear, index: torch.Tensor, dim: int, copy: bool) -> nn.Linear:
+    """A new Linear with only the output rows (dim 0) or input columns (dim 1) in ``index``.
+
+    ``copy=False`` leaves the weights uninitialised (restoring a skeleton that
+    ``load_state_dict`` fills next).
+    """
+    out_f, in_f = (len(index), linear.in_features) if dim == 0 else (linear.out_features, len(index))
+    new = torch.nn.utils.skip_init(nn.Linear, in_f, out_f, bias=linear.bias is not None,
+                                   dtype=linear.weight.dtype)
+    if copy:
+        with torch.no_grad():
+            new.weight.copy_(linear.weight.index_select(dim, index))
+            if linear.bias is not None:
+                new.bias.copy_(linear.bias.index_select(0, index) if dim == 0 else linear.bias)
+    return new
+
+
+def prune_heads(model: nn.Module, keep: Sequence[Sequence[int]], variant: str = "heads",
+                copy: bool = True) -> nn.Module:
+    """Physically remove attention heads of ``model`` in place.
+
+    Args:
+        keep: per layer, the *original* indices of the heads to keep (a subset
+            of the heads the layer still has); ``[]`` leaves a :class:`HeadlessAttention`.
+        copy: copy the kept weights (False: uninitialised, for restoring a skeleton).
+
+    Per kept head ``h`` of size ``d = dim / n_heads``, rows ``h*d:(h+1)*d`` of
+    ``q_lin``/``k_lin``/``v_lin`` (weight (n*d, dim)) and the same columns of
+    ``out_lin`` (weight (dim, n*d)) remain; ``attention.n_heads`` and
+    ``attention.kept_heads`` are updated (the forward infers the head count
+    from the projection width).
+
+    Raises:
+        CompressionError: not a DistilBERT model, wrong number of layers, or a
+            head the layer no longer has.
+    """
+    layers = encoder_layers(model, variant)
+    if len(keep) != len(layers):
+        raise CompressionError(
+            f"'{variant}' kept_heads lists {len(keep)} layers but the model has {len(layers)}; rebuild the variant")
+    for i, (block, wanted) in enumerate(zip(layers, keep)):
+        attn = block.attention
+        current = kept_heads_of(attn)
+        if list(wanted) == list(current):
+            continue
+        if not set(wanted) <= set(current):
+            raise CompressionError(
+                f"'{variant}' keeps heads {sorted(set(wanted) - set(current))} of layer {i}, which has only "
+                f"heads {list(current)}; rebuild the variant")
+        if not wanted:
+            bias = attn.out_lin.bias.detach().clone() if copy else torch.empty_like(attn.out_lin.bias)
+            block.attention = HeadlessAttention(bias)
+            continue
+        d = attn.attention_head_size
+        kept = set(wanted)
+        index = torch.cat([torch.arange(p * d, (p + 1) * d) for p, h in enumerate(current) if h in kept])
+        for name in ("q_lin", "k_lin", "v_lin"):
+            setattr(attn, name, _select(getattr(attn, name), index, 0, copy))
+        attn.out_lin = _select(attn.out_lin, index, 1, copy)
+        attn.kept_heads = tuple(h for h in current if h in kept)  # the order of the rows kept
+        attn.n_heads = len(attn.kept_heads)
+    return model
+
+
+@contextlib.contextmanager
+def head_mask(model: nn.Module, masks: Sequence[torch.Tensor], variant: str = "heads") -> Iterator[None]:
+    """Multiply each head's slice of the attention context by ``masks[layer][head]``.
+
+    ``masks[i]`` has shape (heads of layer i,); a forward pre-hook on each
+    ``out_lin`` scales its input (B, L, n_heads * d), head-major.  This is
+    Michel et al.'s gate ``xi_h``; DistilBERT in transformers 5 takes no
+    ``head_mask`` argument.  Hooks are removed on exit.
+    """
+    layers = encoder_layers(model, variant)
+    if len(masks) != len(layers):
+        raise ValueError(f"{len(masks)} head masks for {len(layers)} layers")
+    handles = []
+    try:
+        for block, mask in zip(layers, masks):
+            attn = block.attention
+            if mask.shape != (attn.n_heads,):
+                raise ValueError(f"head mask of shape {tuple(mask.shape)} for a layer with {attn.n_heads} heads")
+            if attn.n_heads == 0:
+                continue
+
+            def scale(module: nn.Module, args: tuple, mask=mask, d=attn.attention_head_size) -> tuple:
+                return (args[0] * mask.repeat_interleave(d).to(args[0].dtype),) + args[1:]
+
+            handles.append(attn.out_lin.register_forward_pre_hook(scale))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+# ---------------------------------------------------------------------------
+# importance
+
+
+def grad_importance(model: nn.Module, batches: Sequence[Batch], normalize_by_layer: bool = True,
+                    variant: str = "heads-grad") -> list[torch.Tensor]:
+    """Per layer, a float tensor (heads,): ``sum_batches (dL/dm_h)^2`` (Michel et al., 2019).
+
+    ``L`` is the model's mean cross-entropy on the batch's labels, in eval
+    mode (no dropout); parameters get no gradients.
+
+    Raises:
+        CompressionError: the model returns no loss for ``labels``.
+    """
+    layers = encoder_layers(model, variant)
+    masks = [torch.ones(b.attention.n_heads, requires_grad=True) for b in layers]
+    scores = [torch.zeros(b.attention.n_heads) for b in layers]
+    live = [i for i, m in enumerate(masks) if m.numel()]
+    was_training = model.training
+    model.eval()
+    try:
+        with head_mask(model, masks, variant):
+            for input_ids, attention_mask, labels in batches:
+                loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+                if loss is None:
+                    raise CompressionError(
+                        f"'{variant}' needs a model that returns a loss for labels "
+                        f"(DistilBertForSequenceClassification); {type(model).__name__} does not")
+                grads = torch.autograd.grad(loss, [masks[i] for i in live])
+                for i, g in zip(live, grads):
+                    scores[i] += g.detach() ** 2
+    finally:
+        model.train(was_training)
+    if normalize_by_layer:
+        scores = [s / s.norm() if s.numel() and s.norm() > 0 else s for s in scores]
+    return scores
+
+
+def attention_importance(model: nn.Module, batches: Sequence[Batch], criterion: str = "max",
+                         variant: str = "heads-attn") -> list[torch.Tensor]:
+    """Per layer, a float tensor (heads,), the mean over batches of:
+
+    * ``"max"``: each non-padding query's largest attention probability,
+      averaged over the batch's non-padding queries (in (0, 1]);
+    * ``"entropy"``: minus the attention entropy (nats) per query, same average.
+
+    Runs with ``attn_implementation="eager"`` (sdpa returns no probabilities)
+    and restores the model's implementation afterwards.
+    """
+    if criterion not in CRITERIA:
+        raise CompressionError(f"unknown head importance criterion '{criterion}'; choose one of {', '.join(CRITERIA)}")
+    layers = encoder_layers(model, variant)
+    # transformers records attentions only for DistilBertSelfAttention modules, not HeadlessAttention.
+    scored = [i for i, b in enumerate(layers) if not isinstance(b.attention, HeadlessAttention)]
+    scores = [torch.zeros(b.attention.n_heads) for b in layers]
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        with torch.inference_mode():
+            for input_ids, attention_mask, _ in batches:
+                attentions = model(input_ids=input_ids, attention_mask=attention_mask,
+                                   output_attentions=True).attentions
+                if len(attentions) != len(scored):
+                    raise RuntimeError(f"{len(attentions)} attention maps for {len(scored)} layers with heads")
+                queries = attention_mask.bool()[:, None, :].to(torch.float32)  # (B, 1, L)
+                for i, probs in zip(scored, attentions):  # probs (B, H, L, L)
+                    if criterion == "max":
+                        per_query = probs.amax(dim=-1)
+                    else:
+                        per_query = torch.special.xlogy(probs, probs).sum(dim=-1)  # -entropy
+                    scores[i] += (per_query * queries).sum(dim=(0, 2)) / queries.sum()
+    finally:
+        model.set_attn_implementation(previous)
+    return [s / len(batches) for s in scores]
+
+
+def select_heads(importance: Sequence[torch.Tensor], ratio: float, variant: str) -> list[list[int]]:
+    """Per layer, the positions of the heads kept after removing the ``round(ratio * total)``
+    least important heads of the whole model (ties: earlier layer, then lower index, first).
+
+    Raises:
+        CompressionError: ``ratio`` would remove every head.
+    """
+    total = sum(len(s) for s in importance)
+    n_prune = math.floor(ratio * total + 0.5)
+    if n_prune >= total:
+        raise CompressionError(
+            f"'{variant}' with ratio {ratio} would remove all {total} attention heads; "
+            f"use a ratio below {(total - 0.5) / total:.4f}")
+    ranked = sorted((float(s[h]), layer, h) for layer, s in enumerate(importance) for h in range(len(s)))
+    pruned = {(layer, h) for _, layer, h in ranked[:n_prune]}
+    return [[h for h in range(len(s)) if (layer, h) not in pruned] for layer, s in enumerate(importance)]
+
+
+# ---------------------------------------------------------------------------
+# compressors
+
+
+class HeadPruner(Compressor):
+    config_cls: ClassVar[type[HeadPruneConfig]]
+    float_output = True
+
+    def parse_arg(self, arg: str) -> dict[str, Any]:
+        return _checks.parse_fraction(self.name, arg, "ratio", "fraction of attention heads to remove")
+
+    def needs_context(self, config: HeadPruneConfig) -> bool:
+        return config.kept_heads is None and config.ratio > 0
+
+    def head_importance(self, model: nn.Module, batches: Sequence[Batch],
+                        config: HeadPruneConfig) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def _check_count(self, layers: list[nn.Module], kept: Sequence[Sequence[int]], config: HeadPruneConfig) -> None:
+        if len(kept) != len(layers):
+            raise CompressionError(
+                f"'{self.name}' kept_heads lists {len(kept)} layers but the model has {len(layers)}; "
+                f"rebuild the variant")
+        total = sum(b.attention.n_heads for b in layers)
+        removed = total - sum(len(k) for k in kept)
+        if removed != math.floor(config.ratio * total + 0.5) or removed >= total:
+            raise CompressionError(
+                f"'{self.name}' kept_heads removes {removed} of {total} heads, which does not match "
+                f"ratio {config.ratio}; rebuild the variant")
+
+    def compress(self, model: nn.Module, config: HeadPruneConfig,
+                 context: CompressionContext | None = None) -> nn.Module:
+        layers = encoder_layers(model, self.name)
+        if config.kept_heads is not None:
+            self._check_count(layers, config.kept_heads, config)
+            return prune_heads(model, config.kept_heads, self.name).eval()
+        if config.ratio == 0:
+            return model.eval()
+        assert context is not None  # base.run checked needs_context
+        scores = self.head_importance(model, load_batches(context, self.name, config.n_batches), config)
+        positions = select_heads(scores, config.ratio, self.name)
+        keep = [[kept_heads_of(b.attention)[p] for p in pos] for b, pos in zip(layers, positions)]
+        return prune_heads(model, keep, self.name).eval()
+
+    def resolved_config(self, model: nn.Module, config: HeadPruneConfig) -> HeadPruneConfig:
+        kept = tuple(kept_heads_of(b.attention) for b in encoder_layers(model, self.name))
+        return dataclasses.replace(config, kept_heads=kept)
+
+    def restore(self, skeleton: nn.Module, config: HeadPruneConfig) -> nn.Module:
+        if config.kept_heads is None:
+            raise CompressionError(
+                f"the saved '{self.name}' variant records no kept_heads, so its shapes are unknown; "
+                f"delete it to rebuild it")
+        self._check_count(encoder_layers(skeleton, self.name), config.kept_heads, config)
+        return prune_heads(skeleton, config.kept_heads, self.name, copy=False)
+
+    def describe(self, model: nn.Module, config: HeadPruneConfig) -> dict[str, Any]:
+        layers = encoder_layers(model, self.name)
+        kept = [len(kept_heads_of(b.attention)) for b in layers]
+        total = getattr(model.config, "n_heads", 0) * len(layers)
+        return {"pruning": self.name, "heads_total": total, "heads_kept": sum(kept),
+                "heads_pruned_fraction": 1 - sum(kept) / total if total else 0.0,
+                "heads_per_layer": ",".join(map(str, kept)),
+                "layers_without_heads": sum(k == 0 for k in kept)}
+
+
+@register
+class HeadsGrad(HeadPruner):
+    name = "heads-grad"
+    config_cls = HeadsGradConfig
+    description = "remove the attention heads with the smallest (dL/dmask)^2 (Michel et al. 2019; study 000)"
+
+    def head_importance(self, model: nn.Module, batches: Sequence[Batch],
+                        config: HeadsGradConfig) -> list[torch.Tensor]:
+        return grad_importance(model, batches, config.normalize_by_layer, self.name)
+
+
+@register
+class HeadsAttn(HeadPruner):
+    name = "heads-attn"
+    config_cls = HeadsAttnConfig
+    description = "remove the least confident attention heads (mean max attention probability; study 003)"
+
+    def head_importance(self, model: nn.Module, batches: Sequence[Batch],
+                        config: HeadsAttnConfig) -> list[torch.Tensor]:
+        return attention_importance(model, batches, config.criterion, self.name)

@@ -1,0 +1,47 @@
+"""The regression gate: budgets on every run, the stored baseline with ``--gate``.
+
+These items run after the measurements (pytest runs files in order) and read
+what this session measured.  A budget whose metric was not measured (deselected
+with ``-k``) is skipped, never passed.
+"""
+from __future__ import annotations
+
+import pytest
+
+from harness import budgets as budgets_mod
+from harness.report import rows_from_results
+
+
+def test_budget(bench, budget, profile, variant):
+    verdict = budgets_mod.evaluate(budget, profile, variant, rows_from_results(bench.results))
+    if verdict.passed is None:
+        pytest.skip(verdict.message)
+    if not verdict.passed:
+        load = max((r.get("load_avg_1m") or 0.0 for r in bench.results), default=0.0)
+        cores = bench.threads
+        hint = (f" [machine load reached {load:.1f} on {cores} threads' worth of cores while measuring: "
+                "other processes competed; re-run on a quiet machine before trusting a timing verdict]"
+                if load > cores + 0.5 else "")
+        pytest.fail(f"{verdict.message} -- {budget.why}{hint}", pytrace=False)
+
+
+def test_against_baseline(bench, request):
+    """Compare this run with the runs blessed on this machine (``--gate``)."""
+    from harness import baselines, fingerprint
+    from harness.compare import compare_runs
+    from harness.report import render_comparisons
+
+    info = fingerprint.collect(bench.threads)
+    run = {"machine_info": {"edgebench": info}, "edgebench": {"schema": 1},
+           "benchmarks": [{"extra_info": r, "stats": {"data": r["samples_s"]}, "name": r["name"]}
+                          for r in bench.results]}
+    old = baselines.load_baselines(info["machine_id"])
+    comps, notes = compare_runs(old, run, budgets_mod.load_tolerances())
+    text = render_comparisons(comps, notes)
+    request.config.stash[GATE_REPORT] = text
+    regressions = [c for c in comps if c.verdict == "regression"]
+    if regressions:
+        pytest.fail(f"{len(regressions)} regression(s) against the blessed baseline:\n{text}", pytrace=False)
+
+
+GATE_REPORT = pytest.StashKey[str]()
