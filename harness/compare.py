@@ -25,6 +25,7 @@ from typing import Any
 
 from . import fingerprint
 from .budgets import METRICS
+from .errors import HarnessError
 
 TIMED = ("latency", "throughput", "cold_start")
 DETERMINISTIC = ("size_mb", "params", "nonzero_params", "flops", "accuracy", "accuracy_mr", "peak_rss_mb")
@@ -102,9 +103,9 @@ def compare_timings(old_runs: list[list[dict[str, Any]]], new: list[dict[str, An
             continue
         a, b = [_samples(x) for x in bases], _samples(r)
         if min(len(x) for x in a) < 3 or len(b) < 3:
-            out.append(Comparison(r["name"], "time", None, None, None, None, "missing",
-                                  "raw samples missing: save runs with --benchmark-save-data"))
-            continue
+            side = "the baseline" if min(len(x) for x in a) < 3 else "the new run"
+            raise HarnessError(f"{r['name']}: {side} has fewer than 3 raw samples, so no significance test is "
+                               "possible; re-run with --benchmark-save-data (on by default) and enough rounds")
         noise = max([_noise(x) for x in bases] + [_noise(r)])
         verdict, ratio, p = timing_verdict(a, b, noise=noise, **kwargs)
         old_median = statistics.median(statistics.median(x) for x in a)

@@ -7,6 +7,8 @@ one saved JSON holds the whole run; ``python -m harness report`` renders it.
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 import compressors
@@ -39,10 +41,19 @@ def _forward(model, inputs):
     return run
 
 
+NOISY_CV = 0.10
+
+
 def _timed(benchmark, fn, opts, min_rounds: int | None = None) -> LatencyStats:
     plan = plan_rounds(fn, opts["seconds"], min_rounds or opts["min_rounds"])
     benchmark.pedantic(fn, rounds=plan.rounds, warmup_rounds=plan.warmup_rounds, iterations=1)
-    return LatencyStats.from_seconds(benchmark.stats.stats.data)
+    stats = LatencyStats.from_seconds(benchmark.stats.stats.data)
+    if stats.cv > NOISY_CV:
+        # pyperf's rule: say so when the spread makes the numbers hard to trust.
+        warnings.warn(f"{benchmark.name}: CV {stats.cv:.0%} over {stats.rounds} rounds exceeds {NOISY_CV:.0%}; "
+                      "the machine is noisy -- re-run with more rounds (--bench-seconds, --min-rounds) "
+                      "on a quieter machine", stacklevel=1)
+    return stats
 
 
 def test_static(benchmark, bench, case):

@@ -158,6 +158,11 @@ def test_cli_compare_exit_codes(tmp_path, capsys):
     assert main(["compare", str(other), "--against", str(base)]) == 0
     assert "timings not compared" in capsys.readouterr().out
     assert main(["compare", str(tmp_path / "nope.json"), "--against", str(base)]) == 2
+    raw = json.loads(base.read_text())
+    raw["benchmarks"][0]["stats"]["data"] = []
+    (tmp_path / "noraw.json").write_text(json.dumps(raw))
+    assert main(["compare", str(tmp_path / "noraw.json"), "--against", str(base)]) == 2
+    assert "fewer than 3 raw samples" in capsys.readouterr().err
 
 
 def test_suite_fails_a_deliberately_slower_variant(tmp_path):
