@@ -69,13 +69,35 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(by_key.values())
 
 
+PRUNED_SPARSITY = 0.5
+FASTER_BY = 0.05
+
+
+def flags(row: dict[str, Any], fp32: dict[str, Any] | None) -> list[str]:
+    """Warnings a reader must see next to a variant's numbers.
+
+    ``pruned-not-faster``: sparsity >= 0.5 but p50 at seq 128 not at least 5%
+    below fp32's in the same run -- what dense kernels do with unstructured
+    sparsity (study 001: "pruning alone did not reduce latency").
+    """
+    out = []
+    p50, base = row["p50_ms"].get("128"), (fp32 or {}).get("p50_ms", {}).get("128")
+    if (row.get("sparsity") or 0) >= PRUNED_SPARSITY and p50 and base and p50 > (1 - FASTER_BY) * base:
+        out.append("pruned-not-faster")
+    return out
+
+
 def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
     """The ``summary.json`` document: machine fingerprint and one row per variant."""
+    rows = rows_from_results(storage.results(run))
+    fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
+    for r in rows:
+        r["flags"] = flags(r, fp32.get(r["profile"]))
     return {
         "run": run_path.name,
         "datetime": run.get("datetime"),
         "machine": run["machine_info"].get("edgebench", {}),
-        "rows": rows_from_results(storage.results(run)),
+        "rows": rows,
         "int8_engines": [
             {"profile": r["profile"], "engine": r["engine"], "p50_ms": r["p50_ms"], "cv": r["cv"]}
             for r in storage.results(run) if r["metric"] == "int8_engine"
@@ -137,9 +159,10 @@ def render(doc: dict[str, Any]) -> str:
                       _ratio(r["p50_ms"].get("128"), base["p50_ms"].get("128")),
                       _ratio(r["throughput_sps"].get("32"), base["throughput_sps"].get("32")),
                       _ratio(r["peak_rss_delta_mb"], base["peak_rss_delta_mb"]), acc_delta,
-                      _f(r["agreement"], "{:.4f}"), _f(r["kl_fp32"], "{:.5f}")])
+                      _f(r["agreement"], "{:.4f}"), _f(r["kl_fp32"], "{:.5f}"), ", ".join(r.get("flags", [])) or ""])
     out += [tabulate(table, headers=["Model", "Variant", "Size ×", "p50 @128 ×", "Throughput @32 ×",
-                                     "Peak RSS Δ ×", "Accuracy IMDB Δ", "Agreement", "KL(fp32‖variant) nats"],
+                                     "Peak RSS Δ ×", "Accuracy IMDB Δ", "Agreement", "KL(fp32‖variant) nats",
+                                     "Flags"],
                      tablefmt="github", disable_numparse=True) if table else "(no variant besides fp32)", ""]
 
     seqs = sorted({int(s) for r in rows for s in r["p50_ms"]})
@@ -179,6 +202,12 @@ def render(doc: dict[str, Any]) -> str:
     out += [tabulate(table, headers=["Model", "Variant", "GFLOPs (bs1, seq128)", "fvcore GMACs (no attention)",
                                      "Sparsity", "CSR size MB", "INT8 engine", "Linear layers quantized"],
                      tablefmt="github", disable_numparse=True), ""]
+
+    sweep = _sweep_table(rows, fp32)
+    if sweep:
+        out += ["## Magnitude-pruning sweep (study 002): global vs layer-wise", "",
+                "Target sparsity of the encoder's Linear weights; accuracy on the IMDB test split and MR; "
+                "p50 @128 relative to fp32 in the same run.", "", sweep, ""]
 
     if doc["int8_engines"]:
         out += ["## INT8 engines (seq 128, batch 1, same run)", ""]
@@ -233,6 +262,30 @@ def write_report(run_path: Path | None, out_dir: Path) -> tuple[Path, Path]:
     atomic.write_json(js, doc)
     atomic.write_text(md, text)
     return md, js
+
+
+def _sweep_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> str:
+    """Rows ``magnitude-{global,layerwise}@S`` (no chain) side by side per profile and S."""
+    cells: dict[tuple[str, float], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for r in rows:
+        method, at, arg = r["variant"].partition("@")
+        if method in ("magnitude-global", "magnitude-layerwise") and at and "+" not in arg:
+            cells[(r["profile"], float(arg))][method.split("-")[1]] = r
+    table = []
+    for (profile, target), by in sorted(cells.items()):
+        base = fp32.get(profile, {})
+        line = [profile, f"{target:.2f}"]
+        for method in ("global", "layerwise"):
+            r = by.get(method)
+            line += [NA, NA, NA] if r is None else [
+                _acc(r, "accuracy").split(" [")[0], _acc(r, "accuracy_mr").split(" [")[0],
+                _ratio(r["p50_ms"].get("128"), base.get("p50_ms", {}).get("128"))]
+        table.append(line)
+    if not table:
+        return ""
+    return tabulate(table, headers=["Model", "Sparsity", "Global IMDB", "Global MR", "Global p50 ×",
+                                    "Layer-wise IMDB", "Layer-wise MR", "Layer-wise p50 ×"],
+                    tablefmt="github", disable_numparse=True)
 
 
 def render_comparisons(comparisons: list[Any], notes: list[str]) -> str:

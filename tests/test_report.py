@@ -76,3 +76,21 @@ def test_cli_report_writes_both_files(tmp_path):
     out = tmp_path / "out"
     assert main(["report", str(_run(tmp_path)), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["report.md", "summary.json"]
+
+
+def test_pruned_but_not_faster_flag():
+    fp32 = {"p50_ms": {"128": 10.0}}
+    assert report.flags({"sparsity": 0.5, "p50_ms": {"128": 9.8}}, fp32) == ["pruned-not-faster"]
+    assert report.flags({"sparsity": 0.5, "p50_ms": {"128": 9.4}}, fp32) == []
+    assert report.flags({"sparsity": 0.2, "p50_ms": {"128": 10.0}}, fp32) == []
+    assert report.flags({"sparsity": 0.9, "p50_ms": {}}, fp32) == []  # not measured: no verdict
+
+
+def test_sweep_table_pairs_global_and_layerwise():
+    rows = [{"profile": "minilm-l6", "variant": v, "p50_ms": {"128": p50}, "accuracy": acc,
+             "accuracy_ci95": None, "accuracy_mr": acc, "accuracy_mr_ci95": None, "real_weights": True}
+            for v, p50, acc in (("fp32", 10.0, 0.85), ("magnitude-global@0.5", 10.1, 0.84),
+                                ("magnitude-layerwise@0.5", 10.2, 0.82), ("magnitude-global@0.5+int8", 6.0, 0.8))]
+    text = report._sweep_table(rows, {"minilm-l6": rows[0]})
+    assert "| minilm-l6 | 0.50       | 84.00%" in text and "82.00%" in text
+    assert text.count("minilm-l6") == 1  # the +int8 chain is not a sweep point
