@@ -71,6 +71,26 @@ def layer_sparsity(model: nn.Module) -> dict[str, float]:
     return out
 
 
+HEAD_MODULES = ("classifier", "pre_classifier", "score")
+
+
+def linear_sparsity(model: nn.Module) -> float:
+    """Fraction of zero weights over all encoder Linear layers together (the
+    classification head excluded): the sparsity a pruning method targets.
+    Returns 0.0 for a model without such layers."""
+    import torch.ao.nn.quantized.dynamic as nnqd
+
+    zeros = total = 0
+    for name, mod in model.named_modules():
+        if not isinstance(mod, (nn.Linear, nnqd.Linear)) or name.split(".")[0] in HEAD_MODULES:
+            continue
+        weight = _dense_weight(mod)
+        if weight is not None:
+            zeros += int((weight == 0).sum())
+            total += weight.numel()
+    return zeros / total if total else 0.0
+
+
 def sparse_size_bytes(model: nn.Module) -> int:
     """Bytes the model's weights would take with every 2-D float tensor in CSR.
 

@@ -33,7 +33,7 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = (r["profile"], r["variant"])
         row = by_key.setdefault(key, {
             "profile": key[0], "variant": key[1], "size_mb": None, "params": None,
-            "nonzero_params": None, "sparsity": None, "flops": None, "macs_fvcore": None, "size_sparse_mb": None,
+            "nonzero_params": None, "sparsity": None, "linear_sparsity": None, "flops": None, "macs_fvcore": None, "size_sparse_mb": None,
             "cold_start_ms": None, "load_ms": None, "first_forward_ms": None,
             "p50_ms": {}, "p90_ms": {}, "p99_ms": {}, "cv": {}, "p50_block_cv": {}, "throughput_sps": {},
             "peak_rss_mb": None, "peak_rss_delta_mb": None, "accuracy": None,
@@ -44,7 +44,8 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         })
         m = r["metric"]
         if m == "static":
-            for k in ("size_mb", "size_sparse_mb", "params", "nonzero_params", "sparsity", "flops", "macs_fvcore",
+            for k in ("size_mb", "size_sparse_mb", "params", "nonzero_params", "sparsity", "linear_sparsity",
+                      "flops", "macs_fvcore",
                       "quant_engine", "quantized_linear_fraction"):
                 row[k] = r.get(k)
         elif m == "latency":
@@ -76,13 +77,15 @@ FASTER_BY = 0.05
 def flags(row: dict[str, Any], fp32: dict[str, Any] | None) -> list[str]:
     """Warnings a reader must see next to a variant's numbers.
 
-    ``pruned-not-faster``: sparsity >= 0.5 but p50 at seq 128 not at least 5%
-    below fp32's in the same run -- what dense kernels do with unstructured
-    sparsity (study 001: "pruning alone did not reduce latency").
+    ``pruned-not-faster``: sparsity of the encoder's Linear weights (overall
+    sparsity for runs that predate that field) >= 0.5 but p50 at seq 128 not at
+    least 5% below fp32's in the same run -- what dense kernels do with
+    unstructured sparsity (study 001: "pruning alone did not reduce latency").
     """
     out = []
     p50, base = row["p50_ms"].get("128"), (fp32 or {}).get("p50_ms", {}).get("128")
-    if (row.get("sparsity") or 0) >= PRUNED_SPARSITY and p50 and base and p50 > (1 - FASTER_BY) * base:
+    sparsity = row.get("linear_sparsity") if row.get("linear_sparsity") is not None else row.get("sparsity")
+    if (sparsity or 0) >= PRUNED_SPARSITY and p50 and base and p50 > (1 - FASTER_BY) * base:
         out.append("pruned-not-faster")
     return out
 
@@ -197,10 +200,12 @@ def render(doc: dict[str, Any]) -> str:
     out += ["## Compute and quantization", ""]
     table = [[r["profile"], r["variant"], _f(r["flops"] and r["flops"] / 1e9, "{:.3f}"),
               _f(r["macs_fvcore"] and r["macs_fvcore"] / 1e9, "{:.3f}"), _f(r["sparsity"], "{:.4f}"),
+              _f(r["linear_sparsity"], "{:.4f}"),
               _f(r["size_sparse_mb"], "{:.2f}"),
               r["quant_engine"] or NA, _f(r["quantized_linear_fraction"], "{:.2f}")] for r in rows]
     out += [tabulate(table, headers=["Model", "Variant", "GFLOPs (bs1, seq128)", "fvcore GMACs (no attention)",
-                                     "Sparsity", "CSR size MB", "INT8 engine", "Linear layers quantized"],
+                                     "Sparsity", "Encoder Linear sparsity", "CSR size MB", "INT8 engine",
+                                     "Linear layers quantized"],
                      tablefmt="github", disable_numparse=True), ""]
 
     sweep = _sweep_table(rows, fp32)

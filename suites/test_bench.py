@@ -13,7 +13,7 @@ import torch
 
 import compressors
 from harness import cold_start, flops, memory
-from harness.params import count_params, layer_sparsity, sparse_size_bytes
+from harness.params import count_params, layer_sparsity, linear_sparsity, sparse_size_bytes
 from harness.fresh import run_worker
 from harness.quality import quality_metrics
 from harness.stats import LatencyStats
@@ -65,6 +65,7 @@ def test_static(benchmark, bench, case):
     _tag(benchmark, bench, case, "static",
          size_mb=info.size_mb, size_bytes=info.size_bytes, weights_file=info.weights_file,
          size_sparse_mb=sparse_size_bytes(model) / 1e6, layer_sparsity=layer_sparsity(model),
+         linear_sparsity=linear_sparsity(model),
          params=params, nonzero_params=nonzero, sparsity=1 - nonzero / params if params else 0.0,
          flops=n_flops, macs_fvcore=flops.count_macs_fvcore(model, inputs),
          flops_batch=1, flops_seq_len=128, build_s=info.build_s, **info.facts)

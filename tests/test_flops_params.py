@@ -61,3 +61,19 @@ def test_attention_matmuls_are_counted_under_sdpa(tiny_model, tiny_inputs):
     head = 2 * batch * (dim * dim + dim * 2)  # pre_classifier + classifier on the [CLS] row
     attention = 2 * 2 * batch * layers * seq * seq * dim
     assert count_flops(tiny_model, tiny_inputs) == linear + head + attention
+
+
+def test_linear_sparsity_counts_the_encoder_linears_only(tiny_model):
+    from harness.params import linear_sparsity
+
+    assert linear_sparsity(tiny_model) == 0.0
+    with torch.no_grad():
+        tiny_model.classifier.weight.zero_()  # the head does not count
+        assert linear_sparsity(tiny_model) == 0.0
+        lin = tiny_model.distilbert.transformer.layer[0].ffn.lin1
+        lin.weight.zero_()
+    encoder = sum(m.weight.numel() for n, m in tiny_model.named_modules()
+                  if isinstance(m, nn.Linear) and n.startswith("distilbert."))
+    assert linear_sparsity(tiny_model) == lin.weight.numel() / encoder
+    q = compressors.build("int8-dynamic", tiny_model)
+    assert linear_sparsity(q) >= linear_sparsity(tiny_model)  # zeros stay zero; INT8 rounds more to zero
