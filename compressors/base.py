@@ -228,5 +228,3 @@ def build(name: str, model: nn.Module, context: CompressionContext | None = None
         raise _missing_context(name)  # before the (large) copy
     return run(comp, copy.deepcopy(model), config, context, name).eval()
 
-
-FilterFn = Callable[[nn.Module, str], bool]

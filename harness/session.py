@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from . import variants
-from .profiles import Profile, get_profile
+from .profiles import get_profile
 
 
 def default_threads() -> int:
@@ -69,9 +69,6 @@ class BenchSession:
 
     def close(self) -> None:
         self._tmp.cleanup()
-
-    def profile(self, name: str) -> Profile:
-        return get_profile(name)
 
     def variant_dir(self, case: Case) -> Path:
         key = (case.profile, case.variant)
