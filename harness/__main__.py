@@ -38,14 +38,11 @@ def _run_path(run: Path | None) -> Path:
 
 def _check(args: argparse.Namespace) -> int:
     from . import budgets, storage
-    from .profiles import PROFILES
     from .report import render_budgets, rows_from_results
 
     run = storage.load_run(_run_path(args.run))
     rows = rows_from_results(storage.results(run))
-    all_budgets = budgets.load_budgets(args.budgets)
-    verdicts = [budgets.evaluate(b, r["profile"], r["variant"], rows) for r in rows if r["profile"] in PROFILES
-                for b in budgets.applicable(all_budgets, r["profile"], r["variant"], PROFILES[r["profile"]].real_weights)]
+    verdicts = budgets.evaluate_all(budgets.load_budgets(args.budgets), rows)
     print(render_budgets(verdicts))
     return 1 if any(v.passed is False for v in verdicts) else 0
 

@@ -80,6 +80,10 @@ class BudgetVerdict:
     passed: bool | None
     message: str
 
+    @property
+    def label(self) -> str:
+        return "FAIL" if self.passed is False else "pass" if self.passed else "not measured"
+
 
 def metric_value(row: dict[str, Any], metric: str) -> float | None:
     """A metric of a summary row (``harness.report.rows_from_results``), or None."""
@@ -202,3 +206,11 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
         shown = _fmt(value, budget.metric)
     return BudgetVerdict(budget, profile, variant, value, reference, passed,
                          f"{label} = {shown} (budget {budget.describe()})")
+
+
+def evaluate_all(budgets: list[Budget], rows: list[dict[str, Any]]) -> list[BudgetVerdict]:
+    """Every applicable budget on every (profile, variant) row of a run."""
+    from .profiles import PROFILES
+
+    return [evaluate(b, r["profile"], r["variant"], rows) for r in rows if r["profile"] in PROFILES
+            for b in applicable(budgets, r["profile"], r["variant"], PROFILES[r["profile"]].real_weights)]

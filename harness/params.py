@@ -51,41 +51,37 @@ def _dense_weight(module: nn.Module) -> torch.Tensor | None:
     return weight
 
 
+HEAD_MODULES = ("classifier", "pre_classifier", "score")
+
+
+def _linear_weights(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """``(module name, dense float weight)`` of every Linear-like layer
+    (float ``nn.Linear``, torch.ao dynamic INT8 Linear, torchao quantized weights)."""
+    import torch.ao.nn.quantized.dynamic as nnqd
+
+    for name, mod in model.named_modules():
+        if isinstance(mod, (nn.Linear, nnqd.Linear)):
+            weight = _dense_weight(mod)
+            if weight is not None and weight.numel():
+                yield name, weight
+
+
 def layer_sparsity(model: nn.Module) -> dict[str, float]:
     """Fraction of exactly-zero weights (biases excluded) of every Linear layer.
 
     Keys are module names (``"distilbert.transformer.layer.0.attention.q_lin"``);
-    float ``nn.Linear``, torch.ao's dynamic INT8 Linear and torchao's quantized
-    weights are all covered, a quantized weight counting as zero when its
-    dequantized value is.
+    a quantized weight counts as zero when its dequantized value is.
     """
-    import torch.ao.nn.quantized.dynamic as nnqd
-
-    out: dict[str, float] = {}
-    for name, mod in model.named_modules():
-        if not isinstance(mod, (nn.Linear, nnqd.Linear)):
-            continue
-        weight = _dense_weight(mod)
-        if weight is not None and weight.numel():
-            out[name] = int((weight == 0).sum()) / weight.numel()
-    return out
-
-
-HEAD_MODULES = ("classifier", "pre_classifier", "score")
+    return {name: int((w == 0).sum()) / w.numel() for name, w in _linear_weights(model)}
 
 
 def linear_sparsity(model: nn.Module) -> float:
     """Fraction of zero weights over all encoder Linear layers together (the
     classification head excluded): the sparsity a pruning method targets.
     Returns 0.0 for a model without such layers."""
-    import torch.ao.nn.quantized.dynamic as nnqd
-
     zeros = total = 0
-    for name, mod in model.named_modules():
-        if not isinstance(mod, (nn.Linear, nnqd.Linear)) or name.split(".")[0] in HEAD_MODULES:
-            continue
-        weight = _dense_weight(mod)
-        if weight is not None:
+    for name, weight in _linear_weights(model):
+        if name.split(".")[0] not in HEAD_MODULES:
             zeros += int((weight == 0).sum())
             total += weight.numel()
     return zeros / total if total else 0.0

@@ -237,15 +237,8 @@ def render(doc: dict[str, Any]) -> str:
 def _budget_verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from . import budgets
 
-    all_budgets = budgets.load_budgets()
-    out = []
-    for r in rows:
-        if r["profile"] not in PROFILES:
-            continue
-        for b in budgets.applicable(all_budgets, r["profile"], r["variant"], PROFILES[r["profile"]].real_weights):
-            v = budgets.evaluate(b, r["profile"], r["variant"], rows)
-            out.append({"verdict": "FAIL" if v.passed is False else "pass" if v.passed else "not measured",
-                        "message": v.message, "why": b.why})
+    out = [{"verdict": v.label, "message": v.message, "why": v.budget.why}
+           for v in budgets.evaluate_all(budgets.load_budgets(), rows)]
     return sorted(out, key=lambda v: v["verdict"] != "FAIL")
 
 
@@ -306,7 +299,7 @@ def render_comparisons(comparisons: list[Any], notes: list[str]) -> str:
 
 def render_budgets(verdicts: list[Any]) -> str:
     """Markdown table of ``harness.budgets.BudgetVerdict`` results."""
-    table = [["FAIL" if v.passed is False else "pass" if v.passed else "not measured", v.message, v.budget.why]
+    table = [[v.label, v.message, v.budget.why]
              for v in sorted(verdicts, key=lambda v: (v.passed is not False, v.passed is None))]
     return tabulate(table, headers=["Verdict", "Measured", "Why this budget"], tablefmt="github",
                     disable_numparse=True) if table else "(no budgets apply)"
