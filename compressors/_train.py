@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
+from tqdm import tqdm  # disable=None: no bar without a terminal (CI); TQDM_DISABLE=1 for --quiet
 
 from .base import Batch, CompressionContext, CompressionError
 
@@ -69,7 +70,7 @@ def train(model: nn.Module, batches: Sequence[Batch], *, epochs: int, lr: float,
         model.train()
         try:
             for _ in range(epochs):
-                for i in torch.randperm(len(batches), generator=order_rng).tolist():
+                for i in tqdm(torch.randperm(len(batches), generator=order_rng).tolist(), desc="recovery fine-tuning", unit="step", disable=None, leave=False):
                     if before_step is not None:
                         before_step(len(losses))
                     input_ids, attention_mask, labels = batches[i]

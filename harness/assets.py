@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from . import progress
 from .atomic import atomic_dir, atomic_path, sha256_file, write_json
 from .errors import HarnessError
 from .paths import cache_dir
@@ -417,4 +418,4 @@ def fetch(name: str, force: bool = False) -> Path:
 
 def fetch_all(force: bool = False) -> dict[str, Path]:
     """:func:`fetch` every registered asset; returns name -> folder."""
-    return {name: fetch(name, force=force) for name in ASSETS}
+    return {name: fetch(name, force=force) for name in progress.bar(ASSETS, desc="fetch assets", unit="package")}

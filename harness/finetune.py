@@ -29,6 +29,7 @@ from . import assets, convert, data
 from .atomic import atomic_dir, sha256_file, write_json
 from .errors import HarnessError
 from .paths import cache_dir
+from .progress import bar as progress_bar
 
 CHECKPOINT_PREFIX = "minilm-l6-imdb-"
 _EVAL_BATCH = 64
@@ -156,7 +157,6 @@ def train(model: torch.nn.Module, dataset: data.TextDataset, tokenizer: Any,
     seeded with ``recipe.seed``; dropout RNG seeded with ``torch.manual_seed``.
     Leaves the model in eval mode.  Threads: torch's default (not changed here).
     """
-    from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     torch.manual_seed(recipe.seed)
@@ -167,7 +167,7 @@ def train(model: torch.nn.Module, dataset: data.TextDataset, tokenizer: Any,
     scheduler = get_linear_schedule_with_warmup(optimizer, round(recipe.warmup_ratio * total), total)
     losses: list[float] = []
     model.train()
-    bar = tqdm(total=total, desc="fine-tuning", unit="step", disable=not progress, file=sys.stderr)
+    bar = progress_bar(total=total, desc="fine-tuning", unit="step", disable=not progress)
     try:
         for _ in range(recipe.epochs):
             order = torch.randperm(len(dataset), generator=order_rng).tolist()

@@ -1,23 +1,31 @@
-"""Turn a saved run into ``report.md`` (tabulate tables) and ``summary.json``.
+"""Turn a saved run into ``report.md`` (tabulate tables), the same tables as
+CSV and JSON, PNG plots embedded in the markdown, and ``summary.json``.
 
 Every figure comes from the saved run; nothing is recomputed or typed in.
 Missing measurements show as "–" (or "n/a (random weights)" for accuracy of a
-profile without trained weights), never as a number.
+profile without trained weights), never as a number.  Every table has its
+units in the headers and a footer naming the machine fingerprint, thread
+count, torch version and run, so a pasted table still says where it came from.
 """
 from __future__ import annotations
 
+import csv
+import dataclasses
 import datetime as _dt
+import io
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
-from . import atomic, storage
+from . import atomic, peak, storage
 from .profiles import PROFILES
 
 NA = "–"
 NA_RANDOM = "n/a (random weights)"
+# Results describing the run or machine rather than one (profile, variant).
+MACHINE_METRICS = ("int8_engine", "gemm_peak")
 
 
 def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -28,7 +36,7 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
-        if r["metric"] == "int8_engine":
+        if r["metric"] in MACHINE_METRICS or "profile" not in r:
             continue
         key = (r["profile"], r["variant"])
         row = by_key.setdefault(key, {
@@ -39,14 +47,14 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "peak_rss_mb": None, "peak_rss_delta_mb": None, "accuracy": None,
             "accuracy_ci95": None, "accuracy_mr": None, "accuracy_mr_ci95": None,
             "eval_loss": None, "eval_loss_mr": None, "agreement": None, "kl_fp32": None,
-            "quant_engine": None, "quantized_linear_fraction": None,
+            "quant_engine": None, "quantized_linear_fraction": None, "pruning_recovery_epochs": None,
             "real_weights": PROFILES[key[0]].real_weights if key[0] in PROFILES else None,
         })
         m = r["metric"]
         if m == "static":
             for k in ("size_mb", "size_sparse_mb", "params", "nonzero_params", "sparsity", "linear_sparsity",
                       "flops", "macs_fvcore",
-                      "quant_engine", "quantized_linear_fraction"):
+                      "quant_engine", "quantized_linear_fraction", "pruning_recovery_epochs"):
                 row[k] = r.get(k)
         elif m == "latency":
             s = str(r["seq_len"])
@@ -90,141 +98,258 @@ def flags(row: dict[str, Any], fp32: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def _gemm_peak(results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The run's measured GEMM peak (``suites/test_peak.py``), or None when not measured."""
+    found = [r for r in results if r["metric"] == "gemm_peak"]
+    if not found:
+        return None
+    r = found[-1]
+    return {k: r.get(k) for k in ("threads", "size", "fp32_gflops", "fp32_gflops_median", "fp32_kernel",
+                                  "int8_gops", "int8_gops_median", "int8_kernel", "load_avg_1m")}
+
+
+def add_efficiency(row: dict[str, Any], gemm_peak: dict[str, Any] | None) -> None:
+    """Set ``precision``, ``achieved_gflops`` (counted FLOPs / p50 at seq 128,
+    10^9 FLOP/s) and ``peak_fraction`` (of the same run's GEMM peak of that precision)."""
+    row["precision"] = peak.precision(row["variant"], row.get("quant_engine"))
+    key = "fp32_gflops" if row["precision"] == "fp32" else "int8_gops"
+    row["achieved_gflops"], row["peak_fraction"] = peak.efficiency(
+        row.get("flops"), row["p50_ms"].get("128"), (gemm_peak or {}).get(key))
+
+
 def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
-    """The ``summary.json`` document: machine fingerprint and one row per variant."""
-    rows = rows_from_results(storage.results(run))
+    """The ``summary.json`` document: machine fingerprint, GEMM peak and one row per variant."""
+    results = storage.results(run)
+    rows = rows_from_results(results)
+    gemm_peak = _gemm_peak(results)
     fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
     for r in rows:
         r["flags"] = flags(r, fp32.get(r["profile"]))
+        add_efficiency(r, gemm_peak)
     return {
         "run": run_path.name,
         "datetime": run.get("datetime"),
         "machine": run["machine_info"].get("edgebench", {}),
+        "commit": (run.get("commit_info") or {}).get("id"),
+        "gemm_peak": gemm_peak,
         "rows": rows,
         "int8_engines": [
             {"profile": r["profile"], "engine": r["engine"], "p50_ms": r["p50_ms"], "cv": r["cv"]}
-            for r in storage.results(run) if r["metric"] == "int8_engine"
+            for r in results if r["metric"] == "int8_engine"
         ],
     }
 
 
+class Cell(str):
+    """A table cell: the text shown in markdown, with the raw value kept for CSV/JSON."""
+
+    raw: Any
+
+    def __new__(cls, text: str, raw: Any = None) -> "Cell":
+        cell = super().__new__(cls, text)
+        cell.raw = raw
+        return cell
+
+
+def _raw(cell: Any) -> Any:
+    return cell.raw if isinstance(cell, Cell) else cell
+
+
 def _f(value: Any, fmt: str = "{:.1f}") -> str:
-    return NA if value is None else fmt.format(value)
+    return Cell(NA if value is None else fmt.format(value), value)
 
 
 def _pct(value: Any) -> str:
-    return _f(None if value is None else 100 * value, "{:.1f}%")
+    return Cell(NA if value is None else f"{100 * value:.1f}%", value)
 
 
 def _acc(row: dict[str, Any], key: str) -> str:
     if row.get("real_weights") is False:
-        return NA_RANDOM
+        return Cell(NA_RANDOM, None)
     value, ci = row.get(key), row.get(f"{key}_ci95")
     if value is None:
-        return NA
-    return f"{100 * value:.2f}% [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else f"{100 * value:.2f}%"
+        return Cell(NA, None)
+    text = f"{100 * value:.2f}% [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else f"{100 * value:.2f}%"
+    return Cell(text, value)
 
 
 def _ratio(a: Any, b: Any) -> str:
-    return NA if a is None or b in (None, 0) else f"{a / b:.2f}×"
+    return Cell(NA, None) if a is None or b in (None, 0) else Cell(f"{a / b:.2f}×", a / b)
 
 
-def render(doc: dict[str, Any]) -> str:
+@dataclasses.dataclass
+class Table:
+    """One report table: ``slug`` names its CSV file; cells are :class:`Cell` or str."""
+
+    slug: str
+    title: str
+    headers: list[str]
+    rows: list[list[Any]]
+    intro: str = ""
+
+    def markdown(self) -> str:
+        return tabulate(self.rows, headers=self.headers, tablefmt="github", disable_numparse=True)
+
+    def csv(self, footer: str) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(self.headers)
+        for row in self.rows:
+            w.writerow(["" if _raw(c) is None else _raw(c) for c in row])
+        return buf.getvalue() + f"# {footer}\n"  # a comment line (pandas: comment="#")
+
+    def as_json(self, footer: str) -> dict[str, Any]:
+        return {"slug": self.slug, "title": self.title, "headers": self.headers, "footer": footer,
+                "rows": [[_raw(c) for c in row] for row in self.rows],
+                "text": [[str(c) for c in row] for row in self.rows]}
+
+
+def footer(doc: dict[str, Any]) -> str:
+    """Where a table's numbers come from: machine fingerprint, threads, torch, run id."""
+    m = doc["machine"]
+    return (f"Machine {m.get('machine_id', '?')} ({m.get('cpu_model', '?')}, {m.get('physical_cores', '?')} cores), "
+            f"{m.get('threads', '?')} threads, torch {m.get('torch', '?')}; run {doc['run']}"
+            + (f" ({doc['datetime']})" if doc.get("datetime") else ""))
+
+
+def tables(doc: dict[str, Any]) -> list[Table]:
+    """Every table of the report, in order; empty sections are left out."""
     rows = doc["rows"]
     fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
-    out: list[str] = ["# Benchmark report", ""]
-    m = doc["machine"]
-    out += [f"Run `{doc['run']}` ({doc.get('datetime') or 'unknown time'}) on {m.get('cpu_model', '?')}, "
-            f"{m.get('threads', '?')} threads. MB = 10^6 bytes; latencies are batch 1; all variants "
-            "measured in the same run.", ""]
+    out: list[Table] = []
+    out.append(Table("key-comparison", "Key comparison", [
+        "Model", "Variant", "Size MB", "Params", "Non-zero", "Cold start ms", "p50 ms @128", "Throughput sps @32",
+        "Peak RSS MB", "Accuracy IMDB [95% CI]", "Accuracy MR [95% CI]", "Eval loss IMDB nats", "% of GEMM peak @128"],
+        [[r["profile"], r["variant"], _f(r["size_mb"], "{:.2f}"), _f(r["params"], "{:,}"),
+          _f(r["nonzero_params"], "{:,}"), _f(r["cold_start_ms"]), _f(r["p50_ms"].get("128"), "{:.2f}"),
+          _f(r["throughput_sps"].get("32"), "{:.2f}"), _f(r["peak_rss_mb"]),
+          _acc(r, "accuracy"), _acc(r, "accuracy_mr"),
+          Cell(NA_RANDOM) if r["real_weights"] is False else _f(r["eval_loss"], "{:.4f}"),
+          _pct(r.get("peak_fraction"))] for r in rows]))
 
-    out += ["## Key comparison", ""]
-    table = [[r["profile"], r["variant"], _f(r["size_mb"], "{:.2f}"), _f(r["params"], "{:,}"),
-              _f(r["nonzero_params"], "{:,}"), _f(r["cold_start_ms"]), _f(r["p50_ms"].get("128"), "{:.2f}"),
-              _f(r["throughput_sps"].get("32"), "{:.2f}"), _f(r["peak_rss_mb"]),
-              _acc(r, "accuracy"), _acc(r, "accuracy_mr"),
-              NA_RANDOM if r["real_weights"] is False else _f(r["eval_loss"], "{:.4f}")] for r in rows]
-    out += [tabulate(table, headers=["Model", "Variant", "Size MB", "Params", "Non-zero", "Cold start ms",
-                                     "p50 ms @128", "Throughput sps @32", "Peak RSS MB",
-                                     "Accuracy IMDB [95% CI]", "Accuracy MR [95% CI]", "Eval loss IMDB"],
-                     tablefmt="github", disable_numparse=True), ""]
-
-    out += ["## Versus FP32 in the same run", ""]
     table = []
     for r in rows:
         base = fp32.get(r["profile"])
         if not base or r["variant"] == "fp32":
             continue
-        acc_delta = (NA_RANDOM if r["real_weights"] is False else
-                     NA if r["accuracy"] is None or base["accuracy"] is None else
-                     f"{100 * (r['accuracy'] - base['accuracy']):+.2f} pt")
+        acc_delta = (Cell(NA_RANDOM) if r["real_weights"] is False else
+                     Cell(NA) if r["accuracy"] is None or base["accuracy"] is None else
+                     Cell(f"{100 * (r['accuracy'] - base['accuracy']):+.2f} pt", 100 * (r['accuracy'] - base['accuracy'])))
         table.append([r["profile"], r["variant"], _ratio(r["size_mb"], base["size_mb"]),
                       _ratio(r["p50_ms"].get("128"), base["p50_ms"].get("128")),
                       _ratio(r["throughput_sps"].get("32"), base["throughput_sps"].get("32")),
                       _ratio(r["peak_rss_delta_mb"], base["peak_rss_delta_mb"]), acc_delta,
                       _f(r["agreement"], "{:.4f}"), _f(r["kl_fp32"], "{:.5f}"), ", ".join(r.get("flags", [])) or ""])
-    out += [tabulate(table, headers=["Model", "Variant", "Size ×", "p50 @128 ×", "Throughput @32 ×",
-                                     "Peak RSS Δ ×", "Accuracy IMDB Δ", "Agreement", "KL(fp32‖variant) nats",
-                                     "Flags"],
-                     tablefmt="github", disable_numparse=True) if table else "(no variant besides fp32)", ""]
+    if table:
+        out.append(Table("vs-fp32", "Versus FP32 in the same run", [
+            "Model", "Variant", "Size ×", "p50 @128 ×", "Throughput @32 ×", "Peak RSS Δ ×", "Accuracy IMDB Δ",
+            "Agreement", "KL(fp32‖variant) nats", "Flags"], table))
 
-    seqs = sorted({int(s) for r in rows for s in r["p50_ms"]})
-    out += ["## Latency vs sequence length (batch 1): p50 / p90 ms", ""]
-    table = [[r["profile"], r["variant"]] + [
-        f"{r['p50_ms'][str(s)]:.2f} / {r['p90_ms'][str(s)]:.2f}" if str(s) in r["p50_ms"] else NA for s in seqs]
-        for r in rows]
-    out += [tabulate(table, headers=["Model", "Variant"] + [f"seq {s}" for s in seqs],
-                     tablefmt="github", disable_numparse=True), ""]
-    out += ["Noise: coefficient of variation of the rounds (stddev / mean) · of the p50 over 5 consecutive "
-            "blocks of rounds (how reproducible the reported p50 is):", ""]
+    quality = [r for r in rows if r["real_weights"] is not False and r["accuracy"] is not None]
+    if quality:
+        out.append(Table("quality", "Quality (IMDB test split and MR sentences)", [
+            "Model", "Variant", "Accuracy IMDB [95% CI]", "Eval loss IMDB nats", "Accuracy MR [95% CI]",
+            "Eval loss MR nats", "Agreement with fp32", "KL(fp32‖variant) nats"],
+            [[r["profile"], r["variant"], _acc(r, "accuracy"), _f(r["eval_loss"], "{:.4f}"), _acc(r, "accuracy_mr"),
+              _f(r["eval_loss_mr"], "{:.4f}"), _f(r["agreement"], "{:.4f}"), _f(r["kl_fp32"], "{:.5f}")]
+             for r in quality],
+            "Accuracy with its 95% bootstrap CI; agreement = share of predictions equal to fp32's; "
+            "KL = mean KL divergence of the variant's class distribution from fp32's."))
 
-    table = [[r["profile"], r["variant"]] + [f"{_pct(r['cv'].get(str(s)))} · {_pct(r['p50_block_cv'].get(str(s)))}"
-                                             for s in seqs] for r in rows]
-    out += [tabulate(table, headers=["Model", "Variant"] + [f"seq {s}" for s in seqs],
-                     tablefmt="github", disable_numparse=True), ""]
-
-    batches = sorted({int(b) for r in rows for b in r["throughput_sps"]})
-    out += ["## Throughput vs batch size (seq 128): samples/s", ""]
-    table = [[r["profile"], r["variant"]] + [_f(r["throughput_sps"].get(str(b)), "{:.2f}") for b in batches]
-             for r in rows]
-    out += [tabulate(table, headers=["Model", "Variant"] + [f"batch {b}" for b in batches],
-                     tablefmt="github", disable_numparse=True), ""]
-
-    out += ["## Cold start (fresh process, median) and memory", ""]
-    table = [[r["profile"], r["variant"], _f(r["load_ms"]), _f(r["first_forward_ms"]), _f(r["cold_start_ms"]),
-              _f(r["peak_rss_mb"]), _f(r["peak_rss_delta_mb"])] for r in rows]
-    out += [tabulate(table, headers=["Model", "Variant", "Load ms", "First forward ms", "Cold start ms",
-                                     "Peak RSS MB", "Peak RSS over post-import MB"],
-                     tablefmt="github", disable_numparse=True), ""]
-
-    out += ["## Compute and quantization", ""]
-    table = [[r["profile"], r["variant"], _f(r["flops"] and r["flops"] / 1e9, "{:.3f}"),
-              _f(r["macs_fvcore"] and r["macs_fvcore"] / 1e9, "{:.3f}"), _f(r["sparsity"], "{:.4f}"),
-              _f(r["linear_sparsity"], "{:.4f}"),
-              _f(r["size_sparse_mb"], "{:.2f}"),
-              r["quant_engine"] or NA, _f(r["quantized_linear_fraction"], "{:.2f}")] for r in rows]
-    out += [tabulate(table, headers=["Model", "Variant", "GFLOPs (bs1, seq128)", "fvcore GMACs (no attention)",
-                                     "Sparsity", "Encoder Linear sparsity", "CSR size MB", "INT8 engine",
-                                     "Linear layers quantized"],
-                     tablefmt="github", disable_numparse=True), ""]
-
+    stages = _stage_table(rows, fp32)
+    if stages:
+        out.append(stages)
     sweep = _sweep_table(rows, fp32)
     if sweep:
-        out += ["## Magnitude-pruning sweep (study 002): global vs layer-wise", "",
-                "Target sparsity of the encoder's Linear weights; accuracy on the IMDB test split and MR; "
-                "p50 @128 relative to fp32 in the same run.", "", sweep, ""]
+        out.append(sweep)
+
+    seqs = sorted({int(s) for r in rows for s in r["p50_ms"]})
+    timed = [r for r in rows if r["p50_ms"]]
+    if seqs:
+        out.append(Table("latency-seq", "Latency vs sequence length (batch 1): p50 / p90 ms",
+                         ["Model", "Variant"] + [f"seq {s} p50 / p90 ms" for s in seqs],
+                         [[r["profile"], r["variant"]] + [
+                             Cell(f"{r['p50_ms'][str(s)]:.2f} / {r['p90_ms'][str(s)]:.2f}", r["p50_ms"][str(s)])
+                             if str(s) in r["p50_ms"] else Cell(NA) for s in seqs] for r in timed]))
+        out.append(Table("noise", "Timing noise", ["Model", "Variant"] + [f"seq {s} CV · block CV %" for s in seqs],
+                         [[r["profile"], r["variant"]] + [
+                             Cell(f"{_pct(r['cv'].get(str(s)))} · {_pct(r['p50_block_cv'].get(str(s)))}",
+                                  r["cv"].get(str(s))) for s in seqs] for r in timed],
+                         "Coefficient of variation of the rounds (stddev / mean) · of the p50 over 5 consecutive "
+                         "blocks of rounds (how reproducible the reported p50 is)."))
+
+    batches = sorted({int(b) for r in rows for b in r["throughput_sps"]})
+    if batches:
+        out.append(Table("throughput-batch", "Throughput vs batch size (seq 128): samples/s",
+                         ["Model", "Variant"] + [f"batch {b} samples/s" for b in batches],
+                         [[r["profile"], r["variant"]] + [_f(r["throughput_sps"].get(str(b)), "{:.2f}")
+                                                          for b in batches] for r in rows if r["throughput_sps"]]))
+
+    if any(r["cold_start_ms"] is not None or r["peak_rss_mb"] is not None for r in rows):
+        out.append(Table("cold-start-memory", "Cold start (fresh process, median) and memory", [
+            "Model", "Variant", "Load ms", "First forward ms", "Cold start ms", "Peak RSS MB",
+            "Peak RSS over post-import MB"],
+            [[r["profile"], r["variant"], _f(r["load_ms"]), _f(r["first_forward_ms"]), _f(r["cold_start_ms"]),
+              _f(r["peak_rss_mb"]), _f(r["peak_rss_delta_mb"])] for r in rows]))
+
+    out.append(Table("compute", "Compute and quantization", [
+        "Model", "Variant", "GFLOPs (bs1, seq128)", "fvcore GMACs (no attention)", "Sparsity",
+        "Encoder Linear sparsity", "CSR size MB", "INT8 engine", "Linear layers quantized"],
+        [[r["profile"], r["variant"], _f(r["flops"] and r["flops"] / 1e9, "{:.3f}"),
+          _f(r["macs_fvcore"] and r["macs_fvcore"] / 1e9, "{:.3f}"), _f(r["sparsity"], "{:.4f}"),
+          _f(r["linear_sparsity"], "{:.4f}"), _f(r["size_sparse_mb"], "{:.2f}"),
+          r["quant_engine"] or NA, _f(r["quantized_linear_fraction"], "{:.2f}")] for r in rows]))
+
+    gp = doc.get("gemm_peak")
+    intro = ("Achieved = counted FLOPs at batch 1, seq 128 / p50 at seq 128; peak = this run's best "
+             f"{gp['size']}³ GEMM with {gp['threads']} threads: FP32 `{gp['fp32_kernel']}` "
+             f"{gp['fp32_gflops']:.1f} GFLOP/s (median {gp['fp32_gflops_median']:.1f}), INT8 "
+             + (f"`{gp['int8_kernel']}` {gp['int8_gops']:.1f} GOPS (median {gp['int8_gops_median']:.1f})"
+                if gp.get("int8_gops") else "not measured (no CPU torch._int_mm)")
+             + ". The gap is what a better kernel, fusion or batching could still win."
+             if gp else "The GEMM peak was not measured in this run (suites/test_peak.py deselected): "
+                        "achieved GFLOP/s only.")
+    out.append(Table("efficiency", "Efficiency: achieved vs this machine's GEMM peak", [
+        "Model", "Variant", "Precision", "GFLOPs (bs1, seq128)", "p50 ms @128", "Achieved GFLOP/s",
+        "Peak GFLOP/s (fp32) or GOPS (int8)", "% of peak"],
+        [[r["profile"], r["variant"], r["precision"], _f(r["flops"] and r["flops"] / 1e9, "{:.3f}"),
+          _f(r["p50_ms"].get("128"), "{:.2f}"), _f(r["achieved_gflops"], "{:.2f}"),
+          _f((gp or {}).get("fp32_gflops" if r["precision"] == "fp32" else "int8_gops"), "{:.1f}"),
+          _pct(r["peak_fraction"])] for r in rows], intro))
 
     if doc["int8_engines"]:
-        out += ["## INT8 engines (seq 128, batch 1, same run)", ""]
-        table = [[e["profile"], e["engine"], f"{e['p50_ms']:.2f}", _pct(e["cv"])]
-                 for e in doc["int8_engines"]]
-        out += [tabulate(table, headers=["Model", "Engine", "p50 ms", "CV"], tablefmt="github",
-                         disable_numparse=True), ""]
-
+        out.append(Table("int8-engines", "INT8 engines (seq 128, batch 1, same run)",
+                         ["Model", "Engine", "p50 ms", "CV %"],
+                         [[e["profile"], e["engine"], _f(e["p50_ms"], "{:.2f}"), _pct(e["cv"])]
+                          for e in doc["int8_engines"]]))
     if doc.get("budgets"):
-        out += ["## Budgets (baselines/budgets.toml)", ""]
-        table = [[v["verdict"], v["message"]] for v in doc["budgets"]]
-        out += [tabulate(table, headers=["Verdict", "Measured"], tablefmt="github", disable_numparse=True), ""]
+        out.append(Table("budgets", "Budgets (baselines/budgets.toml)", ["Verdict", "Measured"],
+                         [[v["verdict"], v["message"]] for v in doc["budgets"]]))
+    return out
+
+
+def render(doc: dict[str, Any], plots: list[tuple[str, str, str]] | None = None) -> str:
+    """The markdown report; ``plots`` are ``(section slug, caption, PNG file name)``
+    embedded after the table of that slug (or at the end for an unknown slug)."""
+    m = doc["machine"]
+    foot = footer(doc)
+    out: list[str] = ["# Benchmark report", ""]
+    out += [f"Run `{doc['run']}` ({doc.get('datetime') or 'unknown time'}) on {m.get('cpu_model', '?')}, "
+            f"{m.get('threads', '?')} threads, torch {m.get('torch', '?')}. MB = 10^6 bytes; latencies are batch 1; "
+            "all variants measured in the same run. Every table is also in `<name>.csv` and `tables.json` "
+            "beside this file.", ""]
+    plots = list(plots or [])
+    slugs = set()
+    for t in tables(doc):
+        slugs.add(t.slug)
+        out += [f"## {t.title}", ""]
+        if t.intro:
+            out += [t.intro, ""]
+        out += [t.markdown(), "", f"<sub>{foot} · `{t.slug}.csv`</sub>", ""]
+        out += [line for slug, caption, png in plots if slug == t.slug for line in (f"![{caption}]({png})", "")]
+    rest = [(c, png) for slug, c, png in plots if slug not in slugs]
+    if rest:
+        out += ["## Plots", ""] + [line for c, png in rest for line in (f"![{c}]({png})", "")]
 
     out += ["## Machine", ""]
     out += [tabulate([[k, ", ".join(v) if isinstance(v, list) else str(v)] for k, v in sorted(m.items())],
@@ -242,48 +367,123 @@ def _budget_verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda v: v["verdict"] != "FAIL")
 
 
-def write_report(run_path: Path | None, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``summary.json`` into ``out_dir`` (atomically).
+def write_report(run_path: Path | None, out_dir: Path, with_plots: bool = True) -> tuple[Path, Path]:
+    """Write ``report.md``, ``summary.json``, ``tables.json``, one CSV per table
+    and the PNG plots into ``out_dir``.
 
-    Raises HarnessError for a missing, foreign or empty run.
+    Everything is rendered in memory first, then each file is written
+    atomically, so a failure leaves no half-written file.  Raises HarnessError
+    for a missing, foreign or empty run.
     """
     run_path = Path(run_path) if run_path else storage.newest_run()
     run = storage.load_run(run_path)
     doc = summary(run, run_path)
-    doc["budgets"] = _budget_verdicts(doc["rows"])
     if not doc["rows"]:
         from .errors import HarnessError
 
         raise HarnessError(f"{run_path} has no results of this suite's metrics; re-run 'pytest suites/ --benchmark-autosave'")
+    doc["budgets"] = _budget_verdicts(doc["rows"])
+    figures: list[tuple[str, str, str, bytes]] = []
+    if with_plots:
+        from . import plots
+
+        figures = plots.render_all(doc)
+    text = render(doc, [(slug, caption, name) for slug, caption, name, _ in figures])
+    foot = footer(doc)
+    all_tables = tables(doc)
+    out_dir = Path(out_dir)
     md, js = out_dir / "report.md", out_dir / "summary.json"
-    text = render(doc)
+    for _, _, name, png in figures:
+        atomic.write_bytes(out_dir / name, png)
+    for t in all_tables:
+        atomic.write_text(out_dir / f"{t.slug}.csv", t.csv(foot))
+    atomic.write_json(out_dir / "tables.json", {"run": doc["run"], "machine": doc["machine"], "footer": foot,
+                                                "tables": [t.as_json(foot) for t in all_tables]})
     atomic.write_json(js, doc)
     atomic.write_text(md, text)
     return md, js
 
 
-def _sweep_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> str:
-    """Rows ``magnitude-{global,layerwise}@S`` (no chain) side by side per profile and S."""
-    cells: dict[tuple[str, float], dict[str, dict[str, Any]]] = defaultdict(dict)
+def _variant_parts(variant: str) -> tuple[str, float | None, str]:
+    """``magnitude-global@0.5+int8`` -> ("magnitude-global", 0.5, "+int8")."""
+    head, _, chain = variant.partition("+")
+    method, _, arg = head.partition("@")
+    try:
+        value = float(arg) if arg else None
+    except ValueError:
+        value = None
+    return method, value, ("+" + chain if chain else "")
+
+
+def sweep_points(rows: list[dict[str, Any]]) -> dict[tuple[str, str, bool], list[dict[str, Any]]]:
+    """Study-002 rows: ``{(profile, "global"|"layerwise", recovered): [row, ...]}``
+    for the ``magnitude-{global,layerwise}@S`` variants (no ``+`` chain), sorted by S."""
+    out: dict[tuple[str, str, bool], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        method, at, arg = r["variant"].partition("@")
-        if method in ("magnitude-global", "magnitude-layerwise") and at and "+" not in arg:
-            cells[(r["profile"], float(arg))][method.split("-")[1]] = r
+        method, target, chain = _variant_parts(r["variant"])
+        if method in ("magnitude-global", "magnitude-layerwise") and target is not None and not chain:
+            r = dict(r, target_sparsity=target)
+            out[(r["profile"], method.split("-")[1], bool(r.get("pruning_recovery_epochs")))].append(r)
+    return {k: sorted(v, key=lambda r: r["target_sparsity"]) for k, v in out.items()}
+
+
+def _sweep_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> Table | None:
+    """Rows ``magnitude-{global,layerwise}@S`` (no chain) side by side per profile, S and recovery."""
+    cells: dict[tuple[str, bool, float], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for (profile, method, recovered), points in sweep_points(rows).items():
+        for r in points:
+            cells[(profile, recovered, r["target_sparsity"])][method] = r
     table = []
-    for (profile, target), by in sorted(cells.items()):
+    for (profile, recovered, target), by in sorted(cells.items()):
         base = fp32.get(profile, {})
-        line = [profile, f"{target:.2f}"]
+        line = [profile, "yes" if recovered else "no", _f(target, "{:.2f}")]
         for method in ("global", "layerwise"):
             r = by.get(method)
-            line += [NA, NA, NA] if r is None else [
-                _acc(r, "accuracy").split(" [")[0], _acc(r, "accuracy_mr").split(" [")[0],
+            line += [Cell(NA)] * 5 if r is None else [
+                Cell(_acc(r, "accuracy").split(" [")[0], _acc(r, "accuracy").raw),
+                Cell(_acc(r, "accuracy_mr").split(" [")[0], _acc(r, "accuracy_mr").raw),
+                _ratio(r.get("params"), r.get("nonzero_params")),
+                _ratio(base.get("size_mb"), r.get("size_sparse_mb")),
                 _ratio(r["p50_ms"].get("128"), base.get("p50_ms", {}).get("128"))]
         table.append(line)
     if not table:
-        return ""
-    return tabulate(table, headers=["Model", "Sparsity", "Global IMDB", "Global MR", "Global p50 ×",
-                                    "Layer-wise IMDB", "Layer-wise MR", "Layer-wise p50 ×"],
-                    tablefmt="github", disable_numparse=True)
+        return None
+    return Table("sweep", "Magnitude-pruning sweep (study 002): global vs layer-wise", [
+        "Model", "Recovery fine-tuning", "Target sparsity", "Global IMDB", "Global MR", "Global params/non-zero ×",
+        "Global fp32/CSR MB ×", "Global p50 ×", "Layer-wise IMDB", "Layer-wise MR", "Layer-wise params/non-zero ×",
+        "Layer-wise fp32/CSR MB ×", "Layer-wise p50 ×"], table,
+        "Target sparsity of the encoder's Linear weights; accuracy on the IMDB test split and MR; compression "
+        "two ways: study 002's nominal params / non-zero params (whole model, embeddings included), and fp32 "
+        "file size / CSR size (what a sparse format would really store, indices included); p50 @128 relative "
+        "to fp32 in the same run.")
+
+
+def _stage_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> Table | None:
+    """Study 003 / EdgeMIN style: each ``A+B`` chain with its stages, cumulative vs fp32."""
+    by = {(r["profile"], r["variant"]): r for r in rows}
+    table = []
+    for r in rows:
+        if "+" not in r["variant"] or r["profile"] not in fp32:
+            continue
+        base = fp32[r["profile"]]
+        parts = r["variant"].split("+")
+        chain = ["fp32"] + ["+".join(parts[:i + 1]) for i in range(len(parts))]
+        for i, name in enumerate(chain):
+            s = by.get((r["profile"], name))
+            if s is None:
+                continue
+            table.append([r["profile"], r["variant"], f"{i}. {name}", _f(s["size_mb"], "{:.2f}"),
+                          _ratio(s["size_mb"], base["size_mb"]), _f(s["nonzero_params"], "{:,}"),
+                          _f(s.get("linear_sparsity"), "{:.3f}"), _f(s["p50_ms"].get("128"), "{:.2f}"),
+                          _ratio(s["p50_ms"].get("128"), base["p50_ms"].get("128")),
+                          _acc(s, "accuracy"), _acc(s, "accuracy_mr")])
+    if not table:
+        return None
+    return Table("stages", "Compression stages (study 003, EdgeMIN)", [
+        "Model", "Pipeline", "Stage", "Size MB", "Size × fp32", "Non-zero params", "Encoder Linear sparsity",
+        "p50 ms @128", "p50 × fp32", "Accuracy IMDB [95% CI]", "Accuracy MR [95% CI]"], table,
+        "Each `A+B` variant next to its prefixes measured in the same run (a stage not selected in the run is "
+        "left out); ratios are cumulative against fp32.")
 
 
 def render_comparisons(comparisons: list[Any], notes: list[str]) -> str:
@@ -303,3 +503,23 @@ def render_budgets(verdicts: list[Any]) -> str:
              for v in sorted(verdicts, key=lambda v: (v.passed is not False, v.passed is None))]
     return tabulate(table, headers=["Verdict", "Measured", "Why this budget"], tablefmt="github",
                     disable_numparse=True) if table else "(no budgets apply)"
+
+
+# name -> (unit, what and how it is measured); ``python -m harness list metrics`` and the README.
+METRIC_DOCS: dict[str, tuple[str, str]] = {
+    "size_mb": ("MB (10^6 bytes)", "serialized state dict on disk (safetensors, or weights-only model.pt for packed INT8)"),
+    "size_sparse_mb": ("MB", "what the weights would take with every 2-D float tensor in CSR (int32 indices)"),
+    "params / nonzero_params / sparsity": ("count, count, fraction", "over the state dict, quantized weights dequantized"),
+    "flops": ("FLOPs (1 MAC = 2 FLOPs)", "torch.utils.flop_counter at batch 1, seq 128; macs_fvcore cross-checks"),
+    "p50_ms / p90_ms / p99_ms": ("ms", "batch 1 per sequence length, inference_mode, fixed threads, warm-up, "
+                                       ">= 20 rounds (~3 s), variants interleaved; raw samples saved"),
+    "cv / p50_block_cv": ("fraction", "noise: stddev/mean of the rounds; spread of the p50 over 5 blocks of rounds"),
+    "throughput_sps": ("samples/s", "batch / p50 at seq 128 for each batch size"),
+    "cold_start_ms": ("ms", "fresh interpreter per sample: load (config, skeleton, weights) + first forward"),
+    "peak_rss_mb": ("MB", "fresh process: kernel high-water RSS (VmHWM) after load + one forward"),
+    "accuracy / accuracy_mr": ("fraction, 95% bootstrap CI", "IMDB test split / Rotten Tomatoes (MR) sentences"),
+    "eval_loss / agreement / kl_fp32": ("nats, fraction, nats", "cross-entropy; share of predictions equal to "
+                                                                "fp32's; mean KL(p_fp32 || p_variant)"),
+    "achieved_gflops / peak_fraction": ("GFLOP/s, fraction", "counted FLOPs / p50 at seq 128; divided by this "
+                                                             "run's FP32 or INT8 GEMM peak (suites/test_peak.py)"),
+}

@@ -12,7 +12,7 @@ import warnings
 import torch
 
 import compressors
-from harness import cold_start, flops, memory
+from harness import cold_start, flops, memory, progress
 from harness.params import count_params, layer_sparsity, linear_sparsity, sparse_size_bytes
 from harness.fresh import run_worker
 from harness.quality import quality_metrics
@@ -95,8 +95,9 @@ def _fresh_samples(benchmark, bench, case, mode: str, rounds: int) -> list[dict]
     directory = bench.variant_dir(case)
     inputs_file = bench.inputs_file(1, 128)
     samples: list[dict] = []
-    benchmark.pedantic(lambda: samples.append(run_worker(mode, directory, inputs_file, bench.threads)),
-                       rounds=rounds, iterations=1)
+    with progress.bar(total=rounds, desc=f"{mode} {case.id}", unit="process", leave=False) as pb:
+        benchmark.pedantic(lambda: (samples.append(run_worker(mode, directory, inputs_file, bench.threads)),
+                                    pb.update()), rounds=rounds, iterations=1)
     return samples
 
 

@@ -14,12 +14,14 @@ def _bench(metric, profile, variant, median_s=0.01, **extra):
             "extra_info": {"metric": metric, "profile": profile, "variant": variant, **extra}}
 
 
-def _run(tmp_path):
-    benches = []
+def _run(tmp_path, flops=2000, gemm_peak=None, extra=()):
+    benches = [] if gemm_peak is None else [{"name": "test_gemm_peak", "group": None, "stats": {"median": 1.0},
+                                               "extra_info": {"metric": "gemm_peak", **gemm_peak}}]
+    benches += list(extra)
     for variant, size, p50, acc in (("fp32", 90.0, 10.0, 0.86), ("int8-dynamic", 30.0, 4.0, 0.85)):
         benches += [
             _bench("static", "minilm-l6", variant, size_mb=size, params=100, nonzero_params=99, sparsity=0.01,
-                   flops=2000, macs_fvcore=1000, quant_engine=None, quantized_linear_fraction=None),
+                   flops=flops, macs_fvcore=1000, quant_engine=None, quantized_linear_fraction=None),
             _bench("latency", "minilm-l6", variant, seq_len=128, p50_ms=p50, p90_ms=p50 * 1.1, p99_ms=p50 * 1.2, cv=0.02),
             _bench("throughput", "minilm-l6", variant, batch_size=32, throughput_sps=320 / p50),
             _bench("cold_start", "minilm-l6", variant, cold_start_ms=50.0, load_ms=30.0, first_forward_ms=20.0),
@@ -72,10 +74,69 @@ def test_cli_exits_2_and_writes_nothing_on_bad_input(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_cli_report_writes_both_files(tmp_path):
+def test_cli_report_writes_markdown_csv_json_and_plots(tmp_path):
     out = tmp_path / "out"
     assert main(["report", str(_run(tmp_path)), "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["report.md", "summary.json"]
+    names = {p.name for p in out.iterdir()}
+    assert {"report.md", "summary.json", "tables.json", "key-comparison.csv", "vs-fp32.csv", "quality.csv",
+            "efficiency.csv", "pareto.png"} <= names
+    assert not [n for n in names if n.startswith(".")]  # no temporary file left behind
+    assert "![Pareto fronts" in (out / "report.md").read_text()
+
+
+def test_every_table_has_units_and_a_footer_in_markdown_csv_and_json(tmp_path):
+    md, _ = report.write_report(_run(tmp_path), tmp_path / "out", with_plots=False)
+    text = md.read_text()
+    doc = json.loads((tmp_path / "out" / "tables.json").read_text())
+    sections = [t["slug"] for t in doc["tables"]]
+    assert text.count("<sub>Machine abc (Test CPU") == len(sections) >= 8
+    assert "2 threads, torch" in doc["footer"] and "0001_run.json" in doc["footer"]
+    key = next(t for t in doc["tables"] if t["slug"] == "key-comparison")
+    assert "Size MB" in key["headers"] and "p50 ms @128" in key["headers"]
+    assert key["rows"][0][2] == 90.0 and key["text"][0][2] == "90.00"  # raw value for machines, text for people
+    lines = (tmp_path / "out" / "key-comparison.csv").read_text().splitlines()
+    assert lines[0].startswith("Model,Variant,Size MB") and lines[-1].startswith("# Machine abc")
+    assert lines[1].split(",")[:3] == ["minilm-l6", "fp32", "90.0"]
+
+
+def test_efficiency_uses_the_peak_of_the_variants_precision(tmp_path):
+    peak = {"threads": 2, "size": 2048, "fp32_gflops": 400.0, "fp32_gflops_median": 380.0, "fp32_kernel": "mm",
+            "int8_gops": 1000.0, "int8_gops_median": 900.0, "int8_kernel": "_int_mm"}
+    md, js = report.write_report(_run(tmp_path, flops=2e9, gemm_peak=peak), tmp_path / "out", with_plots=False)
+    rows = {(r["profile"], r["variant"]): r for r in json.loads(js.read_text())["rows"]}
+    fp32, int8 = rows[("minilm-l6", "fp32")], rows[("minilm-l6", "int8-dynamic")]
+    assert (fp32["precision"], int8["precision"]) == ("fp32", "int8")
+    assert fp32["achieved_gflops"] == pytest.approx(2e9 / 10e-3 / 1e9)  # 200 GFLOP/s of 400
+    assert fp32["peak_fraction"] == pytest.approx(0.5)
+    assert int8["achieved_gflops"] == pytest.approx(500.0) and int8["peak_fraction"] == pytest.approx(0.5)
+    assert rows[("distilbert-base", "fp32")]["peak_fraction"] is None  # no latency measured: no efficiency
+    assert "| minilm-l6       | int8-dynamic | int8" in md.read_text()
+
+
+def test_efficiency_without_a_measured_peak_says_so(tmp_path):
+    md, js = report.write_report(_run(tmp_path, flops=2e9), tmp_path / "out", with_plots=False)
+    row = json.loads(js.read_text())["rows"][0]
+    assert row["achieved_gflops"] == pytest.approx(200.0) and row["peak_fraction"] is None
+    assert "GEMM peak was not measured in this run" in md.read_text()
+
+
+def test_sweep_and_stage_tables(tmp_path):
+    extra = []
+    for variant, acc, p50 in (("magnitude-global@0.5", 0.84, 9.5), ("magnitude-layerwise@0.5", 0.83, 9.9),
+                              ("magnitude-global@0.5+int8", 0.82, 4.1)):
+        extra += [_bench("static", "minilm-l6", variant, size_mb=90.0, size_sparse_mb=60.0, params=100,
+                         nonzero_params=50, sparsity=0.5, linear_sparsity=0.5, flops=2000),
+                  _bench("latency", "minilm-l6", variant, seq_len=128, p50_ms=p50, p90_ms=p50, p99_ms=p50, cv=0.01),
+                  _bench("quality", "minilm-l6", variant, eval_set="imdb-test", accuracy=acc, accuracy_ci95=None,
+                         eval_loss=0.4, agreement=0.9, kl_fp32=0.1)]
+    md, _ = report.write_report(_run(tmp_path, extra=extra), tmp_path / "out", with_plots=False)
+    text = md.read_text()
+    sweep = (tmp_path / "out" / "sweep.csv").read_text().splitlines()
+    assert sweep[1].split(",")[:7] == ["minilm-l6", "no", "0.5", "0.84", "", "2.0", "1.5"]
+    stages = (tmp_path / "out" / "stages.csv").read_text().splitlines()
+    assert [line.split(",")[2] for line in stages[1:4]] == ["0. fp32", "1. magnitude-global@0.5",
+                                                            "2. magnitude-global@0.5+int8"]
+    assert "## Compression stages (study 003, EdgeMIN)" in text
 
 
 def test_pruned_but_not_faster_flag():
@@ -91,6 +152,6 @@ def test_sweep_table_pairs_global_and_layerwise():
              "accuracy_ci95": None, "accuracy_mr": acc, "accuracy_mr_ci95": None, "real_weights": True}
             for v, p50, acc in (("fp32", 10.0, 0.85), ("magnitude-global@0.5", 10.1, 0.84),
                                 ("magnitude-layerwise@0.5", 10.2, 0.82), ("magnitude-global@0.5+int8", 6.0, 0.8))]
-    text = report._sweep_table(rows, {"minilm-l6": rows[0]})
-    assert "| minilm-l6 | 0.50       | 84.00%" in text and "82.00%" in text
+    text = report._sweep_table(rows, {"minilm-l6": rows[0]}).markdown()
+    assert "| minilm-l6 | no                     | 0.50              | 84.00%" in text and "82.00%" in text
     assert text.count("minilm-l6") == 1  # the +int8 chain is not a sweep point

@@ -21,6 +21,7 @@ def test_suite_runs_saves_every_metric_and_reports(tmp_path):
     for variant in ("fp32", "int8-dynamic"):
         for metric in ("static", "latency", "throughput", "cold_start", "memory"):
             assert (metric, variant) in metrics
+    assert ("gemm_peak", None) in metrics  # the machine's GEMM peak, measured in the same run
     latency = [b for b in run["benchmarks"] if b["extra_info"]["metric"] == "latency"]
     assert {b["extra_info"]["seq_len"] for b in latency} == {16, 128}
     for b in latency:
@@ -36,6 +37,7 @@ def test_suite_runs_saves_every_metric_and_reports(tmp_path):
     assert rows["int8-dynamic"]["size_mb"] < rows["fp32"]["size_mb"]
     assert rows["fp32"]["accuracy"] is None  # random weights: never a number
     assert "n/a (random weights)" in (report_dir / "report.md").read_text()
+    assert rows["fp32"]["peak_fraction"] > 0 and (report_dir / "latency-vs-seq.png").is_file()
 
 
 def test_unknown_profile_is_a_usage_error():
