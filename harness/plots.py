@@ -122,11 +122,14 @@ def sparsity_sweep(rows: list[dict[str, Any]], footer: str) -> bytes | None:
     for ax, profile in zip(axes[0], profiles):
         right = ax.twinx()
         base = fp32.get(profile)
-        for (p, method, recovered), pts in sorted(points.items()):
+        compressed: set[str] = set()
+        for (p, method, epochs), pts in sorted(points.items()):
             if p != profile:
                 continue
             xs = [r["target_sparsity"] for r in pts]
-            label = f"{'layer-wise' if method == 'layerwise' else 'global'}{' + recovery' if recovered else ''}"
+            recovered = epochs > 0
+            name = "layer-wise" if method == "layerwise" else "global"
+            label = name + (f" + {epochs} ep recovery" if recovered else "")
             style = "-" if recovered else "--" if any(k[2] for k in points if k[0] == p) else "-"
             ax.plot(xs, [100 * r["accuracy"] if r.get("accuracy") is not None else float("nan") for r in pts],
                     style, marker="o", color=colours[method], label=f"{label}: IMDB accuracy")
@@ -134,13 +137,16 @@ def sparsity_sweep(rows: list[dict[str, Any]], footer: str) -> bytes | None:
                 ax.plot(xs, [100 * r["accuracy_mr"] if r.get("accuracy_mr") is not None else float("nan")
                              for r in pts], style, marker="^", ms=4, alpha=0.55, color=colours[method],
                         label=f"{label}: MR accuracy")
+            if method in compressed:
+                continue  # recovery does not change the sparsity: one compression line per method
+            compressed.add(method)
             right.plot(xs, [r["params"] / r["nonzero_params"] if r.get("nonzero_params") else float("nan")
                             for r in pts], ":", marker="s", ms=3.5, color=colours[method], alpha=0.7,
-                       label=f"{label}: params / non-zero ×")
+                       label=f"{name}: params / non-zero ×")
             if base and base.get("size_mb"):
                 right.plot(xs, [base["size_mb"] / r["size_sparse_mb"] if r.get("size_sparse_mb") else float("nan")
                                 for r in pts], linestyle=(0, (3, 1, 1, 1)), marker="D", ms=3, color=colours[method],
-                           alpha=0.45, label=f"{label}: fp32 MB / CSR MB ×")
+                           alpha=0.45, label=f"{name}: fp32 MB / CSR MB ×")
         if base and base.get("accuracy") is not None:
             ax.axhline(100 * base["accuracy"], color="0.3", lw=1, ls="-.", label="fp32 IMDB accuracy")
         ax.set_xlabel("target sparsity of encoder Linear weights (fraction)")

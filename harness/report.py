@@ -404,39 +404,37 @@ def write_report(run_path: Path | None, out_dir: Path, with_plots: bool = True) 
     return md, js
 
 
-def _variant_parts(variant: str) -> tuple[str, float | None, str]:
-    """``magnitude-global@0.5+int8`` -> ("magnitude-global", 0.5, "+int8")."""
-    head, _, chain = variant.partition("+")
-    method, _, arg = head.partition("@")
-    try:
-        value = float(arg) if arg else None
-    except ValueError:
-        value = None
-    return method, value, ("+" + chain if chain else "")
+def sweep_points(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
+    """Study-002 rows: ``{(profile, "global"|"layerwise", recovery_epochs): [row, ...]}``
+    for the ``magnitude-{global,layerwise}@S[:recovery_epochs=N]`` variants (no
+    ``+`` chain), sorted by S; each row gets ``target_sparsity`` = S."""
+    import compressors
 
-
-def sweep_points(rows: list[dict[str, Any]]) -> dict[tuple[str, str, bool], list[dict[str, Any]]]:
-    """Study-002 rows: ``{(profile, "global"|"layerwise", recovered): [row, ...]}``
-    for the ``magnitude-{global,layerwise}@S`` variants (no ``+`` chain), sorted by S."""
-    out: dict[tuple[str, str, bool], list[dict[str, Any]]] = defaultdict(list)
+    out: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        method, target, chain = _variant_parts(r["variant"])
-        if method in ("magnitude-global", "magnitude-layerwise") and target is not None and not chain:
-            r = dict(r, target_sparsity=target)
-            out[(r["profile"], method.split("-")[1], bool(r.get("pruning_recovery_epochs")))].append(r)
+        if "+" in r["variant"]:
+            continue
+        try:
+            method, arg, options = compressors.split_spec(r["variant"])
+            target = float(arg) if arg is not None else None
+        except (compressors.CompressionError, ValueError):
+            continue
+        if method in ("magnitude-global", "magnitude-layerwise") and target is not None:
+            epochs = int(r.get("pruning_recovery_epochs") or options.get("recovery_epochs", 0))
+            out[(r["profile"], method.split("-")[1], epochs)].append(dict(r, target_sparsity=target))
     return {k: sorted(v, key=lambda r: r["target_sparsity"]) for k, v in out.items()}
 
 
 def _sweep_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> Table | None:
     """Rows ``magnitude-{global,layerwise}@S`` (no chain) side by side per profile, S and recovery."""
-    cells: dict[tuple[str, bool, float], dict[str, dict[str, Any]]] = defaultdict(dict)
-    for (profile, method, recovered), points in sweep_points(rows).items():
+    cells: dict[tuple[str, int, float], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for (profile, method, epochs), points in sweep_points(rows).items():
         for r in points:
-            cells[(profile, recovered, r["target_sparsity"])][method] = r
+            cells[(profile, epochs, r["target_sparsity"])][method] = r
     table = []
-    for (profile, recovered, target), by in sorted(cells.items()):
+    for (profile, epochs, target), by in sorted(cells.items()):
         base = fp32.get(profile, {})
-        line = [profile, "yes" if recovered else "no", _f(target, "{:.2f}")]
+        line = [profile, _f(epochs, "{}"), _f(target, "{:.2f}")]
         for method in ("global", "layerwise"):
             r = by.get(method)
             line += [Cell(NA)] * 5 if r is None else [
@@ -449,7 +447,7 @@ def _sweep_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) ->
     if not table:
         return None
     return Table("sweep", "Magnitude-pruning sweep (study 002): global vs layer-wise", [
-        "Model", "Recovery fine-tuning", "Target sparsity", "Global IMDB", "Global MR", "Global params/non-zero ×",
+        "Model", "Recovery epochs", "Target sparsity", "Global IMDB", "Global MR", "Global params/non-zero ×",
         "Global fp32/CSR MB ×", "Global p50 ×", "Layer-wise IMDB", "Layer-wise MR", "Layer-wise params/non-zero ×",
         "Layer-wise fp32/CSR MB ×", "Layer-wise p50 ×"], table,
         "Target sparsity of the encoder's Linear weights; accuracy on the IMDB test split and MR; compression "
