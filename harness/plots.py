@@ -171,6 +171,7 @@ def pareto(rows: list[dict[str, Any]], footer: str) -> bytes | None:
     if not profiles:
         return None
     fig, axes = plt.subplots(len(profiles), 2, figsize=(12, 4.6 * len(profiles)), squeeze=False)
+    to_label: list[tuple[Any, list, list]] = []
     for (ax_lat, ax_size), profile in zip(axes, profiles):
         for ax, cost, xlabel in ((ax_lat, lambda r: r["p50_ms"].get("128"), "p50 latency @ seq 128, batch 1 (ms)"),
                                  (ax_size, lambda r: r.get("size_mb"), "size on disk (MB)")):
@@ -179,6 +180,13 @@ def pareto(rows: list[dict[str, Any]], footer: str) -> bytes | None:
             if not pts:
                 ax.set_visible(False)
                 continue
+            # The accuracy's 95% CI as error bars: a front step inside the CI is not a real difference.
+            ci = [r for r in rows if r["profile"] == profile and r.get("accuracy") is not None
+                  and cost(r) is not None]
+            lo = [100 * (r["accuracy"] - r["accuracy_ci95"][0]) if r.get("accuracy_ci95") else 0 for r in ci]
+            hi = [100 * (r["accuracy_ci95"][1] - r["accuracy"]) if r.get("accuracy_ci95") else 0 for r in ci]
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[lo, hi], fmt="none", ecolor="0.7",
+                        elinewidth=1, capsize=2, label="95% CI", zorder=1)
             front = set(pareto_front([(x, y) for x, y, _ in pts]))
             others = [p for i, p in enumerate(pts) if i not in front]
             best = sorted(p for i, p in enumerate(pts) if i in front)
@@ -187,7 +195,10 @@ def pareto(rows: list[dict[str, Any]], footer: str) -> bytes | None:
             ax.scatter([p[0] for p in best], [p[1] for p in best], s=46, color="tab:red", zorder=3,
                        label="Pareto-optimal")
             ax.step([p[0] for p in best], [p[1] for p in best], where="post", color="tab:red", alpha=0.5)
-            _labels(ax, pts, best)
+            to_label.append((ax, pts, best))
+            ax.margins(x=0.08)
+            lo, hi = ax.get_xlim()
+            ax.set_xlim(lo, hi + 0.3 * (hi - lo))  # room on the right for the names
             ax.set_xlabel(xlabel)
             ax.set_ylabel("accuracy on IMDB test (%)")
             ax.set_title(f"{profile}: accuracy vs {'latency' if ax is ax_lat else 'size'}")
@@ -195,27 +206,37 @@ def pareto(rows: list[dict[str, Any]], footer: str) -> bytes | None:
             ax.legend(fontsize=8, loc="best")
     fig.suptitle("Pareto fronts (up and to the left is better)")
     fig.tight_layout()
+    for ax, pts, best in to_label:  # after the layout: label positions are computed in display space
+        _labels(ax, pts, best)
     _footer(fig, footer)
     return _png(fig)
 
 
 def _labels(ax: Any, pts: list[tuple[float, float, str]], best: list[tuple[float, float, str]]) -> None:
-    """Name every point; a label that would overlap an earlier one moves down a line.
-
-    Positions are compared in axis fractions (the axes are ~250 points tall).
-    """
-    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
-    sx, sy = (x1 - x0) or 1.0, (y1 - y0) or 1.0
-    placed: list[tuple[float, float]] = []
+    """Name every point; a label that would overlap an earlier one (in display
+    space) moves down, with a thin leader line back to its point.  Call after
+    the layout is final: positions come from the axes' current transform."""
+    fig = ax.figure
+    scale = fig.dpi / 72  # points -> display pixels
+    height, char = 9 * scale, 3.9 * scale  # 7 pt text
+    placed: list[tuple[float, float, float]] = []  # label left x, centre y, width (pixels)
     for x, y, name in sorted(pts, key=lambda p: (-p[1], p[0])):
-        nx, dy = (x - x0) / sx, 3
-        while any(abs(nx - px) < 0.15 and abs((y - y0) / sy + dy / 250 - py) < 0.04 for px, py in placed):
-            dy -= 9
-        placed.append((nx, (y - y0) / sy + dy / 250))
+        px, py = ax.transData.transform((x, y))
+        width, dy = char * len(name), 4.0
+        left = px + 6 * scale
+
+        def clash(dy: float) -> bool:
+            cy = py + dy * scale
+            return any(left < qx + qw and qx < left + width and abs(cy - qy) < height for qx, qy, qw in placed)
+
+        while clash(dy):
+            dy -= 3.0
+        placed.append((left, py + dy * scale, width))
         on_front = (x, y, name) in best
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, dy), fontsize=7,
-                    color="tab:red" if on_front else "0.35", fontweight="bold" if on_front else "normal")
+        moved = dy < 0
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, dy), fontsize=7, va="center",
+                    color="tab:red" if on_front else "0.35", fontweight="bold" if on_front else "normal",
+                    arrowprops=dict(arrowstyle="-", color="0.75", lw=0.6, shrinkA=0, shrinkB=3) if moved else None)
 
 
 # (slug of the table the figure belongs to, caption, file name, function)
