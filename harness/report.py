@@ -101,6 +101,8 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
         "datetime": run.get("datetime"),
         "machine": run["machine_info"].get("edgebench", {}),
         "rows": rows,
+        "failures": run["edgebench"].get("failures", []),  # harness.faults
+        "interrupted": run["edgebench"].get("interrupted"),
         "int8_engines": [
             {"profile": r["profile"], "engine": r["engine"], "p50_ms": r["p50_ms"], "cv": r["cv"]}
             for r in storage.results(run) if r["metric"] == "int8_engine"
@@ -226,6 +228,9 @@ def render(doc: dict[str, Any]) -> str:
         table = [[v["verdict"], v["message"]] for v in doc["budgets"]]
         out += [tabulate(table, headers=["Verdict", "Measured"], tablefmt="github", disable_numparse=True), ""]
 
+    from .faults import render_failures
+
+    out += render_failures(doc)
     out += ["## Machine", ""]
     out += [tabulate([[k, ", ".join(v) if isinstance(v, list) else str(v)] for k, v in sorted(m.items())],
                      headers=["Key", "Value"], tablefmt="github", disable_numparse=True), ""]
