@@ -4,6 +4,9 @@
   (``harness.fingerprint``) to every saved run.
 * ``pytest_benchmark_update_json`` stamps the run with our schema version and
   the options that shape its numbers.
+* the fault hooks (``harness.faults``): failed benchmark items recorded in the
+  stamp (``failures``), SIGTERM handled like Ctrl-C, the saved run written
+  atomically, output options kept inside the output folders.
 * ``pytest_benchmark_compare_machine_info`` refuses to compare timings of runs
   whose timing-relevant fingerprint differs (pytest-benchmark only warns).
 """
@@ -36,6 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma-separated batch sizes for throughput (default: the profile's)")
     group.addoption("--budgets", default=None,
                     help="budgets file (default: baselines/budgets.toml)")
+    group.addoption("--no-rebuild", action="store_true",
+                    help="a cached variant whose weights fail their sha256 is an error instead of being rebuilt")
     group.addoption("--gate", action="store_true",
                     help="also compare this run with the runs blessed for this machine (baselines/<machine-id>/)")
 
@@ -61,6 +66,9 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "bench_seconds": config.getoption("--bench-seconds"),
         "min_rounds": config.getoption("--min-rounds"),
     }
+    from harness import faults
+
+    output_json["edgebench"].update(faults.stamp(config))
 
 
 def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark) -> None:
@@ -74,3 +82,32 @@ def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info
             f"refusing to compare timings with a run from another machine "
             f"(fingerprint differs in: {', '.join(differ)}); compare runs made on this machine"
         )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from harness import faults
+
+    faults.check_output_options(config)
+    faults.install_signal_handlers(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from harness import faults
+
+    faults.restore_signal_handlers(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from harness import faults
+
+    faults.make_saving_atomic(session.config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    from harness import faults
+
+    report = yield
+    faults.note_failure(item, call, report)
+    return report

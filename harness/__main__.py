@@ -28,10 +28,11 @@ def _setup(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from .paths import reports_dir
+    from .paths import reports_dir, safe_output_path
     from .report import write_report
 
-    md, js = write_report(args.run, args.out or reports_dir() / "latest", with_plots=not args.no_plots)
+    out = safe_output_path(args.out, "--out") if args.out else reports_dir() / "latest"
+    md, js = write_report(args.run, out, with_plots=not args.no_plots)
     print(f"wrote {md} (tables as CSV + tables.json, plots as PNG beside it) and {js}")
 
 

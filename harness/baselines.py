@@ -23,11 +23,17 @@ KEEP = 5
 
 
 def baseline_dir(machine_id: str, root: Path | None = None) -> Path:
-    return (root or BASELINES) / machine_id
+    """``<root>/<machine_id>``; the id comes from a run file, so it must be one plain
+    name that stays inside ``root`` (HarnessError otherwise)."""
+    from .paths import safe_name, safe_output_path
+
+    base = root or BASELINES
+    return safe_output_path(base / safe_name(machine_id, "machine id"), "baseline folder", roots=[base])
 
 
 def machine_id_of(run: dict[str, Any]) -> str:
-    mid = run["machine_info"].get("edgebench", {}).get("machine_id")
+    info = run["machine_info"].get("edgebench", {}) if isinstance(run.get("machine_info"), dict) else {}
+    mid = info.get("machine_id") if isinstance(info, dict) else None
     if not mid:
         raise HarnessError("the run has no machine fingerprint (machine_info.edgebench.machine_id); re-run the suite")
     return mid
@@ -40,6 +46,11 @@ def bless(run_path: Path, root: Path | None = None) -> Path:
     (the significance test needs them: run with ``--benchmark-save-data``).
     """
     run = storage.load_run(run_path)
+    if run["edgebench"].get("interrupted"):
+        raise HarnessError(f"{run_path} is a partial run (interrupted); bless a complete run")
+    if run["edgebench"].get("failures"):
+        raise HarnessError(f"{run_path} has {len(run['edgebench']['failures'])} failed measurement(s); "
+                           "bless a run where every variant was measured")
     timed = [b for b in run["benchmarks"] if (b.get("extra_info") or {}).get("metric") in ("latency", "throughput")]
     if timed and not all(b.get("stats", {}).get("data") for b in timed):
         raise HarnessError(f"{run_path} has no raw per-round samples; re-run with --benchmark-save-data "

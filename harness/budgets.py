@@ -106,8 +106,13 @@ def _check_metric(metric: str, where: str) -> None:
 
 def load_tolerances(path: Path = DEFAULT_PATH) -> dict[str, float]:
     """The ``[tolerances]`` table (metric -> relative tolerance, ``*_abs`` absolute)."""
-    doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise HarnessError(f"cannot read tolerances from {path} ({exc}); pass a readable budgets TOML file") from None
     tol = doc.get("tolerances", {})
+    if not isinstance(tol, dict):
+        raise HarnessError(f"{Path(path).name}: 'tolerances' must be a table ([tolerances])")
     for key, value in tol.items():
         if key.removesuffix("_abs") not in METRICS or not isinstance(value, (int, float)) or value < 0:
             raise HarnessError(f"{Path(path).name} [tolerances]: '{key} = {value!r}' is not a known metric "
@@ -133,11 +138,15 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
         doc = tomllib.loads(text)
     except FileNotFoundError:
         raise HarnessError(f"budgets file {path} does not exist; restore it from git") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise HarnessError(f"{path}: {exc}; fix the TOML syntax there") from None
+    except (OSError, ValueError) as exc:  # a folder, unreadable, NUL in the name
+        raise HarnessError(f"cannot read budgets file {path} ({exc}); pass a readable TOML file") from None
     if doc.get("schema") != SCHEMA:
         raise HarnessError(f"{path}: schema is {doc.get('schema')!r}, this harness reads {SCHEMA}")
     entries = doc.get("budget", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise HarnessError(f"{path}: 'budget' must be an array of tables, each written [[budget]]")
     lines = [i + 1 for i, line in enumerate(text.splitlines()) if re.match(r"\s*\[\[budget\]\]", line)]
     budgets = []
     for n, entry in enumerate(entries):

@@ -32,7 +32,8 @@ def run_worker(mode: str, variant_dir: Path, inputs_file: Path, threads: int, ti
     """
     cmd = [sys.executable, "-m", "harness.worker", mode, "--variant", str(variant_dir),
            "--inputs", str(inputs_file), "--threads", str(threads)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+           "EDGEBENCH_PLUGINS": ",".join(_plugin_modules())}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, cwd=ROOT)
     except subprocess.TimeoutExpired:
@@ -40,9 +41,37 @@ def run_worker(mode: str, variant_dir: Path, inputs_file: Path, threads: int, ti
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX) and proc.returncode == 0:
             return json.loads(line[len(RESULT_PREFIX):])
-    tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1][:300]
-    how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+    lines = proc.stderr.strip().splitlines()
+    if "Traceback (most recent call last)" in proc.stderr:
+        tail = lines[-1][:300]  # the exception line
+    elif proc.returncode < 0:
+        tail = "no Python traceback: the process died on the signal"  # stderr holds only library noise
+    else:
+        tail = (lines or ["(no output)"])[-1][:300]
+    how = _how(proc.returncode)
     raise MeasurementError(f"{mode} worker for {variant_dir.name} failed ({how}): {tail}")
+
+
+def _plugin_modules() -> list[str]:
+    """Modules outside ``compressors`` that registered a compressor (the worker imports them)."""
+    from compressors import base
+
+    return sorted({type(c).__module__ for c in base._REGISTRY.values()
+                   if not type(c).__module__.startswith("compressors")})
+
+
+def _how(returncode: int) -> str:
+    """``exit N``, or the signal that killed the worker by name (SIGKILL: likely the OOM killer)."""
+    import signal
+
+    if returncode >= 0:
+        return f"exit {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = "unknown signal"
+    hint = ", e.g. the kernel's out-of-memory killer" if -returncode == signal.SIGKILL else ""
+    return f"killed by signal {-returncode} {name}{hint}"
 
 
 def emit(result: dict[str, Any]) -> None:

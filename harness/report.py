@@ -133,6 +133,8 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
         "commit": (run.get("commit_info") or {}).get("id"),
         "gemm_peak": gemm_peak,
         "rows": rows,
+        "failures": run["edgebench"].get("failures", []),  # harness.faults
+        "interrupted": run["edgebench"].get("interrupted"),
         "int8_engines": [
             {"profile": r["profile"], "engine": r["engine"], "p50_ms": r["p50_ms"], "cv": r["cv"]}
             for r in results if r["metric"] == "int8_engine"
@@ -351,6 +353,9 @@ def render(doc: dict[str, Any], plots: list[tuple[str, str, str]] | None = None)
     if rest:
         out += ["## Plots", ""] + [line for c, png in rest for line in (f"![{c}]({png})", "")]
 
+    from .faults import render_failures
+
+    out += render_failures(doc)
     out += ["## Machine", ""]
     out += [tabulate([[k, ", ".join(v) if isinstance(v, list) else str(v)] for k, v in sorted(m.items())],
                      headers=["Key", "Value"], tablefmt="github", disable_numparse=True), ""]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from . import variants
+from . import faults, variants
 from .profiles import get_profile
 
 
@@ -53,9 +53,11 @@ class Case:
 
 
 class BenchSession:
-    def __init__(self, threads: int, log=print) -> None:
+    def __init__(self, threads: int, log=print, rebuild: bool = True) -> None:
         self.threads = threads
         self.log = log
+        self.rebuild = rebuild  # False: a corrupt cache entry is an error (--no-rebuild)
+        self._failed: dict[tuple[str, str], str] = {}
         self._dirs: dict[tuple[str, str], Path] = {}
         self._models: dict[tuple[str, str], tuple[nn.Module, variants.VariantInfo]] = {}
         self._logits: dict[tuple[str, str, str], torch.Tensor] = {}
@@ -72,11 +74,17 @@ class BenchSession:
 
     def variant_dir(self, case: Case) -> Path:
         key = (case.profile, case.variant)
+        if key in self._failed:  # one failed build fails the variant's items, not the run
+            raise faults.VariantBuildError(self._failed[key])
         if key not in self._dirs:
             prof = get_profile(case.profile)
-            self._dirs[key] = variants.get_or_build(
-                prof.name, case.variant, prof.source_key(), prof.load_fp32, log=self.log,
-                context=training_context())
+            try:
+                self._dirs[key] = variants.get_or_build(
+                    prof.name, case.variant, prof.source_key(), prof.load_fp32, log=self.log,
+                    context=training_context(), rebuild=self.rebuild)
+            except Exception as exc:  # noqa: BLE001 -- any build crash is this variant's failure
+                self._failed[key] = f"building {case.id} failed: {faults.one_line(exc)}"
+                raise faults.VariantBuildError(self._failed[key]) from exc
         return self._dirs[key]
 
     def model(self, case: Case) -> tuple[nn.Module, variants.VariantInfo]:

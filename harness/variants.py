@@ -11,12 +11,13 @@ cold-start worker takes, so what is timed is what was saved.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -198,6 +199,24 @@ def variant_dir(profile: str, source_key: str, variant: str, root: Path | None =
     return (root or cache_dir() / "variants") / profile / f"{safe}-{variant_key(profile, source_key, variant)}"
 
 
+@contextlib.contextmanager
+def build_lock(out: Path) -> Iterator[None]:
+    """Exclusive ``flock`` on ``<out>.lock``: one builder per cache entry across processes.
+
+    Two runs sharing a cache would otherwise both build and both rename into
+    ``out``; with the lock the second waits, then finds the entry built.
+    """
+    import fcntl
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(out.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def get_or_build(
     profile: str,
     variant: str,
@@ -206,23 +225,31 @@ def get_or_build(
     root: Path | None = None,
     log: Callable[[str], None] = print,
     context: compressors.CompressionContext | None = None,
+    rebuild: bool = True,
 ) -> Path:
     """Folder of the saved variant, building and saving it if not cached.
 
-    A cached folder whose checksum fails is rebuilt, with one line saying so.
+    A cached folder whose weights do not match the sha256 in its
+    ``variant.json`` (or whose metadata is unreadable) is never used: it is
+    rebuilt with one line saying so, or with ``rebuild=False`` (the suite's
+    ``--no-rebuild``) a HarnessError names it.  Builds hold :func:`build_lock`,
+    so concurrent runs sharing one cache build each entry once.
     ``context`` carries training data for data-dependent variants; the cache
     key does not include it because ``source_key`` already covers the data.
     """
     out = variant_dir(profile, source_key, variant, root)
-    if out.exists():
-        try:
-            read_info(out)
-            return out
-        except HarnessError as exc:
-            log(f"rebuilding {profile}/{variant}: {exc}")
-    start = time.perf_counter()
-    model = compressors.build(variant, load_baseline(), context=context)
-    build_s = time.perf_counter() - start
-    with atomic.atomic_dir(out) as tmp:
-        save_variant(model, tmp, profile=profile, variant=variant, source_key=source_key, build_s=build_s)
+    with build_lock(out):
+        if out.exists():
+            try:
+                read_info(out)
+                return out
+            except HarnessError as exc:
+                if not rebuild:
+                    raise HarnessError(f"{exc} (not rebuilt: --no-rebuild)") from None
+                log(f"rebuilding {profile}/{variant}: {exc}")
+        start = time.perf_counter()
+        model = compressors.build(variant, load_baseline(), context=context)
+        build_s = time.perf_counter() - start
+        with atomic.atomic_dir(out) as tmp:
+            save_variant(model, tmp, profile=profile, variant=variant, source_key=source_key, build_s=build_s)
     return out

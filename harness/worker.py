@@ -21,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, required=True)
     args = parser.parse_args(argv)
 
+    import importlib
+    import os
+
+    # Compressors registered outside the package (a pytest plugin, a user's
+    # module) must be registered here too, or their variants cannot be loaded.
+    for module in filter(None, os.environ.get("EDGEBENCH_PLUGINS", "").split(",")):
+        importlib.import_module(module)
     from .fresh import emit
 
     if args.mode == "cold-start":

@@ -121,7 +121,8 @@ def pytest_runtest_makereport(item, call):
 def bench(request: pytest.FixtureRequest):
     from harness.session import default_threads
 
-    session = BenchSession(request.config.getoption("--threads") or default_threads())
+    session = BenchSession(request.config.getoption("--threads") or default_threads(),
+                           rebuild=not request.config.getoption("--no-rebuild"))
     yield session
     session.close()
 
