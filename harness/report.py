@@ -96,7 +96,10 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
     fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
     for r in rows:
         r["flags"] = flags(r, fp32.get(r["profile"]))
+    from . import report_distill
+
     return {
+        "distill": report_distill.collect(storage.results(run)),  # issue 5 sections (harness/report_distill.py)
         "run": run_path.name,
         "datetime": run.get("datetime"),
         "machine": run["machine_info"].get("edgebench", {}),
@@ -226,6 +229,9 @@ def render(doc: dict[str, Any]) -> str:
         table = [[v["verdict"], v["message"]] for v in doc["budgets"]]
         out += [tabulate(table, headers=["Verdict", "Measured"], tablefmt="github", disable_numparse=True), ""]
 
+    from . import report_distill
+
+    out += report_distill.render(doc.get("distill", {}))
     out += ["## Machine", ""]
     out += [tabulate([[k, ", ".join(v) if isinstance(v, list) else str(v)] for k, v in sorted(m.items())],
                      headers=["Key", "Value"], tablefmt="github", disable_numparse=True), ""]
