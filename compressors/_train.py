@@ -51,11 +51,14 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 def train(model: nn.Module, batches: Sequence[Batch], *, epochs: int, lr: float, seed: int,
           weight_decay: float = 0.01, max_grad_norm: float = 1.0,
           before_step: Callable[[int], None] | None = None,
-          after_step: Callable[[int], None] | None = None) -> list[float]:
+          after_step: Callable[[int], None] | None = None,
+          loss_fn: Callable[[nn.Module, Batch], torch.Tensor] | None = None) -> list[float]:
     """Fine-tune ``model`` in place; return the training loss (nats) of every step.
 
     ``before_step(step)`` runs before each forward, ``after_step(step)`` right
-    after each optimizer step (steps count from 0 over all epochs).  Batch
+    after each optimizer step (steps count from 0 over all epochs).
+    ``loss_fn(model, batch)`` replaces the default loss (the model's
+    cross-entropy on the batch's labels), e.g. a distillation loss.  Batch
     order is reshuffled each epoch from ``seed``; dropout is seeded too, inside
     ``torch.random.fork_rng`` so the caller's global RNG is left as it was.
     Leaves the model in eval mode.
@@ -73,8 +76,11 @@ def train(model: nn.Module, batches: Sequence[Batch], *, epochs: int, lr: float,
                 for i in tqdm(torch.randperm(len(batches), generator=order_rng).tolist(), desc="recovery fine-tuning", unit="step", disable=None, leave=False):
                     if before_step is not None:
                         before_step(len(losses))
-                    input_ids, attention_mask, labels = batches[i]
-                    loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+                    if loss_fn is not None:
+                        loss = loss_fn(model, batches[i])
+                    else:
+                        input_ids, attention_mask, labels = batches[i]
+                        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
                     optimizer.step()

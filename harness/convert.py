@@ -196,3 +196,102 @@ def load_minilm_as_distilbert(num_labels: int = 2, seed: int = 42):
             f"DistilBERT modules; update harness/convert.py"
         )
     return model.eval()
+
+
+# ---------------------------------------------------------------------------
+# paraphrase-MiniLM-L3-v2 from its ONNX export (the EdgeMIN student)
+
+_ONNX_PREFIX = "model.0.auto_model."
+# The ONNX file does not record the head count; paraphrase-MiniLM-L3-v2 has 12
+# (its sentence-transformers config).  The ORT parity test fails if this is wrong.
+MINILM_L3_HEADS = 12
+
+
+def onnx_bert_state_dict(onnx_path) -> dict[str, torch.Tensor]:
+    """BERT-named float32 tensors from a sentence-transformers BERT ONNX export.
+
+    Named initializers (``model.0.auto_model.<bert key>``: embeddings, biases,
+    LayerNorms) keep their names without the prefix.  The exporter left the
+    Linear weights anonymous (``onnx::MatMul_470``); each is recovered from the
+    graph: a ``MatMul(x, W)`` whose output feeds an ``Add`` with a named bias
+    ``<module>.bias`` is ``<module>.weight = W.T`` (ONNX stores (in, out),
+    ``nn.Linear`` (out, in)).
+
+    Raises HarnessError if the file cannot be read or a MatMul weight has no
+    named bias to take its name from.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as e:  # noqa: BLE001 -- protobuf errors are long; one line is enough
+        raise HarnessError(f"cannot read ONNX file {onnx_path} ({str(e).splitlines()[0][:120]}): "
+                           f"run 'python -m harness setup --force'") from None
+    inits = {i.name: i for i in model.graph.initializer}
+    out: dict[str, torch.Tensor] = {}
+    for name, init in inits.items():
+        if name.startswith(_ONNX_PREFIX):
+            out[name[len(_ONNX_PREFIX):]] = torch.from_numpy(numpy_helper.to_array(init).copy()).float()
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for x in node.input:
+            consumers.setdefault(x, []).append(node)
+    for node in model.graph.node:
+        if node.op_type != "MatMul":
+            continue
+        weights = [x for x in node.input if x in inits and not x.startswith(_ONNX_PREFIX)]
+        if not weights:
+            continue  # activation x activation (attention scores)
+        biases = [x for add in consumers.get(node.output[0], []) if add.op_type == "Add"
+                  for x in add.input if x.startswith(_ONNX_PREFIX) and x.endswith(".bias")]
+        if len(biases) != 1:
+            raise HarnessError(
+                f"ONNX MatMul weight {weights[0]} in {onnx_path} is not followed by one named bias "
+                f"(found {biases}): not a sentence-transformers BERT export; check the model file")
+        key = biases[0][len(_ONNX_PREFIX):-len(".bias")] + ".weight"
+        out[key] = torch.from_numpy(numpy_helper.to_array(inits[weights[0]]).copy()).float().T.contiguous()
+    return out
+
+
+def bert_config_from_state_dict(sd: Mapping[str, torch.Tensor], n_heads: int) -> dict[str, Any]:
+    """A BERT config.json dict with the sizes read off the weights' shapes
+    (vocabulary, hidden, FFN, layers, positions); ``n_heads`` is not in the weights."""
+    layers = {int(k.split(".")[2]) for k in sd if k.startswith("encoder.layer.")}
+    vocab, hidden = sd["embeddings.word_embeddings.weight"].shape
+    return {"model_type": "bert", "vocab_size": int(vocab), "hidden_size": int(hidden),
+            "num_hidden_layers": len(layers), "num_attention_heads": n_heads,
+            "intermediate_size": int(sd["encoder.layer.0.intermediate.dense.weight"].shape[0]),
+            "max_position_embeddings": int(sd["embeddings.position_embeddings.weight"].shape[0]),
+            "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
+
+
+def minilm_l3_onnx_path():
+    """The verified ``paraphrase-MiniLM-L3-v2.onnx`` (HarnessError naming the setup command if absent)."""
+    return assets.asset_dir("minilm-l3") / assets.MINILM_L3_ONNX
+
+
+def load_minilm_l3_as_distilbert(num_labels: int = 2, seed: int = 42):
+    """paraphrase-MiniLM-L3-v2 as a ``DistilBertForSequenceClassification`` (3 layers,
+    dim 384, 12 heads, FFN 1536, vocab 30,522; 17.4 M parameters with the head), eval mode.
+
+    The encoder comes from the ``minilm-l3`` asset's ONNX initializers
+    (:func:`onnx_bert_state_dict`, then the same renaming and token-type folding
+    as the L6 baseline); the head is randomly initialised under
+    ``torch.manual_seed(seed)``.  It uses minilm-l6's tokenizer (same
+    vocabulary; the package ships none).  Raises HarnessError if the asset is
+    missing ("run 'python -m harness setup'") or the weights do not fit.
+    """
+    from transformers import DistilBertForSequenceClassification
+
+    bert_sd = onnx_bert_state_dict(minilm_l3_onnx_path())
+    config = distilbert_config_from_bert(bert_config_from_state_dict(bert_sd, MINILM_L3_HEADS), num_labels)
+    state = bert_to_distilbert_state_dict(bert_sd, config.n_layers)
+    torch.manual_seed(seed)
+    model = DistilBertForSequenceClassification(config)
+    result = model.load_state_dict(state, strict=False)
+    if set(result.missing_keys) != HEAD_KEYS or result.unexpected_keys:
+        raise HarnessError(
+            f"converted MiniLM-L3 weights do not fit DistilBERT (missing {sorted(result.missing_keys)}, "
+            f"unexpected {sorted(result.unexpected_keys)}): update harness/convert.py")
+    return model.eval()

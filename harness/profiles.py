@@ -6,6 +6,10 @@
 * ``distilbert-base`` -- the architecture of ``distilbert-base-uncased``
   (66.96M parameters with the 2-class head), random init with seed 42: size,
   parameters, FLOPs, latency and memory only; accuracy is "n/a (random weights)".
+* ``minilm-l12-h384`` -- the architecture of MiniLM-L12-H384-uncased (study
+  000's student: 12 layers, H384, 12 heads, FFN 1536), random init with seed
+  42, beside ``distilbert-base`` (study 000's teacher) for the paper's size,
+  parameter and FLOPs ratios; no weights of it ship in any registry package.
 * ``tiny-random`` -- a 2-layer, 32-wide DistilBERT for the harness's own tests.
 """
 from __future__ import annotations
@@ -42,6 +46,8 @@ class Profile:
 
 
 DISTILBERT_BASE = dict(vocab_size=30522, dim=768, n_layers=6, n_heads=12, hidden_dim=3072,
+                       max_position_embeddings=512, num_labels=2)
+MINILM_L12_H384 = dict(vocab_size=30522, dim=384, n_layers=12, n_heads=12, hidden_dim=1536,
                        max_position_embeddings=512, num_labels=2)
 TINY = dict(vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
             max_position_embeddings=512, num_labels=2)
@@ -84,6 +90,8 @@ PROFILES: dict[str, Profile] = {
                 True, _minilm_key, _minilm_load),
         Profile("distilbert-base", "distilbert-base-uncased architecture, random init seed 42",
                 False, _random_key(DISTILBERT_BASE), _random_init(DISTILBERT_BASE)),
+        Profile("minilm-l12-h384", "MiniLM-L12-H384 architecture (study 000's student), random init seed 42",
+                False, _random_key(MINILM_L12_H384), _random_init(MINILM_L12_H384)),
         # A seconds-fast model for smoke tests of the harness itself; never in the default run.
         Profile("tiny-random", "2-layer DistilBERT (dim 32), random init seed 42, for harness tests",
                 False, _random_key(TINY), _random_init(TINY), seq_lengths=(16, 128), batch_sizes=(1, 4)),

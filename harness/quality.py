@@ -62,3 +62,75 @@ def quality_metrics(
         kl = F.kl_div(var_logp, ref_logp, log_target=True, reduction="batchmean")
         result["kl_fp32"] = float(np.maximum(float(kl), 0.0))
     return result
+
+
+# ---------------------------------------------------------------------------
+# study 001's triple-loss quality metrics (DistilBERT's training losses as eval losses)
+
+DISTILL_TEMPERATURE = 2.0
+"""T of the distillation eval loss: DistilBERT's training default (Sanh et al., 2019,
+``--temperature 2.0`` in its distillation script)."""
+
+
+@torch.inference_mode()
+def predict_logits_hidden(model: torch.nn.Module,
+                          batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+                          ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Logits (N, C) and, per batch, ``(last hidden state (B, L, H), attention_mask (B, L))``."""
+    logits, hidden = [], []
+    for ids, mask, _ in batches:
+        out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        logits.append(out.logits.float())
+        hidden.append((out.hidden_states[-1].float(), mask))
+    if not logits:
+        raise ValueError("no batches to evaluate")
+    return torch.cat(logits), hidden
+
+
+def distill_eval_loss(logits: torch.Tensor, reference_logits: torch.Tensor,
+                      temperature: float = DISTILL_TEMPERATURE) -> float:
+    """``KL(softmax(ref/T) || softmax(logits/T)) * T^2``, mean over inputs (nats).
+
+    DistilBERT's distillation loss (Sanh et al., 2019) with the FP32 reference
+    as the teacher; shapes (N, C).  Raises ValueError on a shape mismatch or T <= 0.
+    """
+    if logits.shape != reference_logits.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and reference {tuple(reference_logits.shape)} differ")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    t = temperature
+    kl = F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(reference_logits / t, dim=1),
+                  log_target=True, reduction="batchmean")
+    return max(float(kl), 0.0) * t * t
+
+
+def cosine_eval_loss(hidden: list[tuple[torch.Tensor, torch.Tensor]],
+                     reference_hidden: list[tuple[torch.Tensor, torch.Tensor]]) -> float | None:
+    """``1 - cos(h, h_ref)`` of the last hidden states, mean over non-padding tokens.
+
+    ``None`` ("n/a") when the hidden sizes differ: a cosine between different
+    spaces means nothing (DistilBERT's cosine loss needs the teacher's width).
+    """
+    if not hidden or len(hidden) != len(reference_hidden):
+        raise ValueError("hidden states and reference cover different batches")
+    if hidden[0][0].shape[-1] != reference_hidden[0][0].shape[-1]:
+        return None
+    total, count = 0.0, 0
+    for (h, mask), (r, _) in zip(hidden, reference_hidden):
+        keep = mask.bool()
+        cos = F.cosine_similarity(h, r, dim=-1)[keep]
+        total += float((1 - cos).sum())
+        count += int(keep.sum())
+    return total / count
+
+
+def triple_loss_metrics(logits: torch.Tensor, hidden: list[tuple[torch.Tensor, torch.Tensor]],
+                        reference_logits: torch.Tensor, reference_hidden: list[tuple[torch.Tensor, torch.Tensor]],
+                        temperature: float = DISTILL_TEMPERATURE) -> dict[str, float | None]:
+    """Study 001's quality table for a variant vs its FP32 reference: ``distill_eval_loss``
+    (at ``temperature``), ``cosine_eval_loss`` (None when the hidden sizes differ) and
+    ``mlm_eval_loss`` (None: no MLM head is fitted for this profile)."""
+    return {"distill_eval_loss": distill_eval_loss(logits, reference_logits, temperature),
+            "distill_temperature": temperature,
+            "cosine_eval_loss": cosine_eval_loss(hidden, reference_hidden),
+            "mlm_eval_loss": None}

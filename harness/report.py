@@ -126,7 +126,10 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
     for r in rows:
         r["flags"] = flags(r, fp32.get(r["profile"]))
         add_efficiency(r, gemm_peak)
+    from . import report_distill
+
     return {
+        "distill": report_distill.collect(storage.results(run)),  # issue 5 sections (harness/report_distill.py)
         "run": run_path.name,
         "datetime": run.get("datetime"),
         "machine": run["machine_info"].get("edgebench", {}),
@@ -356,6 +359,9 @@ def render(doc: dict[str, Any], plots: list[tuple[str, str, str]] | None = None)
     from .faults import render_failures
 
     out += render_failures(doc)
+    from . import report_distill
+
+    out += report_distill.render(doc.get("distill", {}))
     out += ["## Machine", ""]
     out += [tabulate([[k, ", ".join(v) if isinstance(v, list) else str(v)] for k, v in sorted(m.items())],
                      headers=["Key", "Value"], tablefmt="github", disable_numparse=True), ""]

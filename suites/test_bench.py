@@ -141,3 +141,31 @@ def test_int8_engine(benchmark, bench, opts, profile, engine):
     stats = _timed(benchmark, _forward(model, inputs), opts)
     benchmark.extra_info.update(metric="int8_engine", profile=profile, variant=f"int8-dynamic@{engine}",
                                 engine=engine, threads=bench.threads, seq_len=128, **stats.as_dict())
+
+
+TRIPLE_LOSS_N = 512  # IMDB test reviews: enough for a stable mean, cheap next to test_quality's full pass
+_triple_cache: dict[tuple[str, str], tuple] = {}
+
+
+def _logits_hidden(bench, case):
+    """(logits, [(last hidden, mask)]) of ``case`` on the first TRIPLE_LOSS_N IMDB test reviews, cached."""
+    from harness import data
+    from harness.quality import predict_logits_hidden
+
+    key = (case.profile, case.variant)
+    if key not in _triple_cache:
+        model, _ = bench.model(case)
+        ds = bench.dataset("imdb-test").subset(range(TRIPLE_LOSS_N))
+        _triple_cache[key] = predict_logits_hidden(model, data.batches(ds, data.load_tokenizer(), batch_size=32))
+    return _triple_cache[key]
+
+
+def test_triple_loss(benchmark, bench, case):
+    """Study 001's quality table: distillation (KL at T=2 x T^2) and cosine eval losses vs FP32."""
+    from harness.quality import triple_loss_metrics
+
+    benchmark.group = "triple loss"
+    logits, hidden = benchmark.pedantic(_logits_hidden, args=(bench, case), rounds=1, iterations=1)
+    ref_logits, ref_hidden = _logits_hidden(bench, type(case)(case.profile, "fp32"))
+    _tag(benchmark, bench, case, "triple_loss", eval_set="imdb-test", n=int(logits.shape[0]),
+         **triple_loss_metrics(logits, hidden, ref_logits, ref_hidden))

@@ -153,7 +153,7 @@ def test_stamp_avoids_rehashing(cache, tmp_path, monkeypatch):
 
 
 def test_unknown_name_lists_known(cache):
-    with pytest.raises(HarnessError, match=r"unknown asset 'nope': known assets are imdb, minilm-l6, mr"):
+    with pytest.raises(HarnessError, match=r"unknown asset 'nope': known assets are imdb, minilm-l3, minilm-l6, mr"):
         assets.fetch("nope")
 
 

@@ -105,3 +105,41 @@ def test_head_init_is_seeded():
     b = convert.load_minilm_as_distilbert(seed=3)
     assert torch.equal(a.classifier.weight, b.classifier.weight)
     assert torch.equal(a.pre_classifier.weight, b.pre_classifier.weight)
+
+
+def test_minilm_l3_onnx_conversion_matches_onnx_runtime():
+    """paraphrase-MiniLM-L3-v2: the converted encoder vs ONNX Runtime on the original file (output 2,
+    token embeddings).  Uses the fetched asset; skipped with the reason when it is not cached."""
+    if not assets.is_fetched("minilm-l3") or not assets.is_fetched("minilm-l6"):
+        pytest.skip("the minilm-l3 / minilm-l6 assets are not fetched: run 'python -m harness setup --no-finetune'")
+    import onnxruntime as ort
+
+    model = convert.load_minilm_l3_as_distilbert(seed=0)
+    c = model.config
+    assert (c.n_layers, c.dim, c.n_heads, c.hidden_dim, c.vocab_size) == (3, 384, 12, 1536, 30522)
+    enc = data.encode(data.load_tokenizer(), ["A gripping, beautifully shot film.",
+                                              "The plot made no sense and the acting was wooden; I left early.",
+                                              "meh"])
+    assert (enc["attention_mask"] == 0).any()
+    session = ort.InferenceSession(str(convert.minilm_l3_onnx_path()), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"input_ids": enc["input_ids"].numpy(), "attention_mask": enc["attention_mask"].numpy()})[2]
+    with torch.no_grad():
+        got = model.distilbert(**enc).last_hidden_state
+    assert want.shape == tuple(got.shape)
+    assert _max_diff_unmasked(torch.from_numpy(want), got, enc["attention_mask"]) < 1e-4
+
+
+def test_onnx_without_named_bias_is_a_clear_error(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(torch.zeros(4, 4).numpy(), "onnx::MatMul_1")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "onnx::MatMul_1"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w])
+    onnx.save(helper.make_model(graph), tmp_path / "m.onnx")
+    with pytest.raises(HarnessError, match="not followed by one named bias"):
+        convert.onnx_bert_state_dict(tmp_path / "m.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    with pytest.raises(HarnessError, match="cannot read ONNX file"):
+        convert.onnx_bert_state_dict(tmp_path / "bad.onnx")

@@ -1,0 +1,200 @@
+"""Shared machinery of the multi-stage pipelines (``edgemin-s*``, ``pkd-s*``).
+
+* A *stage cache*: the float model after a training stage is saved under
+  ``cache_dir()/stages/<stage>-<hash>/`` (``config.json``, ``model.safetensors``,
+  ``meta.json`` with the kept heads, the training log and its wall time).  The
+  hash covers everything the stage's result depends on: the teacher's weights,
+  the student's weights, the training data, the stage's options and the hash
+  of the stage it starts from, so ``-s2`` reuses ``-s1``'s result and a re-run
+  of the suite never retrains.
+* The config fields and the restore path every staged variant shares: the
+  kept attention heads (so a saved variant is rebuilt from an FP32 skeleton)
+  and the final INT8 stage.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Sequence
+
+import torch
+import torch.nn as nn
+
+from ._distilbert import encoder_layers
+from .base import Batch, CompressionError, Compressor, CompressorConfig
+from .heads import kept_heads_of, prune_heads
+
+STAGES_DIR = "stages"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def fingerprint_model(model: nn.Module) -> str:
+    """sha256 (16 hex chars) of a float model's state dict (names, shapes, values)."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def fingerprint_batches(batches: Sequence[Batch]) -> str:
+    """sha256 (16 hex chars) of the training batches' tokens, masks and labels, in order."""
+    h = hashlib.sha256()
+    for batch in batches:
+        for t in batch:
+            h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def stage_key(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def kept_heads(model: nn.Module, variant: str) -> tuple[tuple[int, ...], ...]:
+    return tuple(kept_heads_of(b.attention) for b in encoder_layers(model, variant))
+
+
+def _save(model: nn.Module, folder: Path, meta: dict[str, Any], variant: str) -> None:
+    from safetensors.torch import save_file
+
+    from harness.atomic import atomic_dir, write_json
+
+    with atomic_dir(folder) as tmp:
+        tmp.chmod(0o755)
+        model.config.save_pretrained(tmp)
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        write_json(tmp / "meta.json", {**meta, "kept_heads": [list(k) for k in kept_heads(model, variant)]})
+
+
+def _load(folder: Path, variant: str) -> tuple[nn.Module, dict[str, Any]]:
+    from safetensors.torch import load_file
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+    from transformers.initialization import no_init_weights
+
+    meta = json.loads((folder / "meta.json").read_text())
+    with no_init_weights():
+        model = DistilBertForSequenceClassification(DistilBertConfig.from_json_file(str(folder / "config.json")))
+    prune_heads(model, meta["kept_heads"], variant, copy=False)
+    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+    return model.eval(), meta
+
+
+def cached_stage(stage: str, payload: dict[str, Any],
+                 build: Callable[[], tuple[nn.Module, dict[str, Any]]]) -> tuple[nn.Module, dict[str, Any], str]:
+    """``(model, meta, key)`` of a training stage, built by ``build()`` only if not cached.
+
+    ``build`` returns the model and a JSON-able log (it should include
+    ``train_s``, the stage's training wall time).  A cached folder that fails
+    to load is rebuilt with one line on stderr.
+    """
+    from harness.paths import cache_dir
+
+    key = stage_key(payload)
+    folder = cache_dir() / STAGES_DIR / f"{stage}-{key}"
+    if folder.is_dir():
+        try:
+            model, meta = _load(folder, stage)
+            _log(f"{stage}: using cached stage {folder.name}")
+            return model, meta, key
+        except Exception as exc:  # noqa: BLE001 -- any corruption means: rebuild
+            _log(f"{stage}: cached stage {folder} unusable ({str(exc).splitlines()[0][:120]}); rebuilding")
+    t0 = time.perf_counter()
+    model, log = build()
+    meta = {"stage": stage, "key": key, "payload": payload, "build_s": round(time.perf_counter() - t0, 2),
+            "threads": torch.get_num_threads(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **log}
+    _save(model, folder, meta, stage)
+    _log(f"{stage}: built in {meta['build_s']:.0f} s, cached as {folder.name}")
+    return model.eval(), meta, key
+
+
+def loss_summary(losses: Sequence[float]) -> dict[str, Any]:
+    """First loss and the mean of the last 10% of steps (nats)."""
+    if not losses:
+        return {"steps": 0}
+    tail = losses[-max(1, len(losses) // 10):]
+    return {"steps": len(losses), "loss_first": round(losses[0], 5), "loss_last_10pct": round(sum(tail) / len(tail), 5)}
+
+
+# ---------------------------------------------------------------------------
+# the compressor side shared by staged pipelines
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedConfig(CompressorConfig):
+    """Fields every staged pipeline config has.
+
+    kept_heads: per layer, the original indices of the attention heads kept;
+        filled in by ``resolved_config`` and saved, so ``restore`` rebuilds
+        the shapes without data or training.
+    """
+
+    kept_heads: tuple[tuple[int, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kept_heads is not None:
+            object.__setattr__(self, "kept_heads", tuple(tuple(int(h) for h in k) for k in self.kept_heads))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["kept_heads"] = None if self.kept_heads is None else [list(k) for k in self.kept_heads]
+        return out
+
+
+class StagedPipeline(Compressor):
+    """A pipeline variant ending at stage ``stage`` of ``n_stages``; the last stage is INT8."""
+
+    stage: ClassVar[int]
+    n_stages: ClassVar[int] = 3
+
+    @property
+    def quantized(self) -> bool:
+        return self.stage == self.n_stages
+
+    @property
+    def float_output(self) -> bool:  # type: ignore[override]
+        return not self.quantized
+
+    def needs_context(self, config: StagedConfig) -> bool:
+        return True
+
+    def finish(self, model: nn.Module, stages: dict[str, Any]) -> nn.Module:
+        """Quantize if this is the last stage; attach the stage log for :meth:`describe`."""
+        if self.quantized:
+            from .quantize import Int8Dynamic, Int8DynamicConfig
+
+            model = Int8Dynamic().compress(model, Int8DynamicConfig())
+        model.edgebench_stages = stages  # read by describe(); not part of the state dict
+        return model.eval()
+
+    def resolved_config(self, model: nn.Module, config: StagedConfig) -> StagedConfig:
+        return dataclasses.replace(config, kept_heads=kept_heads(model, self.name))
+
+    def restore(self, skeleton: nn.Module, config: StagedConfig) -> nn.Module:
+        if config.kept_heads is None:
+            raise CompressionError(f"the saved '{self.name}' variant records no kept_heads; delete it to rebuild it")
+        prune_heads(skeleton, config.kept_heads, self.name, copy=False)
+        if self.quantized:
+            from .quantize import Int8Dynamic, Int8DynamicConfig
+
+            skeleton = Int8Dynamic().restore(skeleton, Int8DynamicConfig())
+        return skeleton
+
+    def describe(self, model: nn.Module, config: StagedConfig) -> dict[str, Any]:
+        layers = encoder_layers(model, self.name)
+        kept = [len(kept_heads_of(b.attention)) for b in layers]
+        facts: dict[str, Any] = {"pipeline": self.name.rsplit("-", 1)[0], "pipeline_stage": self.stage,
+                                 "n_layers": len(layers), "heads_kept": sum(kept),
+                                 "heads_per_layer": ",".join(map(str, kept))}
+        for stage, info in getattr(model, "edgebench_stages", {}).items():
+            for k, v in info.items():
+                if isinstance(v, (int, float, str, bool)) or v is None:
+                    facts[f"{stage}.{k}"] = v
+        return facts
