@@ -261,9 +261,21 @@ def build(name: str, model: nn.Module, context: CompressionContext | None = None
     """
     import copy
 
+    comp, config = validate(name, context, **options)  # before the (large) copy
+    return run(comp, copy.deepcopy(model), config, context, name).eval()
+
+
+def validate(name: str, context: CompressionContext | None = None,
+             **options: Any) -> tuple[Compressor, CompressorConfig]:
+    """Everything :func:`build` checks before touching a model: the name, the
+    options and, for data-dependent variants, that ``context`` is given.
+
+    Raises:
+        CompressionError: as :func:`build`.
+    """
     comp = get(name)
     config = make_config(name, **options)
     if comp.needs_context(config) and context is None:
-        raise _missing_context(name)  # before the (large) copy
-    return run(comp, copy.deepcopy(model), config, context, name).eval()
+        raise _missing_context(name)
+    return comp, config
 

@@ -97,6 +97,10 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+MACHINE_METRICS = frozenset({"gemm_peak"})
+"""Metrics that describe the machine, not a (profile, variant): no profile/variant keys."""
+
+
 def _benchmark_problem(bench: Any) -> str | None:
     """Why one entry of ``benchmarks`` cannot be read, or None."""
     if not isinstance(bench, dict):
@@ -113,6 +117,8 @@ def _benchmark_problem(bench: Any) -> str | None:
     if not isinstance(metric, str):
         return "has a non-string metric"
     for key in ("profile", "variant"):
+        if metric in MACHINE_METRICS and key not in info:
+            continue
         if not isinstance(info.get(key), str):
             return f"({metric}) has no string '{key}'"
     for key in REQUIRED.get(metric, ()):

@@ -238,6 +238,7 @@ def get_or_build(
     key does not include it because ``source_key`` already covers the data.
     """
     out = variant_dir(profile, source_key, variant, root)
+    compressors.base.validate(variant, context)  # a bad name or missing data writes nothing, not even a lock
     with build_lock(out):
         if out.exists():
             try:
