@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 DPI = 110
 
@@ -71,6 +72,11 @@ def latency_vs_seq(rows: list[dict[str, Any]], footer: str) -> bytes | None:
             ax.fill_between(seqs, p50, p90, color=line.get_color(), alpha=0.18, linewidth=0)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 40, not 4×10^1
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_locator(matplotlib.ticker.LogLocator(base=10, subs=(2, 5)))
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=8)
         ticks = sorted({int(s) for r in rows if r["profile"] == profile for s in r["p50_ms"]})
         ax.set_xticks(ticks, [str(s) for s in ticks])
         ax.set_xlabel("sequence length (tokens, batch 1)")
