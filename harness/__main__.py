@@ -137,8 +137,8 @@ def run_command(args: argparse.Namespace) -> list[str]:
         value = getattr(args, opt)
         if value is not None:
             cmd += [f"--{opt.replace('_', '-')}", str(value)]
-    if args.select:
-        cmd += ["-k", args.select]
+    if args.select:  # the GEMM peak stays in: the efficiency column needs it from the same run
+        cmd += ["-k", f"({args.select}) or gemm_peak"]
     if args.gate:
         cmd.append("--gate")
     if args.quiet:
@@ -193,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cold-start-samples", type=int, help="fresh processes per cold-start measurement")
     p.add_argument("--memory-samples", type=int, help="fresh processes per peak-memory measurement")
     p.add_argument("--budgets", type=Path, help="budgets file (default: baselines/budgets.toml)")
-    p.add_argument("--select", metavar="EXPR", help="pytest -k expression, e.g. 'static or latency'")
+    p.add_argument("--select", metavar="EXPR",
+                   help="pytest -k expression, e.g. 'static or latency' (the GEMM peak is always kept)")
     p.add_argument("--gate", action="store_true", help="also compare with the runs blessed for this machine")
     p.add_argument("--no-report", action="store_true", help="only measure")
     p.add_argument("--out", type=Path, help="report folder (default: reports/latest)")

@@ -42,7 +42,8 @@ class Change:
 
     ``verdict``: "slower"/"faster" (significant timing change), "worse"/"better"
     (beyond the gate's tolerance), "unchanged", "not comparable" (timings of
-    different machines), "" (no rule: shown, not judged) or "only in A"/"only in B".
+    different machines), "" (no rule: shown, not judged) or "only in A"/"only in B"
+    (a metric one run lacks; variants only one run has are listed in the notes).
     """
 
     profile: str
@@ -118,10 +119,12 @@ def diff_runs(path_a: Path, path_b: Path, alpha: float = 0.01, threshold: float 
     samples_a, samples_b = _timing_samples(run_a), _timing_samples(run_b)
     by_a = {(r["profile"], r["variant"]): r for r in rows_a}
     by_b = {(r["profile"], r["variant"]): r for r in rows_b}
+    for side, only in (("A", [k for k in by_a if k not in by_b]), ("B", [k for k in by_b if k not in by_a])):
+        if only:
+            notes.append(f"only in {side} (not diffed): " + ", ".join(f"{v}/{p}" for p, v in only))
     out: list[Change] = []
-    for key in list(by_a) + [k for k in by_b if k not in by_a]:
-        a, b = by_a.get(key), by_b.get(key)
-        va, vb = _values(a) if a else {}, _values(b) if b else {}
+    for key in (k for k in by_a if k in by_b):
+        va, vb = _values(by_a[key]), _values(by_b[key])
         for metric in list(va) + [m for m in vb if m not in va]:
             old, new = va.get(metric), vb.get(metric)
             base = metric.partition("@")[0]
@@ -138,7 +141,25 @@ def diff_runs(path_a: Path, path_b: Path, alpha: float = 0.01, threshold: float 
             else:
                 verdict = ""
             out.append(Change(key[0], key[1], metric, unit, old, new, ratio, p, verdict))
+    out += _peak_changes(run_a, run_b, bool(differ))
     return out, notes
+
+
+def _peak_changes(run_a: dict[str, Any], run_b: dict[str, Any], other_machine: bool) -> list[Change]:
+    """The machine's GEMM peaks (``suites/test_peak.py``) when both runs measured them:
+    shown for context (a lower peak says the machine, not the model, got slower)."""
+    from .report import _gemm_peak
+
+    pa, pb = _gemm_peak(storage.results(run_a)), _gemm_peak(storage.results(run_b))
+    if not pa or not pb:
+        return []
+    out = []
+    for metric, unit in (("fp32_gflops", "GFLOP/s"), ("int8_gops", "GOPS")):
+        old, new = pa.get(metric), pb.get(metric)
+        if old is not None and new is not None:
+            out.append(Change("(machine)", "gemm peak", metric, unit, old, new, new / old if old else None, None,
+                              "not comparable" if other_machine else ""))
+    return out
 
 
 def _timing(key: tuple, metric: str, samples_a: dict, samples_b: dict, other_machine: bool,
@@ -204,7 +225,7 @@ def render(changes: list[Change], notes: list[str], name_a: str, name_b: str, fm
         return buf.getvalue()
     n_sig = sum(c.significant for c in changes)
     lines = [f"# diff: A = `{name_a}` → B = `{name_b}`", "",
-             *[f"**Note:** {n}" for n in notes], *([""] if notes else []),
+             *[f"- **Note:** {n}" for n in notes], *([""] if notes else []),
              f"{len(changes)} metrics, {n_sig} significant change(s) (`*`: Mann-Whitney U p < alpha and beyond the "
              "noise floor for timings; beyond the budgets.toml tolerance otherwise).", "",
              tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]

@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 DPI = 110
 
@@ -71,7 +72,13 @@ def latency_vs_seq(rows: list[dict[str, Any]], footer: str) -> bytes | None:
             ax.fill_between(seqs, p50, p90, color=line.get_color(), alpha=0.18, linewidth=0)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xticks(seqs, [str(s) for s in seqs])
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 40, not 4×10^1
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_locator(matplotlib.ticker.LogLocator(base=10, subs=(2, 5)))
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=8)
+        ticks = sorted({int(s) for r in rows if r["profile"] == profile for s in r["p50_ms"]})
+        ax.set_xticks(ticks, [str(s) for s in ticks])
         ax.set_xlabel("sequence length (tokens, batch 1)")
         ax.set_ylabel("latency (ms): p50 line, p50–p90 band")
         ax.set_title(profile)
@@ -93,7 +100,8 @@ def throughput_vs_batch(rows: list[dict[str, Any]], footer: str) -> bytes | None
             batches = sorted(int(b) for b in r["throughput_sps"])
             ax.plot(batches, [r["throughput_sps"][str(b)] for b in batches], marker="o", ms=3.5, label=r["variant"])
         ax.set_xscale("log", base=2)
-        ax.set_xticks(batches, [str(b) for b in batches])
+        ticks = sorted({int(b) for r in rows if r["profile"] == profile for b in r["throughput_sps"]})
+        ax.set_xticks(ticks, [str(b) for b in ticks])
         ax.set_xlabel("batch size (seq 128)")
         ax.set_ylabel("throughput (samples/s)")
         ax.set_ylim(bottom=0)

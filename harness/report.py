@@ -311,7 +311,8 @@ def tables(doc: dict[str, Any]) -> list[Table]:
              f"{gp['fp32_gflops']:.1f} GFLOP/s (median {gp['fp32_gflops_median']:.1f}), INT8 "
              + (f"`{gp['int8_kernel']}` {gp['int8_gops']:.1f} GOPS (median {gp['int8_gops_median']:.1f})"
                 if gp.get("int8_gops") else "not measured (no CPU torch._int_mm)")
-             + ". The gap is what a better kernel, fusion or batching could still win."
+             + ". The gap is what a better kernel, fusion or batching could still win. An INT8 variant is "
+               "divided by the INT8 peak although its attention matmuls and softmax still run in FP32."
              if gp else "The GEMM peak was not measured in this run (suites/test_peak.py deselected): "
                         "achieved GFLOP/s only.")
     out.append(Table("efficiency", "Efficiency: achieved vs this machine's GEMM peak", [

@@ -76,13 +76,26 @@ def test_other_machine_timings_not_comparable(tmp_path, capsys):
     assert _by(changes)[("fp32", "p50_ms@128")].verdict == "not comparable"
     assert _by(changes)[("fp32", "size_mb")].verdict == "unchanged"  # sizes still compare
     assert main(["diff", str(a), str(b)]) == 0
-    assert "**Note:** timings not comparable" in capsys.readouterr().out
+    assert "- **Note:** timings not comparable" in capsys.readouterr().out
 
 
-def test_added_and_removed_variants(tmp_path):
+def test_gemm_peaks_are_shown_for_context(tmp_path):
+    a, b = _run(tmp_path / "a.json"), _run(tmp_path / "b.json")
+    for path, gflops in ((a, 100.0), (b, 80.0)):
+        run = json.loads(path.read_text())
+        run["benchmarks"].append({"name": "test_gemm_peak", "stats": {"median": 1.0}, "extra_info": {
+            "metric": "gemm_peak", "fp32_gflops": gflops, "int8_gops": 4 * gflops}})
+        path.write_text(json.dumps(run))
+    peak = _by(diff.diff_runs(a, b)[0])[("gemm peak", "fp32_gflops")]
+    assert (peak.old, peak.new, peak.ratio, peak.verdict) == (100.0, 80.0, 0.8, "")
+
+
+def test_added_and_removed_variants_are_notes_not_rows(tmp_path):
     a = _run(tmp_path / "a.json", variants=("fp32",))
     b = _run(tmp_path / "b.json", variants=("fp32", "int8-dynamic"))
-    assert _by(diff.diff_runs(a, b)[0])[("int8-dynamic", "size_mb")].verdict == "only in B"
+    changes, notes = diff.diff_runs(a, b)
+    assert notes == ["only in B (not diffed): int8-dynamic/minilm-l6"]
+    assert {c.variant for c in changes} == {"fp32"}
 
 
 def test_csv_and_json_output(tmp_path, capsys):
