@@ -103,11 +103,18 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
         "rows": rows,
         "failures": run["edgebench"].get("failures", []),  # harness.faults
         "interrupted": run["edgebench"].get("interrupted"),
+        "integrity": _integrity().summarize(storage.results(run)),  # harness.integrity
         "int8_engines": [
             {"profile": r["profile"], "engine": r["engine"], "p50_ms": r["p50_ms"], "cv": r["cv"]}
             for r in storage.results(run) if r["metric"] == "int8_engine"
         ],
     }
+
+
+def _integrity():
+    from . import integrity  # imports torch: only when a report is rendered
+
+    return integrity
 
 
 def _f(value: Any, fmt: str = "{:.1f}") -> str:
@@ -230,7 +237,7 @@ def render(doc: dict[str, Any]) -> str:
 
     from .faults import render_failures
 
-    out += render_failures(doc)
+    out += _integrity().render_integrity(doc) + render_failures(doc)
     out += ["## Machine", ""]
     out += [tabulate([[k, ", ".join(v) if isinstance(v, list) else str(v)] for k, v in sorted(m.items())],
                      headers=["Key", "Value"], tablefmt="github", disable_numparse=True), ""]
