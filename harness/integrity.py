@@ -295,7 +295,7 @@ def render_integrity(doc: dict[str, Any]) -> list[str]:
             "timing and after the accuracy pass. Caching probe: repeated / distinct input p50 (flagged when "
             f"p < {CACHE_ALPHA} and < {CACHE_RATIO}×).", "",
             tabulate(table, headers=["Model", "Variant", "Timed = evaluated weights", "Weights sha256",
-                                     "Distinct inputs", "Timed logits rechecked", "Timed vs accuracy |Δlogit|",
+                                     "Distinct inputs", "Timed logits rechecked", "Timed vs accuracy max abs Δlogit",
                                      "Repeated / distinct input"],
                      tablefmt="github", disable_numparse=True), ""]
 
