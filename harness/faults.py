@@ -148,6 +148,19 @@ def make_saving_atomic(config: pytest.Config) -> None:
         bs.save_json = save_json
 
 
+def drop_incomplete(config: pytest.Config) -> None:
+    """Leave benchmarks an interrupt cut off before their first round out of the saved run.
+
+    pytest-benchmark registers a benchmark when its timing starts; a
+    KeyboardInterrupt (not an Exception) inside the timing loop leaves it with
+    no samples and no error flag, and saving it then crashes (``min()`` of an
+    empty list) -- losing the whole run.
+    """
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is not None:
+        bs.benchmarks[:] = [b for b in bs.benchmarks if b.stats.data]
+
+
 def check_output_options(config: pytest.Config) -> None:
     """``--benchmark-storage`` (file://) and ``--benchmark-json`` must lie in an output folder.
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from . import assets, convert, data
-from .atomic import atomic_dir, sha256_file, write_json
+from .atomic import atomic_dir, file_lock, sha256_file, write_json
 from .errors import HarnessError
 from .paths import cache_dir
 from .progress import bar as progress_bar
@@ -311,6 +311,13 @@ def baseline_checkpoint(recipe: FinetuneRecipe = FinetuneRecipe(), progress: boo
     splits = _splits(recipe)
     digest = recipe_hash(recipe, splits)
     folder = cache_dir() / "checkpoints" / f"{CHECKPOINT_PREFIX}{digest}"
+    # Concurrent set-ups sharing the cache: the second waits, then reuses the first one's checkpoint.
+    with file_lock(folder):
+        return _cached_or_trained(recipe, splits, digest, folder, progress)
+
+
+def _cached_or_trained(recipe: FinetuneRecipe, splits: dict[str, data.TextDataset], digest: str, folder: Path,
+                       progress: bool) -> Path:
     if folder.exists():
         problem = _problem(folder, digest)
         if problem is None:

@@ -138,6 +138,7 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
         "rows": rows,
         "failures": run["edgebench"].get("failures", []),  # harness.faults
         "interrupted": run["edgebench"].get("interrupted"),
+        "integrity": _integrity().summarize(storage.results(run)),  # harness.integrity
         "int8_engines": [
             {"profile": r["profile"], "engine": r["engine"], "p50_ms": r["p50_ms"], "cv": r["cv"]}
             for r in results if r["metric"] == "int8_engine"
@@ -158,6 +159,12 @@ class Cell(str):
 
 def _raw(cell: Any) -> Any:
     return cell.raw if isinstance(cell, Cell) else cell
+
+
+def _integrity():
+    from . import integrity  # imports torch: only when a report is rendered
+
+    return integrity
 
 
 def _f(value: Any, fmt: str = "{:.1f}") -> str:
@@ -359,7 +366,7 @@ def render(doc: dict[str, Any], plots: list[tuple[str, str, str]] | None = None)
 
     from .faults import render_failures
 
-    out += render_failures(doc)
+    out += _integrity().render_integrity(doc) + render_failures(doc)
     from . import report_distill
 
     out += report_distill.render(doc.get("distill", {}))

@@ -11,13 +11,12 @@ cold-start worker takes, so what is timed is what was saved.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -199,22 +198,13 @@ def variant_dir(profile: str, source_key: str, variant: str, root: Path | None =
     return (root or cache_dir() / "variants") / profile / f"{safe}-{variant_key(profile, source_key, variant)}"
 
 
-@contextlib.contextmanager
-def build_lock(out: Path) -> Iterator[None]:
-    """Exclusive ``flock`` on ``<out>.lock``: one builder per cache entry across processes.
+def build_lock(out: Path):
+    """Exclusive lock on ``<out>.lock``: one builder per cache entry across processes.
 
     Two runs sharing a cache would otherwise both build and both rename into
     ``out``; with the lock the second waits, then finds the entry built.
     """
-    import fcntl
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_name(out.name + ".lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return atomic.file_lock(out)
 
 
 def get_or_build(
@@ -239,18 +229,35 @@ def get_or_build(
     """
     out = variant_dir(profile, source_key, variant, root)
     compressors.base.validate(variant, context)  # a bad name or missing data writes nothing, not even a lock
-    with build_lock(out):
-        if out.exists():
-            try:
-                read_info(out)
-                return out
-            except HarnessError as exc:
-                if not rebuild:
-                    raise HarnessError(f"{exc} (not rebuilt: --no-rebuild)") from None
-                log(f"rebuilding {profile}/{variant}: {exc}")
-        start = time.perf_counter()
-        model = compressors.build(variant, load_baseline(), context=context)
-        build_s = time.perf_counter() - start
-        with atomic.atomic_dir(out) as tmp:
-            save_variant(model, tmp, profile=profile, variant=variant, source_key=source_key, build_s=build_s)
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
+    try:
+        with build_lock(out):
+            return _cached_or_built(out, profile, variant, source_key, load_baseline, log, context, rebuild)
+    except BaseException:
+        # A failed build leaves nothing behind: no lock file, no folders it created.
+        if not out.exists():
+            out.with_name(out.name + ".lock").unlink(missing_ok=True)
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        raise
+
+
+def _cached_or_built(out: Path, profile: str, variant: str, source_key: str, load_baseline: Callable[[], nn.Module],
+                     log: Callable[[str], None], context: compressors.CompressionContext | None, rebuild: bool) -> Path:
+    if out.exists():
+        try:
+            read_info(out)
+            return out
+        except HarnessError as exc:
+            if not rebuild:
+                raise HarnessError(f"{exc} (not rebuilt: --no-rebuild)") from None
+            log(f"rebuilding {profile}/{variant}: {exc}")
+    start = time.perf_counter()
+    model = compressors.build(variant, load_baseline(), context=context)
+    build_s = time.perf_counter() - start
+    with atomic.atomic_dir(out) as tmp:
+        save_variant(model, tmp, profile=profile, variant=variant, source_key=source_key, build_s=build_s)
     return out

@@ -12,7 +12,7 @@ import warnings
 import torch
 
 import compressors
-from harness import cold_start, flops, memory, progress
+from harness import cold_start, flops, integrity, memory, progress
 from harness.params import count_params, layer_sparsity, linear_sparsity, sparse_size_bytes
 from harness.fresh import run_worker
 from harness.quality import quality_metrics
@@ -31,14 +31,6 @@ def _tag(benchmark, bench, case, metric: str, **extra) -> None:
         metric=metric, profile=case.profile, variant=case.variant, threads=bench.threads,
         weights_sha256=info.weights_sha256, load_avg_1m=round(psutil.getloadavg()[0], 2), **extra)
     bench.record(dict(benchmark.extra_info, name=benchmark.name), benchmark.stats.stats.data)
-
-
-def _forward(model, inputs):
-    def run():
-        with torch.inference_mode():
-            model(**inputs)
-
-    return run
 
 
 NOISY_CV = 0.10
@@ -74,20 +66,22 @@ def test_static(benchmark, bench, case):
 def test_latency(benchmark, bench, opts, case, seq_len):
     """Batch-1 latency at one sequence length, torch.inference_mode, fixed threads."""
     model, _ = bench.model(case)
-    inputs = bench.inputs(1, seq_len)
+    fn = integrity.timed_forward(model, 1, seq_len)  # distinct test reviews per round, sampled logits kept
     benchmark.group = f"latency seq={seq_len}"
-    stats = _timed(benchmark, _forward(model, inputs), opts)
-    _tag(benchmark, bench, case, "latency", seq_len=seq_len, batch_size=1, **stats.as_dict())
+    stats = _timed(benchmark, fn, opts)
+    _tag(benchmark, bench, case, "latency", seq_len=seq_len, batch_size=1, **stats.as_dict(),
+         **integrity.after_timing(bench, (case.profile, case.variant), fn, seq_len))
 
 
 def test_throughput(benchmark, bench, opts, case, batch_size):
     """Samples per second at seq 128 for one batch size."""
     model, _ = bench.model(case)
-    inputs = bench.inputs(batch_size, 128)
+    fn = integrity.timed_forward(model, batch_size, 128)
     benchmark.group = f"throughput bs={batch_size}"
-    stats = _timed(benchmark, _forward(model, inputs), opts, min_rounds=5)
+    stats = _timed(benchmark, fn, opts, min_rounds=5)
     _tag(benchmark, bench, case, "throughput", seq_len=128, batch_size=batch_size,
-         throughput_sps=batch_size / (stats.p50_ms / 1e3), **stats.as_dict())
+         throughput_sps=batch_size / (stats.p50_ms / 1e3), **stats.as_dict(),
+         **integrity.after_timing(bench, (case.profile, case.variant), fn, 128))
 
 
 def _fresh_samples(benchmark, bench, case, mode: str, rounds: int) -> list[dict]:
@@ -126,8 +120,24 @@ def test_quality(benchmark, bench, case, eval_set):
     logits = benchmark.pedantic(bench.logits, args=(case, eval_set), rounds=1, iterations=1)
     reference = None if case.variant == "fp32" else bench.logits(type(case)(case.profile, "fp32"), eval_set)
     labels = torch.tensor(ds.labels, dtype=torch.int64)
-    _tag(benchmark, bench, case, "quality", eval_set=eval_set,
-         **quality_metrics(logits, labels, reference))
+    model, _ = bench.model(case)
+    _tag(benchmark, bench, case, "quality", eval_set=eval_set, **quality_metrics(logits, labels, reference),
+         **integrity.after_evaluation(bench, (case.profile, case.variant), model, eval_set, logits,
+                                      integrity.is_dynamic_quant(model)))
+
+
+def test_result_caching(benchmark, bench, case):
+    """TEST04 analogue: a repeated input must not be materially faster than distinct ones (seq 128, batch 1)."""
+    import pytest
+
+    model, _ = bench.model(case)
+    benchmark.group = "integrity: result caching"
+    probe = benchmark.pedantic(integrity.caching_probe, args=(model, integrity.timed_forward(model, 1, 128).pool),
+                               rounds=1, iterations=1)
+    _tag(benchmark, bench, case, "integrity_caching", seq_len=128, batch_size=1, **probe)
+    if probe["flagged"]:
+        pytest.fail(f"{case.id}: a repeated input runs at {probe['ratio']:.2f}x the latency of distinct inputs "
+                    f"(p = {probe['p_value']:.2g}): the model caches results, its timings are not valid", pytrace=False)
 
 
 def test_int8_engine(benchmark, bench, opts, profile, engine):
@@ -136,9 +146,8 @@ def test_int8_engine(benchmark, bench, opts, profile, engine):
 
     fp32, _ = bench.model(Case(profile, "fp32"))
     model = compressors.build("int8-dynamic", fp32, engine=engine)
-    inputs = bench.inputs(1, 128)
     benchmark.group = "int8 engine seq=128"
-    stats = _timed(benchmark, _forward(model, inputs), opts)
+    stats = _timed(benchmark, integrity.timed_forward(model, 1, 128), opts)
     benchmark.extra_info.update(metric="int8_engine", profile=profile, variant=f"int8-dynamic@{engine}",
                                 engine=engine, threads=bench.threads, seq_len=128, **stats.as_dict())
 

@@ -4,7 +4,8 @@
   (SIGABRT, as a segfaulting kernel would die) in a fresh measurement process;
 * ``oom-worker`` -- SIGKILLs itself in the fresh process, as the kernel's
   out-of-memory killer does;
-* ``fail-build`` -- its compression raises.
+* ``fail-build`` -- its compression raises;
+* ``interrupt-timing`` -- sends the suite SIGINT from inside a timing loop.
 
 With ``EDGEBENCH_TEST_SIGTERM_DURING_SAVE=<variant>`` the process sends itself
 SIGTERM after that variant's files are written but before they are published
@@ -64,6 +65,33 @@ class FailBuild(Compressor):
 
     def compress(self, model, config):
         raise RuntimeError("deliberate build failure (tests/fault_plugin.py)")
+
+
+def _interrupt_on_call(model, n=5):
+    forward, calls = model.forward, []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n and not _in_fresh_worker():
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of a timing loop
+        return forward(*args, **kwargs)
+
+    model.forward = counted
+    return model
+
+
+@register
+class InterruptTiming(Compressor):
+    """The suite's process gets SIGINT on this variant's 5th forward after loading."""
+
+    name = "interrupt-timing"
+    config_cls = FaultConfig
+
+    def compress(self, model, config):
+        return model
+
+    def restore(self, skeleton, config):
+        return _interrupt_on_call(skeleton)
 
 
 _TARGET = os.environ.get("EDGEBENCH_TEST_SIGTERM_DURING_SAVE")

@@ -1,0 +1,189 @@
+"""Integrity checks between what is timed and what is evaluated (harness.integrity, MLPerf TEST01/TEST04 analogues)."""
+import pytest
+import torch
+import torch.nn as nn
+
+import compressors
+from harness import integrity, variants
+from harness.inputs import text_batches
+from harness.integrity import IntegrityError
+
+
+def _pool(n=8, seq=32):
+    g = torch.Generator().manual_seed(3)
+    pool = []
+    for _ in range(n):
+        ids = torch.randint(1000, 5000, (1, seq), generator=g)
+        pool.append({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+    return pool
+
+
+def test_weights_hash_follows_content_not_identity(tmp_path, tiny_model):
+    sha = integrity.state_sha256(tiny_model)
+    q = compressors.build("int8-dynamic", tiny_model)
+    variants.save_variant(q, tmp_path, profile="t", variant="int8-dynamic", source_key="k")
+    loaded, _ = variants.load_variant(tmp_path)
+    assert integrity.state_sha256(loaded) == integrity.state_sha256(q) != sha  # packed INT8 hashed by value
+    with torch.no_grad():
+        tiny_model.classifier.weight[0, 0] += 1e-6
+    assert integrity.state_sha256(tiny_model) != sha
+
+
+def test_timing_feeds_distinct_inputs_and_an_honest_model_passes(tiny_model, one_thread):
+    fn = integrity.TimedForward(tiny_model, _pool(), [[i] for i in range(8)])
+    seen = []
+    fn.model = _Recorder(tiny_model, seen)
+    for _ in range(20):
+        fn()
+    assert all(not torch.equal(a, b) for a, b in zip(seen, seen[1:]))  # never the same tensor twice in a row
+    assert len({tuple(t.flatten().tolist()) for t in seen}) == 8
+    fn.model = tiny_model
+    owner = type("Session", (), {})()
+    fields = integrity.after_timing(owner, ("p", "v"), fn, seq_len=32)
+    # rounds 0, 2, 6, 14 of 20 sampled; round 14 re-feeds pool entry 6, already checked
+    assert fields["logits_checked"] == 3 and fields["distinct_inputs"] == 8
+    assert fields["logits_recompute_max_abs_diff"] <= integrity.RECOMPUTE_ATOL
+    assert fields["timed_state_sha256"] == integrity.state_sha256(tiny_model)
+
+
+class _Recorder(nn.Module):
+    def __init__(self, inner, seen):
+        super().__init__()
+        self.inner, self.seen = inner, seen
+
+    def forward(self, input_ids, attention_mask):
+        self.seen.append(input_ids)
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+
+class _SkipsWorkWhenTimed(nn.Module):
+    """Cheats in 'performance mode': after 3 calls it stops running the encoder."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, input_ids, attention_mask):
+        self.calls += 1
+        out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
+        if 3 < self.calls < 50:
+            out.logits = torch.zeros_like(out.logits)
+        return out
+
+
+class _DriftsWhileTimed(nn.Module):
+    """Changes its own weights a little on every call (timed != evaluated)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids, attention_mask):
+        with torch.no_grad():
+            self.inner.classifier.bias.add_(1e-3)
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+
+def test_timed_outputs_that_differ_from_the_accuracy_path_are_caught(tiny_model, one_thread):
+    fn = integrity.TimedForward(_SkipsWorkWhenTimed(tiny_model), _pool(), None)
+    for _ in range(10):
+        fn()
+    with pytest.raises(IntegrityError, match="timed forward is not the evaluated one"):
+        integrity.after_timing(object.__new__(type("S", (), {})), ("p", "cheat"), fn, 32)
+
+
+def test_weights_that_change_between_timing_and_evaluation_fail(tiny_model, one_thread):
+    owner = type("Session", (), {})()
+    pool = _pool()
+    fn = integrity.TimedForward(tiny_model, pool, [[i] for i in range(8)])
+    for _ in range(8):
+        fn()
+    integrity.after_timing(owner, ("p", "v"), fn, 128)
+    fn2 = integrity.TimedForward(_DriftsWhileTimed(tiny_model), pool, None)
+    fn2.sampled = set()  # only the weights check: the drift is what we test
+    for _ in range(3):
+        fn2()
+    with pytest.raises(IntegrityError, match="weights changed between timed measurements"):
+        integrity.after_timing(owner, ("p", "v"), fn2, 128)
+    logits = torch.zeros(8, 2)
+    with pytest.raises(IntegrityError, match="evaluated weights .* are not the timed ones"):
+        integrity.after_evaluation(owner, ("p", "v"), tiny_model, "imdb-test", logits, False)
+
+
+def test_timed_logits_are_compared_with_the_accuracy_pass_on_the_same_reviews(tiny_model, one_thread):
+    from harness.quality import predict_logits
+
+    owner = type("Session", (), {})()
+    pool = _pool(n=8, seq=128)
+    fn = integrity.TimedForward(tiny_model, pool, [[10 + i] for i in range(8)])  # rows are test reviews 10..17
+    for _ in range(20):
+        fn()
+    integrity.after_timing(owner, ("p", "v"), fn, 128)
+    # The accuracy pass sees the same rows inside padded batches of 32: build N=20 logits with them at 10..17.
+    batch = {k: torch.cat([v[k] for v in pool]) for k in ("input_ids", "attention_mask")}
+    accuracy = torch.zeros(20, 2)
+    accuracy[10:18] = predict_logits(tiny_model, [(batch["input_ids"], batch["attention_mask"], None)])
+    fields = integrity.after_evaluation(owner, ("p", "v"), tiny_model, "imdb-test", accuracy, False)
+    assert fields["timed_vs_accuracy_compared"] == 3  # reviews of pool entries 0, 2, 6
+    assert fields["timed_vs_accuracy_max_abs_diff"] <= integrity.ACCURACY_ATOL
+    assert fields["evaluated_state_sha256"] == fields["timed_state_sha256"]
+    accuracy[10:18] += 0.1  # an accuracy pass that saw another model
+    with pytest.raises(IntegrityError, match="differ from the accuracy pass's"):
+        integrity.after_evaluation(owner, ("p", "v"), tiny_model, "imdb-test", accuracy, False)
+
+
+class _CachesLastOutput(nn.Module):
+    """Returns its previous output when the input equals the previous input (what TEST04 hunts)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.last = inner, None
+
+    def forward(self, input_ids, attention_mask):
+        if self.last is not None and torch.equal(self.last[0], input_ids):
+            return self.last[1]
+        out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
+        self.last = (input_ids, out)
+        return out
+
+
+def test_a_model_that_caches_its_last_output_is_flagged_an_honest_one_is_not(tiny_model, one_thread):
+    pool = _pool(n=12, seq=128)
+    cheat = integrity.caching_probe(_CachesLastOutput(tiny_model), pool)
+    assert cheat["flagged"] and cheat["ratio"] < 0.2 and cheat["p_value"] < 1e-4
+    honest = integrity.caching_probe(tiny_model, pool)
+    assert not honest["flagged"], honest
+    # Timing with distinct inputs per round denies the cache any hit: every timed round ran the model.
+    fn = integrity.TimedForward(_CachesLastOutput(tiny_model), pool, None)
+    calls = []
+    fn.model.inner = _Recorder(tiny_model, calls)
+    for _ in range(30):
+        fn()
+    assert len(calls) == 30
+
+
+def test_text_batches_are_distinct_full_length_test_reviews():
+    reviews = tuple(tuple(range(100 * i, 100 * i + n)) for i, n in enumerate([50, 5, 40, 38, 60, 2, 39]))
+    pool, idx = text_batches(2, 40, 10, reviews=reviews, cls_id=1, sep_id=2)
+    assert idx == [[0, 2], [3, 4]]  # reviews with >= 38 tokens, two per batch, disjoint; 6 is left over
+    for batch, rows in zip(pool, idx):
+        assert batch["input_ids"].shape == (2, 40) and bool(batch["attention_mask"].all())
+        for row, i in zip(batch["input_ids"].tolist(), rows):
+            assert row == [1, *reviews[i][:38], 2]
+    with pytest.raises(ValueError, match="too few"):
+        text_batches(8, 40, 1, reviews=reviews)
+
+
+def test_report_states_the_timing_inputs_and_flags_a_weights_mismatch():
+    results = [
+        {"metric": "latency", "profile": "p", "variant": "v", "timed_state_sha256": "a" * 64, "distinct_inputs": 256,
+         "logits_checked": 4},
+        {"metric": "quality", "profile": "p", "variant": "v", "evaluated_state_sha256": "b" * 64,
+         "timed_vs_accuracy_max_abs_diff": 2e-6, "timed_vs_accuracy_tolerance": 1e-3},
+        {"metric": "integrity_caching", "profile": "p", "variant": "v", "ratio": 0.99, "p_value": 0.4,
+         "flagged": False},
+    ]
+    rows = integrity.summarize(results)
+    assert rows[0]["weights_match"] is False and rows[0]["min_distinct_inputs"] == 256
+    text = "\n".join(integrity.render_integrity({"integrity": rows}))
+    assert "**NO**" in text and "never one tensor repeated" in text and "0.99×" in text
