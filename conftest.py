@@ -36,6 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma-separated batch sizes for throughput (default: the profile's)")
     group.addoption("--budgets", default=None,
                     help="budgets file (default: baselines/budgets.toml)")
+    group.addoption("--eval-limit", type=int, default=None,
+                    help="evaluate quality on at most N evenly spaced examples of each set (default: all; "
+                         "for time-boxed runs on a busy machine: the CIs widen accordingly)")
     group.addoption("--gate", action="store_true",
                     help="also compare this run with the runs blessed for this machine (baselines/<machine-id>/)")
 

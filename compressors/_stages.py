@@ -54,6 +54,15 @@ def fingerprint_batches(batches: Sequence[Batch]) -> str:
     return h.hexdigest()[:16]
 
 
+def truncate(batches: Sequence[Batch], max_length: int) -> list[Batch]:
+    """Batches cut to their first ``max_length`` tokens (the [CLS] position the classifier reads is kept).
+
+    Training cost grows with sequence length; the pipelines' CPU-budget
+    default trains at 64 tokens (evaluation stays at the suite's 128).
+    """
+    return [(ids[:, :max_length], mask[:, :max_length], labels) for ids, mask, labels in batches]
+
+
 def stage_key(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

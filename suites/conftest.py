@@ -122,6 +122,7 @@ def bench(request: pytest.FixtureRequest):
     from harness.session import default_threads
 
     session = BenchSession(request.config.getoption("--threads") or default_threads())
+    session.eval_limit = request.config.getoption("--eval-limit")
     yield session
     session.close()
 
