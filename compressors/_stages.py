@@ -96,6 +96,13 @@ def _load(folder: Path, variant: str) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), meta
 
 
+def stage_root() -> Path:
+    """Where stage results are cached (module-level so tests can point it at a temporary folder)."""
+    from harness.paths import cache_dir
+
+    return cache_dir() / STAGES_DIR
+
+
 def cached_stage(stage: str, payload: dict[str, Any],
                  build: Callable[[], tuple[nn.Module, dict[str, Any]]]) -> tuple[nn.Module, dict[str, Any], str]:
     """``(model, meta, key)`` of a training stage, built by ``build()`` only if not cached.
@@ -104,10 +111,8 @@ def cached_stage(stage: str, payload: dict[str, Any],
     ``train_s``, the stage's training wall time).  A cached folder that fails
     to load is rebuilt with one line on stderr.
     """
-    from harness.paths import cache_dir
-
     key = stage_key(payload)
-    folder = cache_dir() / STAGES_DIR / f"{stage}-{key}"
+    folder = stage_root() / f"{stage}-{key}"
     if folder.is_dir():
         try:
             model, meta = _load(folder, stage)
