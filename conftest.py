@@ -41,6 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="budgets file (default: baselines/budgets.toml)")
     group.addoption("--no-rebuild", action="store_true",
                     help="a cached variant whose weights fail their sha256 is an error instead of being rebuilt")
+    group.addoption("--eval-limit", type=int, default=None,
+                    help="evaluate quality on at most N evenly spaced examples of each set (default: all; "
+                         "for time-boxed runs on a busy machine: the CIs widen accordingly)")
     group.addoption("--gate", action="store_true",
                     help="also compare this run with the runs blessed for this machine (baselines/<machine-id>/)")
 

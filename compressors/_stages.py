@@ -54,6 +54,15 @@ def fingerprint_batches(batches: Sequence[Batch]) -> str:
     return h.hexdigest()[:16]
 
 
+def truncate(batches: Sequence[Batch], max_length: int) -> list[Batch]:
+    """Batches cut to their first ``max_length`` tokens (the [CLS] position the classifier reads is kept).
+
+    Training cost grows with sequence length; the pipelines' CPU-budget
+    default trains at 64 tokens (evaluation stays at the suite's 128).
+    """
+    return [(ids[:, :max_length], mask[:, :max_length], labels) for ids, mask, labels in batches]
+
+
 def stage_key(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -87,6 +96,13 @@ def _load(folder: Path, variant: str) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), meta
 
 
+def stage_root() -> Path:
+    """Where stage results are cached (module-level so tests can point it at a temporary folder)."""
+    from harness.paths import cache_dir
+
+    return cache_dir() / STAGES_DIR
+
+
 def cached_stage(stage: str, payload: dict[str, Any],
                  build: Callable[[], tuple[nn.Module, dict[str, Any]]]) -> tuple[nn.Module, dict[str, Any], str]:
     """``(model, meta, key)`` of a training stage, built by ``build()`` only if not cached.
@@ -95,10 +111,8 @@ def cached_stage(stage: str, payload: dict[str, Any],
     ``train_s``, the stage's training wall time).  A cached folder that fails
     to load is rebuilt with one line on stderr.
     """
-    from harness.paths import cache_dir
-
     key = stage_key(payload)
-    folder = cache_dir() / STAGES_DIR / f"{stage}-{key}"
+    folder = stage_root() / f"{stage}-{key}"
     if folder.is_dir():
         try:
             model, meta = _load(folder, stage)

@@ -25,7 +25,8 @@ import torch.nn as nn
 
 from . import _checks
 from ._distilbert import linear_targets
-from ._stages import StagedConfig, StagedPipeline, cached_stage, fingerprint_batches, fingerprint_model, loss_summary
+from ._stages import (StagedConfig, StagedPipeline, cached_stage, fingerprint_batches, fingerprint_model,
+                      loss_summary, truncate)
 from ._train import load_batches, train
 from .base import Batch, CompressionContext, register
 from .distill import check_alpha, check_temperature, logit_kd_loss
@@ -38,6 +39,10 @@ class PKDConfig(StagedConfig):
     sparsity: L1 unstructured sparsity of the FFN and classifier Linears (0.6).
     temperature / alpha: distillation T and KL weight (4, 0.7).
     epochs / lr: KD recovery passes over the training batches and AdamW peak lr.
+    max_length: tokens per training example in recovery (batches truncated;
+        64 to fit a shared 2-core CPU; head scoring reads full batches).
+    train_batches: recovery batches (the first ones; None = all): 125 x 16
+        reviews by default, for the same CPU budget.
 
     Raises:
         CompressionError: a value out of range (T <= 0, alpha outside [0, 1], ...).
@@ -51,6 +56,8 @@ class PKDConfig(StagedConfig):
     alpha: float = 0.7
     epochs: int = 1
     lr: float = 5e-5
+    max_length: int = 64
+    train_batches: int | None = 125
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -59,6 +66,9 @@ class PKDConfig(StagedConfig):
         _checks.fraction(owner, "sparsity", self.sparsity, "share of FFN weights to zero")
         _checks.integer(owner, "head_batches", self.head_batches, 1)
         _checks.integer(owner, "epochs", self.epochs, 0)
+        _checks.integer(owner, "max_length", self.max_length, 2)
+        if self.train_batches is not None:
+            _checks.integer(owner, "train_batches", self.train_batches, 1)
         _checks.positive(owner, "lr", self.lr, below=1.0)
         check_temperature(self.temperature, owner)
         check_alpha(self.alpha, owner)
@@ -119,7 +129,7 @@ class _PKD(StagedPipeline):
             pruned = prune_one_shot(model, config, context)
             stages["s1"] = {"prune_s": round(time.perf_counter() - t0, 1)}
             return self.finish(pruned, stages)
-        batches = load_batches(context, self.name)
+        batches = truncate(load_batches(context, self.name, config.train_batches), config.max_length)
         teacher = model.eval()
         payload = {"stage": 2, "version": 1, "teacher": fingerprint_model(teacher), "data": fingerprint_batches(batches),
                    "seed": context.seed, **{k: v for k, v in config.to_dict().items() if k != "kept_heads"}}

@@ -116,11 +116,20 @@ class BenchSession:
             self._logits[key] = predict_logits(model, data.batches(ds, data.load_tokenizer(), batch_size=32))
         return self._logits[key]
 
+    eval_limit: int | None = None
+    """At most this many examples per evaluation set (``--eval-limit``), evenly
+    spaced so a label-sorted set (MR) stays balanced; None: all."""
+
     def dataset(self, name: str) -> Any:
         from . import data
 
         if name == "imdb-test":
-            return data.imdb_splits()["test"]
-        if name == "mr":
-            return data.mr_sentences()
-        raise ValueError(f"unknown evaluation set '{name}'")
+            ds = data.imdb_splits()["test"]
+        elif name == "mr":
+            ds = data.mr_sentences()
+        else:
+            raise ValueError(f"unknown evaluation set '{name}'")
+        if self.eval_limit and self.eval_limit < len(ds):
+            step = len(ds) / self.eval_limit
+            ds = ds.subset([int(i * step) for i in range(self.eval_limit)])
+        return ds

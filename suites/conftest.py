@@ -123,6 +123,7 @@ def bench(request: pytest.FixtureRequest):
 
     session = BenchSession(request.config.getoption("--threads") or default_threads(),
                            rebuild=not request.config.getoption("--no-rebuild"))
+    session.eval_limit = request.config.getoption("--eval-limit")
     yield session
     session.close()
 

@@ -164,7 +164,8 @@ def _logits_hidden(bench, case):
     key = (case.profile, case.variant)
     if key not in _triple_cache:
         model, _ = bench.model(case)
-        ds = bench.dataset("imdb-test").subset(range(TRIPLE_LOSS_N))
+        ds = bench.dataset("imdb-test")
+        ds = ds.subset(range(min(TRIPLE_LOSS_N, len(ds))))
         _triple_cache[key] = predict_logits_hidden(model, data.batches(ds, data.load_tokenizer(), batch_size=32))
     return _triple_cache[key]
 

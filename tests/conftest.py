@@ -5,6 +5,12 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True)
+def _private_stage_cache(tmp_path, monkeypatch):
+    """Pipeline stages trained by a unit test never land in the shared cache."""
+    monkeypatch.setattr("compressors._stages.stage_root", lambda: tmp_path / "stages")
+
+
 @pytest.fixture
 def one_thread():
     """Tiny models run ~100x slower with 2 threads when other work shares the 2 cores."""

@@ -6,7 +6,8 @@ from harness import variants
 from harness.errors import HarnessError
 
 
-@pytest.mark.parametrize("name", compressors.known_variants())
+# edgemin-* load a real 3-layer student; tests/test_pipelines.py checks their round trip with a tiny one.
+@pytest.mark.parametrize("name", [n for n in compressors.known_variants() if not n.startswith("edgemin-")])
 def test_save_then_load_gives_identical_logits(tmp_path, tiny_model, tiny_inputs, tiny_context, name):
     model = compressors.build(name, tiny_model, context=tiny_context)
     info = variants.save_variant(model, tmp_path, profile="tiny", variant=name, source_key="k")
