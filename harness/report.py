@@ -21,18 +21,18 @@ NA_RANDOM = "n/a (random weights)"
 
 
 def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One summary row per (profile, variant), in order of first appearance.
+    """One summary row per (profile, variant, backend), in order of first appearance.
 
     ``results`` are benchmarks' ``extra_info`` dicts (``storage.results``, or the
-    suite's in-session records).
+    suite's in-session records); runs saved before the backend axis are torch.
     """
-    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in results:
         if r["metric"] == "int8_engine":
             continue
-        key = (r["profile"], r["variant"])
+        key = (r["profile"], r["variant"], r.get("backend", "torch"))
         row = by_key.setdefault(key, {
-            "profile": key[0], "variant": key[1], "size_mb": None, "params": None,
+            "profile": key[0], "variant": key[1], "backend": key[2], "size_mb": None, "params": None,
             "nonzero_params": None, "sparsity": None, "linear_sparsity": None, "flops": None, "macs_fvcore": None, "size_sparse_mb": None,
             "cold_start_ms": None, "load_ms": None, "first_forward_ms": None,
             "p50_ms": {}, "p90_ms": {}, "p99_ms": {}, "cv": {}, "p50_block_cv": {}, "throughput_sps": {},
@@ -93,10 +93,13 @@ def flags(row: dict[str, Any], fp32: dict[str, Any] | None) -> list[str]:
 def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
     """The ``summary.json`` document: machine fingerprint and one row per variant."""
     rows = rows_from_results(storage.results(run))
-    fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
+    fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32" and r["backend"] == "torch"}
     for r in rows:
         r["flags"] = flags(r, fp32.get(r["profile"]))
+    from . import report_backends
+
     return {
+        **report_backends.summary_extras(storage.results(run)),
         "run": run_path.name,
         "datetime": run.get("datetime"),
         "machine": run["machine_info"].get("edgebench", {}),
@@ -130,7 +133,9 @@ def _ratio(a: Any, b: Any) -> str:
 
 
 def render(doc: dict[str, Any]) -> str:
-    rows = doc["rows"]
+    from . import report_backends  # backend axis (issue 8): other backends' rows render there
+
+    rows = report_backends.torch_rows(doc["rows"])
     fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
     out: list[str] = ["# Benchmark report", ""]
     m = doc["machine"]
@@ -220,6 +225,8 @@ def render(doc: dict[str, Any]) -> str:
                  for e in doc["int8_engines"]]
         out += [tabulate(table, headers=["Model", "Engine", "p50 ms", "CV"], tablefmt="github",
                          disable_numparse=True), ""]
+
+    out += report_backends.sections(doc)
 
     if doc.get("budgets"):
         out += ["## Budgets (baselines/budgets.toml)", ""]
