@@ -89,6 +89,10 @@ def test_plan_maps_variants_to_export_then_ort_quantization():
         onnx_export.plan("int8-dynamic@torchao")
     assert "supported path" in backends.get("onnxruntime").unsupported("int8-dynamic@torchao")
     assert backends.get("onnxruntime").unsupported("int8-dynamic") is None
+    # ":field=value" options map too, or are refused when ORT has no equivalent
+    assert onnx_export.plan("int8-dynamic:per_channel=true")[1].per_channel
+    with pytest.raises(HarnessError, match="no ORT quantize_dynamic equivalent"):
+        onnx_export.plan("int8-dynamic:include_classifier=false")
 
 
 def test_exporting_a_torch_quantized_variant_names_the_supported_path(store, tmp_path):
