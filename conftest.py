@@ -23,6 +23,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma-separated model profiles to benchmark (default: %(default)s)")
     group.addoption("--variants", default="fp32,int8-dynamic,int8-dynamic-pc",
                     help="comma-separated variants to benchmark (default: %(default)s)")
+    group.addoption("--backends", default="torch,onnxruntime",
+                    help="comma-separated inference backends (harness.backends): torch (eager), onnxruntime; "
+                         "variants a backend cannot run are skipped with the reason (default: %(default)s)")
     group.addoption("--threads", type=int, default=None,
                     help="intra-op threads for every measurement (default: physical cores)")
     group.addoption("--bench-seconds", type=float, default=3.0,
@@ -66,6 +69,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "threads": threads(config),
         "profiles": config.getoption("--profiles"),
         "variants": config.getoption("--variants"),
+        "backends": config.getoption("--backends"),
         "bench_seconds": config.getoption("--bench-seconds"),
         "min_rounds": config.getoption("--min-rounds"),
     }

@@ -8,6 +8,12 @@ bound:
   profile **measured in the same run**, so they hold on any machine;
 * ``max`` / ``min`` -- absolute, in the metric's unit.
 
+An optional ``backend`` (pattern, default ``"torch"``) selects the inference
+backend (``harness.backends``); ratio budgets always compare with the
+**torch** fp32 of the same profile and run, so an onnxruntime budget states
+what ONNX Runtime buys over today's PyTorch eager baseline (and a ratio budget
+may apply to ``fp32`` on a backend other than torch).
+
 and a ``why`` saying where the number comes from.  Budgets are machine
 independent and checked on every run; they are not tuned until green.
 ``evaluate`` returns verdicts; rendering them is the caller's business.
@@ -50,18 +56,20 @@ class Budget:
     limit: float
     why: str
     line: int
+    backend: str = "torch"
 
     @property
     def base_metric(self) -> str:
         return self.metric.partition("@")[0]
 
-    def matches(self, profile: str, variant: str) -> bool:
-        return fnmatch.fnmatchcase(profile, self.profile) and fnmatch.fnmatchcase(variant, self.variant)
+    def matches(self, profile: str, variant: str, backend: str = "torch") -> bool:
+        return (fnmatch.fnmatchcase(profile, self.profile) and fnmatch.fnmatchcase(variant, self.variant)
+                and fnmatch.fnmatchcase(backend, self.backend))
 
     def describe(self) -> str:
         op = "≤" if self.bound.startswith("max") else "≥"
         if self.bound.endswith("ratio"):
-            return f"{op} {self.limit:.2f}× fp32"
+            return f"{op} {self.limit:.2f}× {'fp32' if self.backend == 'torch' else 'torch fp32'}"
         return f"{op} {_fmt(self.limit, self.metric)}"
 
 
@@ -152,7 +160,7 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
     for n, entry in enumerate(entries):
         line = lines[n] if n < len(lines) else 0
         where = f"{path.name} line {line} (budget #{n + 1})"
-        unknown = set(entry) - {"profile", "variant", "metric", "why", *BOUNDS}
+        unknown = set(entry) - {"profile", "variant", "metric", "why", "backend", *BOUNDS}
         if unknown:
             raise HarnessError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         for key in ("variant", "metric", "why"):
@@ -167,23 +175,29 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
                     compressors.get(stage if stage != "int8" else "int8-dynamic")
             except compressors.CompressionError as exc:
                 raise HarnessError(f"{where}: {exc}") from None
+        backend = entry.get("backend", "torch")
+        from .backends import BACKENDS
+
+        if not isinstance(backend, str) or not any(fnmatch.fnmatchcase(b, backend) for b in BACKENDS):
+            raise HarnessError(f"{where}: backend {backend!r} matches no backend ({', '.join(BACKENDS)})")
         _check_metric(entry["metric"], where)
         bounds = [b for b in BOUNDS if b in entry]
         if len(bounds) != 1 or not isinstance(entry[bounds[0]], (int, float)) or isinstance(entry[bounds[0]], bool):
             raise HarnessError(f"{where}: give exactly one numeric bound of {', '.join(BOUNDS)}")
-        if bounds[0].endswith("ratio") and entry["variant"] == "fp32":
+        if bounds[0].endswith("ratio") and entry["variant"] == "fp32" and backend == "torch":
             raise HarnessError(f"{where}: a ratio budget compares with fp32, so it cannot apply to fp32 itself")
         budgets.append(Budget(profile, entry["variant"], entry["metric"], bounds[0], float(entry[bounds[0]]),
-                              entry["why"], line))
+                              entry["why"], line, backend))
     return budgets
 
 
-def applicable(budgets: list[Budget], profile: str, variant: str, real_weights: bool) -> list[Budget]:
-    """Budgets that apply to one (profile, variant); accuracy budgets need real
-    weights, and ratio budgets skip fp32 (its ratio to itself is 1 by definition)."""
-    return [b for b in budgets if b.matches(profile, variant)
+def applicable(budgets: list[Budget], profile: str, variant: str, real_weights: bool,
+               backend: str = "torch") -> list[Budget]:
+    """Budgets that apply to one (profile, variant, backend); accuracy budgets need
+    real weights, and ratio budgets skip torch fp32 (its ratio to itself is 1 by definition)."""
+    return [b for b in budgets if b.matches(profile, variant, backend)
             and (real_weights or b.base_metric not in ACCURACY_METRICS)
-            and not (variant == "fp32" and b.bound.endswith("ratio"))]
+            and not (variant == "fp32" and backend == "torch" and b.bound.endswith("ratio"))]
 
 
 def _fmt(value: float, metric: str) -> str:
@@ -192,24 +206,25 @@ def _fmt(value: float, metric: str) -> str:
     return f"{text} {unit}".rstrip()
 
 
-def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, Any]]) -> BudgetVerdict:
-    """Check one budget against the summary rows of one run."""
-    by_key = {(r["profile"], r["variant"]): r for r in rows}
-    row = by_key.get((profile, variant))
+def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, Any]],
+             backend: str = "torch") -> BudgetVerdict:
+    """Check one budget against the summary rows of one run (ratios against torch fp32)."""
+    by_key = {(r["profile"], r["variant"], r.get("backend", "torch")): r for r in rows}
+    row = by_key.get((profile, variant, backend))
     value = None if row is None else metric_value(row, budget.metric)
-    label = f"{variant}/{profile} {budget.metric}"
+    label = f"{variant}/{profile}{'' if backend == 'torch' else '/' + backend} {budget.metric}"
     if value is None:
         return BudgetVerdict(budget, profile, variant, None, None, None, f"{label}: not measured in this run")
     reference = None
     if budget.bound.endswith("ratio"):
-        base = by_key.get((profile, "fp32"))
+        base = by_key.get((profile, "fp32", "torch"))
         reference = None if base is None else metric_value(base, budget.metric)
         if not reference:
             return BudgetVerdict(budget, profile, variant, value, None, None,
                                  f"{label}: fp32 not measured in this run, ratio budget not checkable")
         ratio = value / reference
         passed = ratio <= budget.limit if budget.bound == "max_ratio" else ratio >= budget.limit
-        shown = f"{_fmt(value, budget.metric)} = {ratio:.3f}× fp32"
+        shown = f"{_fmt(value, budget.metric)} = {ratio:.3f}× {'fp32' if backend == 'torch' else 'torch fp32'}"
     else:
         passed = value <= budget.limit if budget.bound == "max" else value >= budget.limit
         shown = _fmt(value, budget.metric)
@@ -221,5 +236,7 @@ def evaluate_all(budgets: list[Budget], rows: list[dict[str, Any]]) -> list[Budg
     """Every applicable budget on every (profile, variant) row of a run."""
     from .profiles import PROFILES
 
-    return [evaluate(b, r["profile"], r["variant"], rows) for r in rows if r["profile"] in PROFILES
-            for b in applicable(budgets, r["profile"], r["variant"], PROFILES[r["profile"]].real_weights)]
+    return [evaluate(b, r["profile"], r["variant"], rows, r.get("backend", "torch"))
+            for r in rows if r["profile"] in PROFILES
+            for b in applicable(budgets, r["profile"], r["variant"], PROFILES[r["profile"]].real_weights,
+                                r.get("backend", "torch"))]

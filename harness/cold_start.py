@@ -3,7 +3,11 @@
 Per sample (one new interpreter each): ``import_ms`` (torch + transformers +
 harness imports), ``load_ms`` (config, skeleton, compressor restore, weights
 from disk into the model), ``first_forward_ms`` (first batch, includes lazy
-kernel initialisation) and ``cold_start_ms`` = load + first forward.  The
+kernel initialisation) and ``cold_start_ms`` = load + first forward.
+The load goes through the backend adapter (``harness.backends``): for
+onnxruntime it is session creation (graph optimisation included), its first
+forward the first ``session.run``.  Inputs are a ``torch.save``'d batch, so
+torch is imported on every backend (inside ``import_ms``).  The
 parent reports medians over samples (``n >= 5`` by default).
 """
 from __future__ import annotations
@@ -16,21 +20,22 @@ from typing import Any
 FIELDS = ("import_ms", "load_ms", "first_forward_ms", "cold_start_ms")
 
 
-def worker_cold_start(variant_dir: Path, inputs_file: Path, threads: int, t_start: float) -> dict[str, Any]:
+def worker_cold_start(variant_dir: Path, inputs_file: Path, threads: int, t_start: float,
+                      backend: str = "torch") -> dict[str, Any]:
     import torch
 
-    from .variants import import_model_class, load_variant
+    from . import backends
 
-    import_model_class(variant_dir)
+    adapter = backends.get(backend)
+    adapter.import_runtime(variant_dir)
     torch.set_num_threads(threads)
     inputs = torch.load(inputs_file, weights_only=True)
     t_imported = time.perf_counter()
     # Checksums are verified by the parent before timing; hashing here would
     # time sha256, not the model load a deployment performs.
-    model, _ = load_variant(variant_dir, verify=False)
+    runner = adapter.load(variant_dir, threads, verify=False)
     t_loaded = time.perf_counter()
-    with torch.inference_mode():
-        model(**inputs)
+    runner(inputs)
     t_first = time.perf_counter()
     load_ms = (t_loaded - t_imported) * 1e3
     first_ms = (t_first - t_loaded) * 1e3

@@ -117,11 +117,12 @@ def compare_timings(old_runs: list[list[dict[str, Any]]], new: list[dict[str, An
 def compare_rows(old_rows: list[dict[str, Any]], new_rows: list[dict[str, Any]],
                  tolerances: dict[str, float]) -> list[Comparison]:
     """Deterministic metrics of summary rows, with relative (or ``*_abs``) tolerances."""
-    old_by = {(r["profile"], r["variant"]): r for r in old_rows}
+    old_by = {(r["profile"], r["variant"], r.get("backend", "torch")): r for r in old_rows}
     out = []
     for row in new_rows:
-        base = old_by.get((row["profile"], row["variant"]))
-        name = f"{row['variant']}/{row['profile']}"
+        backend = row.get("backend", "torch")
+        base = old_by.get((row["profile"], row["variant"], backend))
+        name = f"{row['variant']}/{row['profile']}{'' if backend == 'torch' else '/' + backend}"
         for metric in DETERMINISTIC:
             new, old = row.get(metric), None if base is None else base.get(metric)
             if new is None or old is None:

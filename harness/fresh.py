@@ -24,14 +24,18 @@ class MeasurementError(HarnessError):
     """A fresh-process measurement crashed or returned nothing usable."""
 
 
-def run_worker(mode: str, variant_dir: Path, inputs_file: Path, threads: int, timeout_s: float = 600) -> dict[str, Any]:
+def run_worker(mode: str, variant_dir: Path, inputs_file: Path, threads: int, timeout_s: float = 600,
+               backend: str = "torch") -> dict[str, Any]:
     """Run ``python -m harness.worker MODE`` and return its JSON result.
+
+    ``variant_dir`` is what ``backend`` loads (``harness.backends``): the saved
+    variant for ``torch``, the ONNX artifact folder for ``onnxruntime``.
 
     Raises:
         MeasurementError: non-zero exit, signal, timeout, or no result line.
     """
     cmd = [sys.executable, "-m", "harness.worker", mode, "--variant", str(variant_dir),
-           "--inputs", str(inputs_file), "--threads", str(threads)]
+           "--inputs", str(inputs_file), "--threads", str(threads), "--backend", backend]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
            "EDGEBENCH_PLUGINS": ",".join(_plugin_modules())}
     try:

@@ -79,9 +79,25 @@ def _feed(h: "hashlib._Hash", value: Any) -> None:
         h.update(repr(value).encode())
 
 
-def state_sha256(model: nn.Module) -> str:
+def _forward(model: Any) -> Any:
+    """``inputs dict -> (B, C) logits`` for a transformers classifier or a backend runner."""
+    if isinstance(model, nn.Module):
+        return lambda batch: model(**batch).logits
+    return model  # harness.backends Runner: already inputs -> logits
+
+
+def state_sha256(model: Any) -> str:
     """Hex sha256 of the in-memory state dict: names, dtypes, shapes and bytes of every
-    tensor (INT8 values plus scales/zero points for quantized ones)."""
+    tensor (INT8 values plus scales/zero points for quantized ones).
+
+    A backend runner counts by its in-memory torch model when it has one, else
+    by the sha256 of the file its session was created from (ONNX Runtime holds
+    the weights inside its session, out of Python's reach)."""
+    if not isinstance(model, nn.Module):
+        inner = getattr(model, "model", None)
+        if isinstance(inner, nn.Module):
+            return state_sha256(inner)
+        return f"file:{model.weights_sha256}"
     h = hashlib.sha256()
     for name, value in sorted(model.state_dict().items()):
         h.update(name.encode())
@@ -103,6 +119,7 @@ class TimedForward:
         if not pool:
             raise ValueError("empty input pool")
         self.model, self.pool, self.indices = model, pool, indices
+        self._call = _forward(model)
         self.rounds = 0
         # Rounds 0, 2, 6, 14, 30, ...: spread over the loop whatever its length (>= 4 samples
         # in the suite's minimum of 20 rounds), so work skipped only after a while is caught too.
@@ -114,9 +131,9 @@ class TimedForward:
         sample = self.rounds in self.sampled
         self.rounds += 1
         with torch.inference_mode():
-            out = self.model(**self.pool[k])
+            out = self._call(self.pool[k])
         if sample and k not in self.captured:
-            self.captured[k] = out.logits
+            self.captured[k] = out
 
 
 def _ledger(owner: Any) -> dict[str, dict]:
@@ -156,7 +173,7 @@ def after_timing(owner: Any, key: tuple[str, str], fn: TimedForward, seq_len: in
             "timed_state_sha256": sha}
 
 
-def after_evaluation(owner: Any, key: tuple[str, str], model: nn.Module, eval_set: str,
+def after_evaluation(owner: Any, key: tuple[str, str], model: Any, eval_set: str,
                      logits: torch.Tensor, dynamic_quant: bool) -> dict[str, Any]:
     """Check the accuracy pass against the timed model: same weights, same logits on the timed reviews.
 
@@ -193,7 +210,7 @@ def is_dynamic_quant(model: nn.Module) -> bool:
 
 # --- TEST04: result caching ----------------------------------------------------------
 
-def caching_probe(model: nn.Module, pool: list[dict[str, torch.Tensor]], blocks: int = 6,
+def caching_probe(model: Any, pool: list[dict[str, torch.Tensor]], blocks: int = 6,
                   per_block: int = 6) -> dict[str, Any]:
     """Time a repeated input against distinct inputs, in alternating blocks (drift hits both).
 
@@ -214,10 +231,12 @@ def caching_probe(model: nn.Module, pool: list[dict[str, torch.Tensor]], blocks:
     distinct: list[float] = []
     nxt = 1
 
+    call = _forward(model)
+
     def once(batch: dict[str, torch.Tensor]) -> float:
         start = time.perf_counter()
         with torch.inference_mode():
-            model(**batch)
+            call(batch)
         return time.perf_counter() - start
 
     once(pool[0])  # warm-up
@@ -240,8 +259,9 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One integrity row per (profile, variant) from a run's results (``harness.storage.results``)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
-        key = (r.get("profile"), r.get("variant"))
-        row = rows.setdefault(key, {"profile": key[0], "variant": key[1], "timed_sha": set(), "evaluated_sha": set(),
+        key = (r.get("profile"), r.get("variant"), r.get("backend") or "torch")
+        row = rows.setdefault(key, {"profile": key[0], "variant": key[1], "backend": key[2],
+                                    "timed_sha": set(), "evaluated_sha": set(),
                                     "distinct_inputs": [], "logits_checked": 0, "timed_vs_accuracy": None,
                                     "caching": None})
         if r.get("timed_state_sha256") and r.get("metric") in ("latency", "throughput"):
@@ -261,7 +281,7 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         same = (None if not row["timed_sha"] or not row["evaluated_sha"]
                 else row["timed_sha"] == row["evaluated_sha"] and len(row["timed_sha"]) == 1)
         counts = [n for n in row["distinct_inputs"] if isinstance(n, int)]
-        out.append({"profile": row["profile"], "variant": row["variant"],
+        out.append({"profile": row["profile"], "variant": row["variant"], "backend": row["backend"],
                     "timed_sha256": sorted(row["timed_sha"]), "evaluated_sha256": sorted(row["evaluated_sha"]),
                     "weights_match": same, "min_distinct_inputs": min(counts) if counts else None,
                     "logits_checked": row["logits_checked"], "timed_vs_accuracy": row["timed_vs_accuracy"],
@@ -279,7 +299,7 @@ def render_integrity(doc: dict[str, Any]) -> list[str]:
     def cell(v, fmt="{}"):
         return "–" if v is None else fmt.format(v)
 
-    table = [[r["profile"], r["variant"],
+    table = [[r["profile"], r["variant"], r.get("backend", "torch"),
               "–" if r["weights_match"] is None else "yes" if r["weights_match"] else "**NO**",
               (r["timed_sha256"] or r["evaluated_sha256"] or ["–"])[0][:12],
               cell(r["min_distinct_inputs"]), cell(r["logits_checked"]),
@@ -294,13 +314,13 @@ def render_integrity(doc: dict[str, Any]) -> list[str]:
             "compared with the accuracy pass on the same reviews; the weights' in-memory sha256 is taken after every "
             "timing and after the accuracy pass. Caching probe: repeated / distinct input p50 (flagged when "
             f"p < {CACHE_ALPHA} and < {CACHE_RATIO}×).", "",
-            tabulate(table, headers=["Model", "Variant", "Timed = evaluated weights", "Weights sha256",
+            tabulate(table, headers=["Model", "Variant", "Backend", "Timed = evaluated weights", "Weights sha256",
                                      "Distinct inputs", "Timed logits rechecked", "Timed vs accuracy max abs Δlogit",
                                      "Repeated / distinct input"],
                      tablefmt="github", disable_numparse=True), ""]
 
 
-def timed_forward(model: nn.Module, batch_size: int, seq_len: int) -> TimedForward:
+def timed_forward(model: Any, batch_size: int, seq_len: int) -> TimedForward:
     """A :class:`TimedForward` over up to :data:`POOL` distinct batches of IMDB test reviews."""
     from .inputs import text_batches
 

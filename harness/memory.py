@@ -52,14 +52,21 @@ def _reset_hwm() -> bool:
         return False
 
 
-def worker_peak_memory(variant_dir: Path, inputs_file: Path, threads: int) -> dict[str, Any]:
+def worker_peak_memory(variant_dir: Path, inputs_file: Path, threads: int, backend: str = "torch") -> dict[str, Any]:
+    """Peak RSS of loading ``variant_dir`` through the ``backend`` adapter and one forward.
+
+    torch is imported on every backend (the inputs are a torch file), so
+    ``peak_rss_delta_mb`` -- the rise over the post-import RSS -- is the
+    figure that compares backends; ``peak_rss_mb`` includes torch's runtime.
+    """
     import psutil
     import torch
     from memory_profiler import memory_usage
 
-    from .variants import import_model_class, load_variant
+    from . import backends
 
-    import_model_class(variant_dir)
+    adapter = backends.get(backend)
+    adapter.import_runtime(variant_dir)
     torch.set_num_threads(threads)
     inputs = torch.load(inputs_file, weights_only=True)
     gc.collect()
@@ -67,9 +74,7 @@ def worker_peak_memory(variant_dir: Path, inputs_file: Path, threads: int) -> di
     baseline_rss = psutil.Process().memory_info().rss
 
     def load_and_run() -> None:
-        model, _ = load_variant(variant_dir, verify=False)
-        with torch.inference_mode():
-            model(**inputs)
+        adapter.load(variant_dir, threads, verify=False)(inputs)
 
     sampled_mib = memory_usage((load_and_run, (), {}), interval=0.01, max_usage=True, include_children=False)
     ru_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

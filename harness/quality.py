@@ -8,7 +8,7 @@ triple loss applied to logits (study 001's quality table).
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -18,9 +18,18 @@ from .stats import bootstrap_ci
 
 
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """Logits (N, C) float32 for ``(input_ids, attention_mask, labels)`` batches."""
-    out = [model(input_ids=ids, attention_mask=mask).logits.float() for ids, mask, _ in batches]
+def predict_logits(model: torch.nn.Module | Callable[[dict[str, torch.Tensor]], torch.Tensor],
+                   batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Logits (N, C) float32 for ``(input_ids, attention_mask, labels)`` batches.
+
+    ``model`` is a transformers classifier or a backend runner
+    (:class:`harness.backends.Runner`: inputs dict -> logits), so every
+    backend's quality goes through this same code.
+    """
+    if isinstance(model, torch.nn.Module):
+        out = [model(input_ids=ids, attention_mask=mask).logits.float() for ids, mask, _ in batches]
+    else:
+        out = [model({"input_ids": ids, "attention_mask": mask}).float() for ids, mask, _ in batches]
     if not out:
         raise ValueError("no batches to evaluate")
     return torch.cat(out)

@@ -29,18 +29,18 @@ MACHINE_METRICS = ("int8_engine", "gemm_peak")
 
 
 def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One summary row per (profile, variant), in order of first appearance.
+    """One summary row per (profile, variant, backend), in order of first appearance.
 
     ``results`` are benchmarks' ``extra_info`` dicts (``storage.results``, or the
-    suite's in-session records).
+    suite's in-session records); runs saved before the backend axis are torch.
     """
-    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in results:
         if r["metric"] in MACHINE_METRICS or "profile" not in r:
             continue
-        key = (r["profile"], r["variant"])
+        key = (r["profile"], r["variant"], r.get("backend", "torch"))
         row = by_key.setdefault(key, {
-            "profile": key[0], "variant": key[1], "size_mb": None, "params": None,
+            "profile": key[0], "variant": key[1], "backend": key[2], "size_mb": None, "params": None,
             "nonzero_params": None, "sparsity": None, "linear_sparsity": None, "flops": None, "macs_fvcore": None, "size_sparse_mb": None,
             "cold_start_ms": None, "load_ms": None, "first_forward_ms": None,
             "p50_ms": {}, "p90_ms": {}, "p99_ms": {}, "cv": {}, "p50_block_cv": {}, "throughput_sps": {},
@@ -118,18 +118,19 @@ def add_efficiency(row: dict[str, Any], gemm_peak: dict[str, Any] | None) -> Non
 
 
 def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
-    """The ``summary.json`` document: machine fingerprint, GEMM peak and one row per variant."""
+    """The ``summary.json`` document: machine fingerprint, GEMM peak and one row per (variant, backend)."""
     results = storage.results(run)
     rows = rows_from_results(results)
     gemm_peak = _gemm_peak(results)
-    fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
+    fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32" and r["backend"] == "torch"}
     for r in rows:
         r["flags"] = flags(r, fp32.get(r["profile"]))
         add_efficiency(r, gemm_peak)
-    from . import report_distill
+    from . import report_backends, report_distill
 
     return {
-        "distill": report_distill.collect(storage.results(run)),  # issue 5 sections (harness/report_distill.py)
+        **report_backends.summary_extras(results),
+        "distill": report_distill.collect(results),  # issue 5 sections (harness/report_distill.py)
         "run": run_path.name,
         "datetime": run.get("datetime"),
         "machine": run["machine_info"].get("edgebench", {}),
@@ -226,7 +227,9 @@ def footer(doc: dict[str, Any]) -> str:
 
 def tables(doc: dict[str, Any]) -> list[Table]:
     """Every table of the report, in order; empty sections are left out."""
-    rows = doc["rows"]
+    from . import report_backends  # backend axis (issue 8): other backends' rows render in its sections
+
+    rows = report_backends.torch_rows(doc["rows"])
     fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
     out: list[Table] = []
     out.append(Table("key-comparison", "Key comparison", [
@@ -360,6 +363,9 @@ def render(doc: dict[str, Any], plots: list[tuple[str, str, str]] | None = None)
             out += [t.intro, ""]
         out += [t.markdown(), "", f"<sub>{foot} · `{t.slug}.csv`</sub>", ""]
         out += [line for slug, caption, png in plots if slug == t.slug for line in (f"![{caption}]({png})", "")]
+    from . import report_backends
+
+    out += report_backends.sections(doc)
     rest = [(c, png) for slug, c, png in plots if slug not in slugs]
     if rest:
         out += ["## Plots", ""] + [line for c, png in rest for line in (f"![{c}]({png})", "")]

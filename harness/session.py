@@ -42,14 +42,23 @@ def training_context(batch_size: int = 16, max_length: int = 128):
 
 @dataclasses.dataclass
 class Case:
-    """One (profile, variant) pair of the suite."""
+    """One (profile, variant, backend) of the suite.  ``skip`` is why the
+    backend cannot run the variant (the suite skips it with this reason)."""
 
     profile: str
     variant: str
+    backend: str = "torch"
+    skip: str | None = None
 
     @property
     def id(self) -> str:
-        return f"{self.profile}-{self.variant}"
+        # torch ids are unchanged so runs blessed before the backend axis still match.
+        suffix = "" if self.backend == "torch" else f"-{'ort' if self.backend == 'onnxruntime' else self.backend}"
+        return f"{self.profile}-{self.variant}{suffix}"
+
+    def on(self, backend: str = "torch", variant: str | None = None) -> "Case":
+        """The same profile on another backend and/or variant."""
+        return Case(self.profile, self.variant if variant is None else variant, backend)
 
 
 class BenchSession:
@@ -60,7 +69,9 @@ class BenchSession:
         self._failed: dict[tuple[str, str], str] = {}
         self._dirs: dict[tuple[str, str], Path] = {}
         self._models: dict[tuple[str, str], tuple[nn.Module, variants.VariantInfo]] = {}
-        self._logits: dict[tuple[str, str, str], torch.Tensor] = {}
+        self._artifacts: dict[tuple[str, str, str], Path] = {}
+        self._runners: dict[tuple[str, str, str], Any] = {}
+        self._logits: dict[tuple[str, str, str, str], torch.Tensor] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
         # Every measurement's extra_info (+ raw samples in seconds), for the gate.
         self.results: list[dict[str, Any]] = []
@@ -88,10 +99,41 @@ class BenchSession:
         return self._dirs[key]
 
     def model(self, case: Case) -> tuple[nn.Module, variants.VariantInfo]:
+        """The PyTorch model of ``case`` -- for another backend, of the torch
+        variant its artifact is made from (parameter counts, FLOPs)."""
+        from . import backends
+
+        case = case.on("torch", backends.get(case.backend).source_variant(case.variant))
         key = (case.profile, case.variant)
         if key not in self._models:
             self._models[key] = variants.load_variant(self.variant_dir(case))
         return self._models[key]
+
+    def artifact_dir(self, case: Case) -> Path:
+        """What ``case.backend`` loads from disk (the saved variant for torch,
+        the exported ``.onnx`` folder for onnxruntime), built and cached."""
+        from . import backends
+
+        if case.backend == "torch":
+            return self.variant_dir(case)
+        key = (case.profile, case.variant, case.backend)
+        if key not in self._artifacts:
+            self._artifacts[key] = backends.get(case.backend).prepare(
+                case.profile, case.variant, lambda v: self.variant_dir(case.on("torch", v)))
+        return self._artifacts[key]
+
+    def runner(self, case: Case):
+        """The loaded :class:`harness.backends.Runner` of ``case``, loaded once."""
+        from . import backends
+        from .backends.torch_eager import TorchRunner
+
+        key = (case.profile, case.variant, case.backend)
+        if key not in self._runners:
+            if case.backend == "torch":  # share the already loaded model
+                self._runners[key] = TorchRunner(*self.model(case))
+            else:
+                self._runners[key] = backends.get(case.backend).load(self.artifact_dir(case), self.threads)
+        return self._runners[key]
 
     def inputs(self, batch_size: int, seq_len: int) -> dict[str, torch.Tensor]:
         from .inputs import text_batch
@@ -106,14 +148,13 @@ class BenchSession:
 
     def logits(self, case: Case, dataset: str) -> torch.Tensor:
         """(N, 2) logits of ``case`` on ``dataset`` ("imdb-test" or "mr")."""
-        key = (case.profile, case.variant, dataset)
+        key = (case.profile, case.variant, case.backend, dataset)
         if key not in self._logits:
             from . import data
             from .quality import predict_logits
 
-            model, _ = self.model(case)
             ds = self.dataset(dataset)
-            self._logits[key] = predict_logits(model, data.batches(ds, data.load_tokenizer(), batch_size=32))
+            self._logits[key] = predict_logits(self.runner(case), data.batches(ds, data.load_tokenizer(), batch_size=32))
         return self._logits[key]
 
     eval_limit: int | None = None

@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", type=Path, required=True)
     parser.add_argument("--inputs", type=Path, required=True)
     parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--backend", default="torch", help="harness.backends name (default: torch)")
     args = parser.parse_args(argv)
 
     import importlib
@@ -33,11 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "cold-start":
         from .cold_start import worker_cold_start
 
-        emit(worker_cold_start(args.variant, args.inputs, args.threads, _T_START))
+        emit(worker_cold_start(args.variant, args.inputs, args.threads, _T_START, args.backend))
     else:
         from .memory import worker_peak_memory
 
-        emit(worker_peak_memory(args.variant, args.inputs, args.threads))
+        emit(worker_peak_memory(args.variant, args.inputs, args.threads, args.backend))
     return 0
 
 

@@ -21,13 +21,24 @@ def _cases(config: pytest.Config) -> list[Case]:
     import compressors
     from harness.profiles import get_profile
 
+    from harness import backends
+
     profiles = _csv(config.getoption("--profiles"))
     variants = _csv(config.getoption("--variants"))
+    names = _csv(config.getoption("--backends")) or [backends.DEFAULT]
     for p in profiles:
         get_profile(p)  # unknown profile: one clear error at collection
     for v in variants:
         compressors.get(v)
-    return [Case(p, v) for p in profiles for v in variants]
+    adapters = [backends.get(b) for b in names]
+    # Interleaved: for each variant, every backend in turn.
+    return [Case(p, v, b.name, b.unsupported(v)) for p in profiles for v in variants for b in adapters]
+
+
+def _param(values: tuple, case: Case, id_: str):
+    """A parametrize entry; a case its backend cannot run is skipped with the reason."""
+    marks = [pytest.mark.skip(reason=case.skip)] if case.skip else []
+    return pytest.param(*values, id=id_, marks=marks)
 
 
 def _ints(config: pytest.Config, option: str, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -46,7 +57,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("this suite measures: --benchmark-disable would record nothing; "
                                 "use -k to run fewer benchmarks instead")
     try:
-        _cases(config)
+        cases = _cases(config)
+        if any(c.backend == "onnxruntime" for c in cases):
+            from harness import onnx_export
+
+            onnx_export.import_onnx()  # missing install: one clear error before anything runs
+            onnx_export.import_onnxruntime()
         budgets.load_budgets(config.getoption("--budgets") or budgets.DEFAULT_PATH)
         # The inputs are real IMDB tokens and quality needs MR: fail before any
         # test runs when the set-up step has not fetched them.
@@ -69,19 +85,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params = [(c, s) for p in dict.fromkeys(c.profile for c in cases)
                   for s in _ints(config, "--seq-lengths", get_profile(p).seq_lengths)
                   for c in cases if c.profile == p]
-        metafunc.parametrize(("case", "seq_len"), params, ids=[f"{c.id}-seq{s}" for c, s in params])
+        metafunc.parametrize(("case", "seq_len"), [_param((c, s), c, f"{c.id}-seq{s}") for c, s in params])
     elif "batch_size" in names:
         params = [(c, b) for p in dict.fromkeys(c.profile for c in cases)
                   for b in _ints(config, "--batch-sizes", get_profile(p).batch_sizes)
                   for c in cases if c.profile == p]
-        metafunc.parametrize(("case", "batch_size"), params, ids=[f"{c.id}-bs{b}" for c, b in params])
+        metafunc.parametrize(("case", "batch_size"), [_param((c, b), c, f"{c.id}-bs{b}") for c, b in params])
     elif "eval_set" in names:
         real = [c for c in cases if get_profile(c.profile).real_weights]
         params = [(c, e) for e in EVAL_SETS for c in real]
-        metafunc.parametrize(("case", "eval_set"), params, ids=[f"{c.id}-{e}" for c, e in params])
+        metafunc.parametrize(("case", "eval_set"), [_param((c, e), c, f"{c.id}-{e}") for c, e in params])
     elif "engine" in names:
-        profiles = list(dict.fromkeys(c.profile for c in cases))
-        if "int8-dynamic" not in {c.variant for c in cases}:
+        profiles = list(dict.fromkeys(c.profile for c in cases if c.backend == "torch"))
+        if "int8-dynamic" not in {c.variant for c in cases if c.backend == "torch"}:
             profiles = []
         from compressors.quantize import ENGINES
 
@@ -91,13 +107,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         from harness import budgets
 
         all_budgets = budgets.load_budgets(config.getoption("--budgets") or budgets.DEFAULT_PATH)
-        params = [(b, c.profile, c.variant) for c in cases
-                  for b in budgets.applicable(all_budgets, c.profile, c.variant, get_profile(c.profile).real_weights)]
-        metafunc.parametrize(("budget", "profile", "variant"), params,
-                             ids=[f"{v}/{p} {b.metric} {'<=' if b.bound.startswith('max') else '>='} "
-                                  f"{b.limit:g}{'x fp32' if b.bound.endswith('ratio') else ''}" for b, p, v in params])
+        params = [(b, c.profile, c.variant, c.backend) for c in cases if not c.skip
+                  for b in budgets.applicable(all_budgets, c.profile, c.variant, get_profile(c.profile).real_weights,
+                                              backend=c.backend)]
+        metafunc.parametrize(("budget", "profile", "variant", "backend"), params,
+                             ids=[f"{v}/{p}{'' if k == 'torch' else '/' + k} {b.metric} "
+                                  f"{'<=' if b.bound.startswith('max') else '>='} "
+                                  f"{b.limit:g}{'x fp32' if b.bound.endswith('ratio') else ''}" for b, p, v, k in params])
     elif "case" in names:
-        metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+        metafunc.parametrize("case", [_param((c,), c, c.id) for c in cases])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

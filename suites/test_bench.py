@@ -24,13 +24,19 @@ def _tag(benchmark, bench, case, metric: str, **extra) -> None:
     """Attach the metrics to the saved benchmark and record them for the gate."""
     import psutil
 
-    _, info = bench.model(case)
+    runner = bench.runner(case)
     # The 1-minute load average tells a noisy neighbour from a real slowdown:
     # above the core count, other processes competed for the cores while timing.
     benchmark.extra_info.update(
-        metric=metric, profile=case.profile, variant=case.variant, threads=bench.threads,
-        weights_sha256=info.weights_sha256, load_avg_1m=round(psutil.getloadavg()[0], 2), **extra)
+        metric=metric, profile=case.profile, variant=case.variant, backend=case.backend,
+        backend_session=runner.session_info(), threads=bench.threads,
+        weights_sha256=runner.weights_sha256, load_avg_1m=round(psutil.getloadavg()[0], 2), **extra)
     bench.record(dict(benchmark.extra_info, name=benchmark.name), benchmark.stats.stats.data)
+
+
+def _ikey(case) -> tuple[str, str]:
+    """The integrity ledger's key: (profile, variant[backend]) — each backend is timed and scored apart."""
+    return case.profile, case.variant if case.backend == "torch" else f"{case.variant}[{case.backend}]"
 
 
 NOISY_CV = 0.10
@@ -49,48 +55,65 @@ def _timed(benchmark, fn, opts, min_rounds: int | None = None) -> LatencyStats:
 
 
 def test_static(benchmark, bench, case):
-    """Size on disk, parameters, non-zeros, sparsity, FLOPs and MACs (batch 1, seq 128)."""
+    """Size on disk, parameters, non-zeros, sparsity, FLOPs and MACs (batch 1, seq 128).
+
+    Size is the file the backend loads (state dict or ``.onnx``); parameters
+    and FLOPs are counted on the PyTorch model the backend's artifact is made
+    from (for onnxruntime: the exported fp32 or pruned fp32 variant).
+    """
     model, info = bench.model(case)
+    runner = bench.runner(case)
     inputs = bench.inputs(1, 128)
     params, nonzero = count_params(model)
     n_flops = benchmark.pedantic(flops.count_flops, args=(model, inputs), rounds=1, iterations=1)
     _tag(benchmark, bench, case, "static",
-         size_mb=info.size_mb, size_bytes=info.size_bytes, weights_file=info.weights_file,
+         size_mb=runner.size_bytes / 1e6, size_bytes=runner.size_bytes, weights_file=runner.weights_file,
          size_sparse_mb=sparse_size_bytes(model) / 1e6, layer_sparsity=layer_sparsity(model),
          linear_sparsity=linear_sparsity(model),
          params=params, nonzero_params=nonzero, sparsity=1 - nonzero / params if params else 0.0,
          flops=n_flops, macs_fvcore=flops.count_macs_fvcore(model, inputs),
-         flops_batch=1, flops_seq_len=128, build_s=info.build_s, **info.facts)
+         flops_batch=1, flops_seq_len=128, build_s=info.build_s,
+         **(info.facts if case.backend == "torch" else _artifact_facts(runner)))
+
+
+def _artifact_facts(runner) -> dict:
+    """What a non-torch artifact records about itself (ONNX node counts, quantization)."""
+    meta = getattr(runner, "meta", {})
+    quant = meta.get("quantization")
+    return {"onnx_build_s": meta.get("build_s"), "source_variant": meta.get("source_variant"),
+            "quant_engine": None if quant is None else "onnxruntime/quantize_dynamic",
+            "weight_granularity": None if quant is None else ("per_channel" if quant["per_channel"] else "per_tensor"),
+            **meta.get("facts", {})}
 
 
 def test_latency(benchmark, bench, opts, case, seq_len):
-    """Batch-1 latency at one sequence length, torch.inference_mode, fixed threads."""
-    model, _ = bench.model(case)
-    fn = integrity.timed_forward(model, 1, seq_len)  # distinct test reviews per round, sampled logits kept
+    """Batch-1 latency at one sequence length through the backend adapter, fixed threads."""
+    fn = integrity.timed_forward(bench.runner(case), 1, seq_len)  # distinct test reviews per round, logits sampled
     benchmark.group = f"latency seq={seq_len}"
     stats = _timed(benchmark, fn, opts)
     _tag(benchmark, bench, case, "latency", seq_len=seq_len, batch_size=1, **stats.as_dict(),
-         **integrity.after_timing(bench, (case.profile, case.variant), fn, seq_len))
+         **integrity.after_timing(bench, _ikey(case), fn, seq_len))
 
 
 def test_throughput(benchmark, bench, opts, case, batch_size):
     """Samples per second at seq 128 for one batch size."""
-    model, _ = bench.model(case)
-    fn = integrity.timed_forward(model, batch_size, 128)
+    fn = integrity.timed_forward(bench.runner(case), batch_size, 128)
     benchmark.group = f"throughput bs={batch_size}"
     stats = _timed(benchmark, fn, opts, min_rounds=5)
     _tag(benchmark, bench, case, "throughput", seq_len=128, batch_size=batch_size,
          throughput_sps=batch_size / (stats.p50_ms / 1e3), **stats.as_dict(),
-         **integrity.after_timing(bench, (case.profile, case.variant), fn, 128))
+         **integrity.after_timing(bench, _ikey(case), fn, 128))
 
 
 def _fresh_samples(benchmark, bench, case, mode: str, rounds: int) -> list[dict]:
     """Run ``rounds`` fresh-process workers; pytest-benchmark times each whole process."""
-    directory = bench.variant_dir(case)
+    directory = bench.artifact_dir(case)
+    bench.runner(case)  # verified (checksums, ONNX checker) in this process before timing
     inputs_file = bench.inputs_file(1, 128)
     samples: list[dict] = []
     with progress.bar(total=rounds, desc=f"{mode} {case.id}", unit="process", leave=False) as pb:
-        benchmark.pedantic(lambda: (samples.append(run_worker(mode, directory, inputs_file, bench.threads)),
+        benchmark.pedantic(lambda: (samples.append(run_worker(mode, directory, inputs_file, bench.threads,
+                                                              backend=case.backend)),
                                     pb.update()), rounds=rounds, iterations=1)
     return samples
 
@@ -114,25 +137,27 @@ def test_memory(benchmark, bench, opts, case):
 
 
 def test_quality(benchmark, bench, case, eval_set):
-    """Accuracy (95% bootstrap CI), eval loss, agreement and KL against FP32."""
+    """Accuracy (95% bootstrap CI), eval loss, agreement and KL against the torch FP32 reference
+    (for onnxruntime fp32 too: how faithful the exported graph is)."""
     benchmark.group = f"quality {eval_set}"
     ds = bench.dataset(eval_set)
     logits = benchmark.pedantic(bench.logits, args=(case, eval_set), rounds=1, iterations=1)
-    reference = None if case.variant == "fp32" else bench.logits(type(case)(case.profile, "fp32"), eval_set)
+    reference = (None if case.variant == "fp32" and case.backend == "torch"
+                 else bench.logits(case.on("torch", "fp32"), eval_set))
     labels = torch.tensor(ds.labels, dtype=torch.int64)
-    model, _ = bench.model(case)
+    model, _ = bench.model(case)  # for onnxruntime: the torch source of the exported graph
+    dynamic_quant = integrity.is_dynamic_quant(model) or (case.backend != "torch" and "int8" in case.variant)
     _tag(benchmark, bench, case, "quality", eval_set=eval_set, **quality_metrics(logits, labels, reference),
-         **integrity.after_evaluation(bench, (case.profile, case.variant), model, eval_set, logits,
-                                      integrity.is_dynamic_quant(model)))
+         **integrity.after_evaluation(bench, _ikey(case), bench.runner(case), eval_set, logits, dynamic_quant))
 
 
 def test_result_caching(benchmark, bench, case):
     """TEST04 analogue: a repeated input must not be materially faster than distinct ones (seq 128, batch 1)."""
     import pytest
 
-    model, _ = bench.model(case)
+    runner = bench.runner(case)
     benchmark.group = "integrity: result caching"
-    probe = benchmark.pedantic(integrity.caching_probe, args=(model, integrity.timed_forward(model, 1, 128).pool),
+    probe = benchmark.pedantic(integrity.caching_probe, args=(runner, integrity.timed_forward(runner, 1, 128).pool),
                                rounds=1, iterations=1)
     _tag(benchmark, bench, case, "integrity_caching", seq_len=128, batch_size=1, **probe)
     if probe["flagged"]:
@@ -144,12 +169,14 @@ def test_int8_engine(benchmark, bench, opts, profile, engine):
     """Both maintained INT8 paths at seq 128, batch 1: evidence for the default engine."""
     from harness.session import Case
 
-    fp32, _ = bench.model(Case(profile, "fp32"))
+    from harness.backends.torch_eager import TorchRunner
+
+    fp32, info = bench.model(Case(profile, "fp32"))
     model = compressors.build("int8-dynamic", fp32, engine=engine)
     benchmark.group = "int8 engine seq=128"
-    stats = _timed(benchmark, integrity.timed_forward(model, 1, 128), opts)
+    stats = _timed(benchmark, integrity.timed_forward(TorchRunner(model, info), 1, 128), opts)
     benchmark.extra_info.update(metric="int8_engine", profile=profile, variant=f"int8-dynamic@{engine}",
-                                engine=engine, threads=bench.threads, seq_len=128, **stats.as_dict())
+                                engine=engine, backend="torch", threads=bench.threads, seq_len=128, **stats.as_dict())
 
 
 TRIPLE_LOSS_N = 512  # IMDB test reviews: enough for a stable mean, cheap next to test_quality's full pass

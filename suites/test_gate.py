@@ -12,8 +12,8 @@ from harness import budgets as budgets_mod
 from harness.report import rows_from_results
 
 
-def test_budget(bench, budget, profile, variant):
-    verdict = budgets_mod.evaluate(budget, profile, variant, rows_from_results(bench.results))
+def test_budget(bench, budget, profile, variant, backend):
+    verdict = budgets_mod.evaluate(budget, profile, variant, rows_from_results(bench.results), backend)
     if verdict.passed is None:
         pytest.skip(verdict.message)
     if not verdict.passed:

@@ -11,17 +11,21 @@ def test_suite_runs_saves_every_metric_and_reports(tmp_path):
     cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
            "--profiles", "tiny-random", "--bench-seconds", "0.2", "--min-rounds", "3",
            "--cold-start-samples", "2", "--memory-samples", "1", "--threads", "1",
-           f"--benchmark-json={out}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+           "--variants", "fp32,int8-dynamic", f"--benchmark-json={out}"]
+    # Both backends (the default --backends) double the work; on a shared 2-core
+    # machine this took >10 min, so the timeout only guards against a hang.
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     run = json.loads(out.read_text())
     assert run["edgebench"]["schema"] == 1
     assert run["machine_info"]["edgebench"]["threads"] == 1
-    metrics = {(b["extra_info"]["metric"], b["extra_info"].get("variant")) for b in run["benchmarks"]}
+    metrics = {(b["extra_info"]["metric"], b["extra_info"].get("variant"), b["extra_info"].get("backend"))
+               for b in run["benchmarks"]}
     for variant in ("fp32", "int8-dynamic"):
         for metric in ("static", "latency", "throughput", "cold_start", "memory"):
-            assert (metric, variant) in metrics
-    assert ("gemm_peak", None) in metrics  # the machine's GEMM peak, measured in the same run
+            for backend in ("torch", "onnxruntime"):  # the default --backends
+                assert (metric, variant, backend) in metrics
+    assert ("gemm_peak", None, None) in metrics  # the machine's GEMM peak, measured in the same run
     latency = [b for b in run["benchmarks"] if b["extra_info"]["metric"] == "latency"]
     assert {b["extra_info"]["seq_len"] for b in latency} == {16, 128}
     for b in latency:
@@ -33,8 +37,11 @@ def test_suite_runs_saves_every_metric_and_reports(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((report_dir / "summary.json").read_text())
-    rows = {r["variant"]: r for r in summary["rows"]}
+    rows = {r["variant"]: r for r in summary["rows"] if r["backend"] == "torch"}
     assert rows["int8-dynamic"]["size_mb"] < rows["fp32"]["size_mb"]
+    ort = {r["variant"]: r for r in summary["rows"] if r["backend"] == "onnxruntime"}
+    assert ort["int8-dynamic"]["size_mb"] < ort["fp32"]["size_mb"] and ort["fp32"]["p50_ms"]["128"] > 0
+    assert summary["backend_sessions"]["onnxruntime"]["providers"] == ["CPUExecutionProvider"]
     assert rows["fp32"]["accuracy"] is None  # random weights: never a number
     assert "n/a (random weights)" in (report_dir / "report.md").read_text()
     assert rows["fp32"]["peak_fraction"] > 0 and (report_dir / "latency-vs-seq.png").is_file()

@@ -1,0 +1,56 @@
+"""PyTorch eager backend: today's path, ``harness.variants.load_variant``.
+
+The artifact is the saved variant folder itself; running is
+``model(**inputs).logits`` under ``torch.inference_mode()``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .base import Backend, Inputs
+
+
+class TorchRunner:
+    backend = "torch"
+
+    def __init__(self, model: torch.nn.Module, info: Any) -> None:
+        self.model = model
+        self.info = info
+        self.size_bytes = info.size_bytes
+        self.weights_file = info.weights_file
+        self.weights_sha256 = info.weights_sha256
+
+    @property
+    def threads(self) -> int:
+        return torch.get_num_threads()
+
+    def __call__(self, inputs: Inputs) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model(**inputs).logits
+
+    def session_info(self) -> dict[str, Any]:
+        return {"runtime": f"torch {torch.__version__}", "mode": "eager, inference_mode",
+                "intra_op_threads": torch.get_num_threads(), "inter_op_threads": torch.get_num_interop_threads(),
+                "quantized_engine": torch.backends.quantized.engine}
+
+
+class TorchEager(Backend):
+    name = "torch"
+
+    def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path]) -> Path:
+        return torch_dir(variant)
+
+    def import_runtime(self, artifact_dir: Path) -> None:
+        from ..variants import import_model_class
+
+        import_model_class(artifact_dir)
+
+    def load(self, artifact_dir: Path, threads: int, verify: bool = True) -> TorchRunner:
+        from ..variants import load_variant
+
+        torch.set_num_threads(threads)
+        model, info = load_variant(artifact_dir, verify=verify)
+        return TorchRunner(model, info)
