@@ -61,7 +61,9 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif m == "memory":
             row["peak_rss_mb"], row["peak_rss_delta_mb"] = r["peak_rss_mb"], r["peak_rss_delta_mb"]
         elif m == "quality":
-            suffix = "" if r["eval_set"] == "imdb-test" else "_mr"
+            from .tasks import eval_suffix
+
+            suffix = eval_suffix(r["eval_set"])
             row["accuracy" + suffix] = r["accuracy"]
             row[f"accuracy{suffix}_ci95"] = r["accuracy_ci95"]
             row["eval_loss" + suffix] = r["eval_loss"]
@@ -101,6 +103,7 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
         "datetime": run.get("datetime"),
         "machine": run["machine_info"].get("edgebench", {}),
         "rows": rows,
+        "vision": _vision_rows(storage.results(run)),
         "int8_engines": [
             {"profile": r["profile"], "engine": r["engine"], "p50_ms": r["p50_ms"], "cv": r["cv"]}
             for r in storage.results(run) if r["metric"] == "int8_engine"
@@ -221,6 +224,10 @@ def render(doc: dict[str, Any]) -> str:
         out += [tabulate(table, headers=["Model", "Engine", "p50 ms", "CV"], tablefmt="github",
                          disable_numparse=True), ""]
 
+    from .report_vision import render_section
+
+    out += render_section(doc)
+
     if doc.get("budgets"):
         out += ["## Budgets (baselines/budgets.toml)", ""]
         table = [[v["verdict"], v["message"]] for v in doc["budgets"]]
@@ -303,3 +310,9 @@ def render_budgets(verdicts: list[Any]) -> str:
              for v in sorted(verdicts, key=lambda v: (v.passed is not False, v.passed is None))]
     return tabulate(table, headers=["Verdict", "Measured", "Why this budget"], tablefmt="github",
                     disable_numparse=True) if table else "(no budgets apply)"
+
+
+def _vision_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from .report_vision import vision_rows  # the study-004 table (issue 9)
+
+    return vision_rows(results)

@@ -76,7 +76,7 @@ class BenchSession:
             prof = get_profile(case.profile)
             self._dirs[key] = variants.get_or_build(
                 prof.name, case.variant, prof.source_key(), prof.load_fp32, log=self.log,
-                context=training_context())
+                context=self.context(case.profile))
         return self._dirs[key]
 
     def model(self, case: Case) -> tuple[nn.Module, variants.VariantInfo]:
@@ -85,34 +85,51 @@ class BenchSession:
             self._models[key] = variants.load_variant(self.variant_dir(case))
         return self._models[key]
 
-    def inputs(self, batch_size: int, seq_len: int) -> dict[str, torch.Tensor]:
-        from .inputs import text_batch
+    def task(self, profile: str):
+        """The profile's :class:`harness.tasks.Task` (text or image)."""
+        from .tasks import get_task
 
-        return text_batch(batch_size, seq_len)
+        return get_task(get_profile(profile).task)
 
-    def inputs_file(self, batch_size: int, seq_len: int) -> Path:
-        path = Path(self._tmp.name) / f"inputs-{batch_size}x{seq_len}.pt"
+    def context(self, profile: str):
+        """Training data for data-dependent compressors: the task's training set
+        for a real-weights profile; None for random-init ones (recovering random
+        weights measures nothing, so their variants are pruned one-shot)."""
+        prof = get_profile(profile)
+        if prof.task == "text":
+            return training_context()
+        return self.task(profile).training_context() if prof.real_weights else None
+
+    def inputs(self, batch_size: int, seq_len: int, case: Case | None = None) -> dict[str, torch.Tensor]:
+        """Timing inputs of ``case``'s task: ``seq_len`` is the task's length axis
+        (tokens for text, pixels per side for images).  Without ``case``: text."""
+        if case is None or get_profile(case.profile).task == "text":
+            from .inputs import text_batch
+
+            return text_batch(batch_size, seq_len)
+        model, _ = self.model(Case(case.profile, "fp32"))  # the input shape is the baseline's
+        return self.task(case.profile).inputs(model, batch_size, seq_len)
+
+    def inputs_file(self, batch_size: int, seq_len: int, case: Case | None = None) -> Path:
+        tag = "" if case is None else f"{case.profile}-"
+        path = Path(self._tmp.name) / f"inputs-{tag}{batch_size}x{seq_len}.pt"
         if not path.exists():
-            torch.save(self.inputs(batch_size, seq_len), path)
+            torch.save(self.inputs(batch_size, seq_len, case), path)
         return path
 
     def logits(self, case: Case, dataset: str) -> torch.Tensor:
-        """(N, 2) logits of ``case`` on ``dataset`` ("imdb-test" or "mr")."""
+        """(N, C) logits of ``case`` on the task's evaluation set ``dataset``."""
         key = (case.profile, case.variant, dataset)
         if key not in self._logits:
-            from . import data
-            from .quality import predict_logits
-
             model, _ = self.model(case)
-            ds = self.dataset(dataset)
-            self._logits[key] = predict_logits(model, data.batches(ds, data.load_tokenizer(), batch_size=32))
+            self._logits[key] = self.task(case.profile).logits(model, dataset)
         return self._logits[key]
 
-    def dataset(self, name: str) -> Any:
-        from . import data
+    def labels(self, case: Case, dataset: str) -> torch.Tensor:
+        """(N,) int64 labels of the task's evaluation set ``dataset``."""
+        return self.task(case.profile).labels(dataset)
 
-        if name == "imdb-test":
-            return data.imdb_splits()["test"]
-        if name == "mr":
-            return data.mr_sentences()
-        raise ValueError(f"unknown evaluation set '{name}'")
+    def dataset(self, name: str) -> Any:
+        from .tasks import TextTask
+
+        return TextTask().dataset(name)
