@@ -12,9 +12,10 @@ from .base import (
     known_variants,
     make_config,
     register,
+    split_spec,
 )
 
 __all__ = [
     "CompressionContext", "CompressionError", "Compressor", "CompressorConfig", "build", "get",
-    "known_variants", "make_config", "register",
+    "known_variants", "make_config", "register", "split_spec",
 ]

@@ -4,7 +4,10 @@ In the spirit of torchao's ``quantize_(model, config)``: a variant is named by a
 string (``"int8-dynamic"``), the name maps to a :class:`Compressor` whose
 ``config_cls`` is a frozen dataclass validated in ``__post_init__``.  A variant
 name may carry one positional argument after ``@`` (``"magnitude-global@0.5"``),
-which the compressor's :meth:`Compressor.parse_arg` turns into config fields.
+which the compressor's :meth:`Compressor.parse_arg` turns into config fields,
+and any config field as ``:field=value`` (``"magnitude-global@0.5:recovery_epochs=1"``),
+so that everything a variant is built with can be written on a command line
+(``pytest suites/ --variants ...``) and is part of its name in every result.
 Stages joined by ``+`` (``"heads-grad@0.2+int8"``) run in order
 (:mod:`compressors.compose`).
 
@@ -141,9 +144,43 @@ def known_variants() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _option_value(text: str) -> Any:
+    """``"1"`` -> 1, ``"5e-5"`` -> 5e-05, ``"true"`` -> True, anything else stays a string."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def split_spec(name: str) -> tuple[str, str | None, dict[str, Any]]:
+    """``"base@arg:field=value:..."`` -> ``(base, arg or None, {field: value})`` for one stage.
+
+    Values are read as bool (``true``/``false``), int, float or else string.
+
+    Raises:
+        CompressionError: an option that is not ``field=value``.
+    """
+    head, *opts = name.split(":")
+    base, at, arg = head.partition("@")
+    options: dict[str, Any] = {}
+    for opt in opts:
+        field, eq, value = opt.partition("=")
+        if not (eq and field.strip() and value.strip()):
+            raise CompressionError(
+                f"option '{opt}' of variant '{name}' must be field=value, "
+                f"e.g. 'magnitude-global@0.5:recovery_epochs=1'")
+        options[field.strip()] = _option_value(value.strip())
+    return base.strip(), (arg if at else None), options
+
+
 def get(name: str) -> Compressor:
-    """The compressor for variant ``name`` (its ``@`` argument is ignored);
-    a ``+`` chain gets a :class:`compressors.compose.Chain`.
+    """The compressor for variant ``name`` (its ``@`` argument and ``:`` options
+    are ignored); a ``+`` chain gets a :class:`compressors.compose.Chain`.
 
     Raises:
         CompressionError: unknown name; the message lists the known ones.
@@ -152,7 +189,7 @@ def get(name: str) -> Compressor:
         from .compose import Chain
 
         return Chain.from_spec(name)
-    base = name.split("@", 1)[0]
+    base = split_spec(name)[0]
     try:
         return _REGISTRY[base]
     except KeyError:
@@ -162,19 +199,21 @@ def get(name: str) -> Compressor:
 
 
 def make_config(name: str, **options: Any) -> CompressorConfig:
-    """Config for the variant ``name`` (``"base"`` or ``"base@arg"``) plus options.
+    """Config for the variant ``name`` (``"base[@arg][:field=value...]"``) plus options.
 
-    For a ``+`` chain, options are ``"<stage>.<field>"`` keys
-    (see :func:`compressors.compose.chain_config`).
+    Keyword ``options`` override the name's ``:`` options.  For a ``+`` chain,
+    options are ``"<stage>.<field>"`` keys (see :func:`compressors.compose.chain_config`).
     """
     if "+" in name:
         from .compose import chain_config
 
         return chain_config(name, options)
     comp = get(name)
+    _, arg, named = split_spec(name)
     fields: dict[str, Any] = {}
-    if "@" in name:
-        fields.update(comp.parse_arg(name.split("@", 1)[1]))
+    if arg is not None:
+        fields.update(comp.parse_arg(arg))
+    fields.update(named)
     fields.update(options)
     try:
         return comp.config_cls.from_dict(fields)

@@ -2,7 +2,7 @@
 
 Stages run left to right on the same model, pruning first and quantization
 last, as in study 001 (prune, then quantize the pruned weights).  Each stage
-is written like a variant on its own, ``name[@arg]``; ``int8`` is short for
+is written like a variant on its own, ``name[@arg][:field=value]``; ``int8`` is short for
 ``int8-dynamic`` with its default options.  Every stage but the last must keep
 float ``nn.Linear`` weights (``Compressor.float_output``), so ``int8+...`` and
 ``fp32+...`` are refused, as is a stage that occurs twice.
@@ -45,12 +45,13 @@ def parse_spec(spec: str) -> list[tuple[str, str]]:
     """
     out = []
     for part in spec.split("+"):
-        stage, at, arg = part.strip().partition("@")
+        part = part.strip()
+        stage = base.split_spec(part)[0]
         name = _canonical(stage)
         if name not in base.known_variants():
             raise CompressionError(
                 f"unknown stage '{stage}' in variant '{spec}'; known stages: {_known_stages()}")
-        out.append((name, name + at + arg))
+        out.append((name, name + part[len(stage):]))
     return out
 
 

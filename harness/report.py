@@ -270,16 +270,22 @@ def write_report(run_path: Path | None, out_dir: Path) -> tuple[Path, Path]:
 
 
 def _sweep_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> str:
-    """Rows ``magnitude-{global,layerwise}@S`` (no chain) side by side per profile and S."""
-    cells: dict[tuple[str, float], dict[str, dict[str, Any]]] = defaultdict(dict)
+    """Rows ``magnitude-{global,layerwise}@S[:recovery_epochs=N]`` (no chain) side by
+    side per profile, S and recovery epochs."""
+    import compressors
+
+    cells: dict[tuple[str, float, int], dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in rows:
-        method, at, arg = r["variant"].partition("@")
-        if method in ("magnitude-global", "magnitude-layerwise") and at and "+" not in arg:
-            cells[(r["profile"], float(arg))][method.split("-")[1]] = r
+        if "+" in r["variant"]:
+            continue
+        method, arg, options = compressors.split_spec(r["variant"])
+        if method in ("magnitude-global", "magnitude-layerwise") and arg is not None:
+            key = (r["profile"], float(arg), int(options.get("recovery_epochs", 0)))
+            cells[key][method.split("-")[1]] = r
     table = []
-    for (profile, target), by in sorted(cells.items()):
+    for (profile, target, epochs), by in sorted(cells.items()):
         base = fp32.get(profile, {})
-        line = [profile, f"{target:.2f}"]
+        line = [profile, f"{target:.2f}", str(epochs)]
         for method in ("global", "layerwise"):
             r = by.get(method)
             line += [NA, NA, NA] if r is None else [
@@ -288,8 +294,8 @@ def _sweep_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) ->
         table.append(line)
     if not table:
         return ""
-    return tabulate(table, headers=["Model", "Sparsity", "Global IMDB", "Global MR", "Global p50 ×",
-                                    "Layer-wise IMDB", "Layer-wise MR", "Layer-wise p50 ×"],
+    return tabulate(table, headers=["Model", "Sparsity", "Recovery epochs", "Global IMDB", "Global MR",
+                                    "Global p50 ×", "Layer-wise IMDB", "Layer-wise MR", "Layer-wise p50 ×"],
                     tablefmt="github", disable_numparse=True)
 
 

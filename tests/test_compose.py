@@ -74,6 +74,19 @@ def test_chain_options_are_addressed_to_a_stage(tiny_model):
     assert again == config
 
 
+def test_name_options_set_config_fields_and_are_part_of_the_cache_key():
+    config = compressors.make_config("magnitude-global@0.5:recovery_epochs=2:recovery_lr=3e-5:include_classifier=true")
+    assert (config.sparsity, config.recovery_epochs, config.recovery_lr, config.include_classifier) == (0.5, 2, 3e-5, True)
+    # keyword options win over the name's; chains take them per stage
+    assert compressors.make_config("magnitude-global@0.5:recovery_epochs=2", recovery_epochs=0).recovery_epochs == 0
+    chain = compressors.make_config("magnitude-layerwise@0.8:recovery_epochs=1+int8:engine=torchao")
+    assert chain.stages[0][1].recovery_epochs == 1 and chain.stages[1][1].engine == "torchao"
+    assert compressors.get("magnitude-global@0.5:recovery_epochs=1").name == "magnitude-global"
+    assert compressors.get("magnitude-global@0.5:recovery_epochs=1").needs_context(config)
+    assert (variants.variant_key("p", "s", "magnitude-global@0.5")
+            != variants.variant_key("p", "s", "magnitude-global@0.5:recovery_epochs=1"))
+
+
 @pytest.mark.parametrize("name, options, match", [
     ("magnitude-global@0.5+int4", {}, r"unknown stage 'int4'.*known stages: .*heads-grad.*int8 \(= int8-dynamic\)"),
     ("int8+magnitude-global@0.5", {}, r"'int8-dynamic' must be the last stage.*magnitude-global"),
@@ -84,6 +97,9 @@ def test_chain_options_are_addressed_to_a_stage(tiny_model):
     ("magnitude-global@0.5+int8", {"sparsity": 0.3}, r"option 'sparsity' of chain .* must be '<stage>.<field>'"),
     ("magnitude-global@0.5+int8", {"int8.bits": 4}, r"no option\(s\) bits"),
     ("heads-grad@0.2+int8", {}, r"variant 'heads-grad@0.2\+int8' needs training data"),
+    ("magnitude-global@0.5:recovery_epochs+int8", {}, r"option 'recovery_epochs' .* must be field=value"),
+    ("magnitude-global@0.5:epochs=1", {}, r"no option\(s\) epochs; valid options: .*recovery_epochs"),
+    ("magnitude-global@0.5:recovery_epochs=-1", {}, r"recovery_epochs = -1: must be an integer >= 0"),
 ])
 def test_bad_chains_are_one_line_errors(tiny_model, name, options, match):
     with pytest.raises(CompressionError, match=match) as err:

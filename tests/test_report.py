@@ -90,7 +90,11 @@ def test_sweep_table_pairs_global_and_layerwise():
     rows = [{"profile": "minilm-l6", "variant": v, "p50_ms": {"128": p50}, "accuracy": acc,
              "accuracy_ci95": None, "accuracy_mr": acc, "accuracy_mr_ci95": None, "real_weights": True}
             for v, p50, acc in (("fp32", 10.0, 0.85), ("magnitude-global@0.5", 10.1, 0.84),
-                                ("magnitude-layerwise@0.5", 10.2, 0.82), ("magnitude-global@0.5+int8", 6.0, 0.8))]
+                                ("magnitude-layerwise@0.5", 10.2, 0.82), ("magnitude-global@0.5+int8", 6.0, 0.8),
+                                ("magnitude-global@0.5:recovery_epochs=1", 10.0, 0.845))]
     text = report._sweep_table(rows, {"minilm-l6": rows[0]})
-    assert "| minilm-l6 | 0.50       | 84.00%" in text and "82.00%" in text
-    assert text.count("minilm-l6") == 1  # the +int8 chain is not a sweep point
+    lines = [line for line in text.splitlines() if line.startswith("| minilm-l6")]
+    assert len(lines) == 2  # one-shot and recovered rows; the +int8 chain is not a sweep point
+    one_shot, recovered = (" ".join(line.split()) for line in lines)
+    assert one_shot.startswith("| minilm-l6 | 0.50 | 0 | 84.00%") and "82.00%" in one_shot
+    assert recovered.startswith("| minilm-l6 | 0.50 | 1 | 84.50%")
