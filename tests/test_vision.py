@@ -238,3 +238,29 @@ def test_study_004_table_reductions_and_flag():
     text = "\n".join(report_vision.render_section({"vision": list(rows.values())}))
     assert "90.0% vs 89.7%" in text and "smaller-not-faster" in text and "88.00%" in text
     assert report_vision.render_section({"vision": []}) == []
+
+
+def test_suite_runs_an_image_profile(fmnist_dir, tmp_path):
+    """The benchmark suite's static and latency paths on tiny-convnext: the length
+    axis is image size (ids say img28), FLOPs and INT8 share are recorded."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from harness.paths import ROOT
+
+    out = tmp_path / "run.json"
+    cmd = [sys.executable, "-m", "pytest", "suites/test_bench.py", "-q", "-p", "no:cacheprovider",
+           "--profiles", "tiny-convnext", "--variants", "fp32,structured@0.5+int8", "-k", "static or latency",
+           "--bench-seconds", "0.05", "--min-rounds", "3", "--threads", "1", f"--benchmark-json={out}"]
+    env = {**os.environ, "EDGEBENCH_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    bench = json.loads(out.read_text())["benchmarks"]
+    assert {b["name"] for b in bench if b["extra_info"]["metric"] == "latency"} == {
+        "test_latency[tiny-convnext-fp32-img28]", "test_latency[tiny-convnext-structured@0.5+int8-img28]"}
+    static = {b["extra_info"]["variant"]: b["extra_info"] for b in bench if b["extra_info"]["metric"] == "static"}
+    assert static["fp32"]["length_axis"] == "image_size" and static["fp32"]["flops_seq_len"] == 28
+    assert static["structured@0.5+int8"]["flops"] < static["fp32"]["flops"] / 2
+    assert 0 < static["structured@0.5+int8"]["int8_flops_fraction"] < 1
