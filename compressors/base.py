@@ -231,6 +231,9 @@ def run(comp: Compressor, model: nn.Module, config: CompressorConfig,
         CompressionError: the compressor needs data and ``context`` is None.
     """
     if not comp.needs_context(config):
+        if getattr(comp, "optional_context", False):
+            # Uses data when given (e.g. structured pruning's recovery), runs without.
+            return comp.compress(model, config, context)
         return comp.compress(model, config)
     if context is None:
         raise _missing_context(variant)

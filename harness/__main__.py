@@ -21,10 +21,16 @@ def _setup(args: argparse.Namespace) -> None:
     from . import assets
 
     assets.fetch_all(force=args.force)
+    from . import vision_data
+
+    vision_data.ensure_installed()  # Fashion-MNIST (Debian package) for the vision profiles
     if not args.no_finetune:
         from . import finetune
 
         finetune.baseline_checkpoint(finetune.FinetuneRecipe())
+        from . import vision_train
+
+        vision_train.baseline_checkpoint(vision_train.VisionRecipe())  # convnext-fmnist, minutes
 
 
 def _report(args: argparse.Namespace) -> None:

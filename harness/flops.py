@@ -68,3 +68,23 @@ def count_macs_fvcore(model: nn.Module, inputs: dict[str, torch.Tensor]) -> int 
             return int(analysis.total())
     except Exception:  # noqa: BLE001 -- a cross-check that cannot trace is reported as absent
         return None
+
+
+INT8_OPS = ("quantized.linear_dynamic", "aten._int_mm")
+
+
+def int8_flops_fraction(model: nn.Module, inputs: dict[str, torch.Tensor]) -> float:
+    """Share (0..1) of ``model(**inputs)``'s FLOPs that run in INT8 kernels.
+
+    Dynamic quantization replaces only ``nn.Linear``: on ConvNeXt the
+    pointwise (Linear) layers go INT8 while the stem, depthwise and
+    downsampling convolutions stay FP32 (issue 9), so this is below 1 even
+    when every Linear is quantized.  Counted ops: torch.ao's
+    ``quantized.linear_dynamic`` and torchao's ``aten._int_mm``.
+    """
+    with FlopCounterMode(display=False, custom_mapping=_custom_mapping()) as counter, torch.inference_mode():
+        model(**inputs)
+    by_op = counter.get_flop_counts().get("Global", {})
+    total = sum(by_op.values())
+    int8 = sum(n for op, n in by_op.items() if any(str(op).startswith(k) for k in INT8_OPS))
+    return int8 / total if total else 0.0

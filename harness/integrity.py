@@ -153,7 +153,11 @@ def after_timing(owner: Any, key: tuple[str, str], fn: TimedForward, seq_len: in
     worst = 0.0
     for k, timed in sorted(fn.captured.items()):
         batch = fn.pool[k]
-        again = predict_logits(fn.model, [(batch["input_ids"], batch["attention_mask"], None)])
+        if "input_ids" in batch:  # text: through the accuracy pass's own function
+            again = predict_logits(fn.model, [(batch["input_ids"], batch["attention_mask"], None)])
+        else:
+            with torch.inference_mode():
+                again = _forward(fn.model)(batch).float()
         worst = max(worst, (again - timed.float()).abs().max().item())
         if not torch.allclose(again, timed.float(), atol=RECOMPUTE_ATOL, rtol=RECOMPUTE_RTOL):
             raise IntegrityError(f"{key[1]}/{key[0]}: timed logits of input batch {k} differ from the accuracy path's "
@@ -167,7 +171,7 @@ def after_timing(owner: Any, key: tuple[str, str], fn: TimedForward, seq_len: in
                              f"(sha256 {first[:12]}… then {sha[:12]}…)")
     if fn.indices is not None and seq_len == 128 and len(fn.pool[0]["input_ids"]) == 1:
         ledger["samples"][key] = {fn.indices[k][0]: v[0].float() for k, v in fn.captured.items()}
-    return {"timing_inputs": "distinct", "distinct_inputs": len(fn.pool), "rounds_run": fn.rounds,
+    return {"timing_inputs": "distinct" if len(fn.pool) > 1 else "repeated", "distinct_inputs": len(fn.pool), "rounds_run": fn.rounds,
             "logits_checked": len(fn.captured), "logits_recompute_max_abs_diff": worst,
             "timed_state_sha256": sha}
 

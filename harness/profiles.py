@@ -11,6 +11,13 @@
   42, beside ``distilbert-base`` (study 000's teacher) for the paper's size,
   parameter and FLOPs ratios; no weights of it ship in any registry package.
 * ``tiny-random`` -- a 2-layer, 32-wide DistilBERT for the harness's own tests.
+* ``convnext-fmnist`` -- ConvNeXt (depths [1, 1, 3, 1], widths [32, 64, 128,
+  256], patch 2, 1 channel) trained from scratch on Fashion-MNIST
+  (``harness.vision_train``); accuracy is measured.  Image sizes 28/56/112.
+* ``convnext-small`` -- the ConvNeXt-Small architecture (depths [3, 3, 27, 3],
+  widths [96, 192, 384, 768], 10 classes), random init: size, parameters,
+  MACs, latency and memory at 32×32 and 224×224 (study 004's model).
+* ``tiny-convnext`` -- a 2-stage, 8/16-wide ConvNeXt for the harness's tests.
 """
 from __future__ import annotations
 
@@ -43,6 +50,11 @@ class Profile:
     load_fp32: Callable[[], nn.Module]
     seq_lengths: tuple[int, ...] = SEQ_LENGTHS
     batch_sizes: tuple[int, ...] = BATCH_SIZES
+    # The modality (harness.tasks): inputs, eval sets, and what ``seq_lengths``
+    # means -- tokens for "text", pixels per side for "image".  ``static_length``
+    # is the length of the static (FLOPs) / cold-start / memory / throughput inputs.
+    task: str = "text"
+    static_length: int = 128
 
 
 DISTILBERT_BASE = dict(vocab_size=30522, dim=768, n_layers=6, n_heads=12, hidden_dim=3072,
@@ -83,6 +95,35 @@ def _minilm_load() -> nn.Module:
     return finetune.load_checkpoint(finetune.baseline_checkpoint(finetune.FinetuneRecipe()))
 
 
+# ---------------------------------------------------------------- vision (issue 9, study 004)
+CONVNEXT_SMALL = dict(num_channels=3, patch_size=4, hidden_sizes=[96, 192, 384, 768], depths=[3, 3, 27, 3],
+                      image_size=224, num_labels=10)
+TINY_CONVNEXT = dict(num_channels=1, patch_size=2, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2,
+                     image_size=28, num_labels=10)
+
+
+def _convnext_random(config_kwargs: dict, seed: int = 42) -> Callable[[], nn.Module]:
+    def load() -> nn.Module:
+        from transformers import ConvNextConfig, ConvNextForImageClassification
+
+        torch.manual_seed(seed)
+        return ConvNextForImageClassification(ConvNextConfig(**config_kwargs)).eval()
+
+    return load
+
+
+def _fmnist_key() -> str:
+    from . import vision_train
+
+    return "trained-" + vision_train.recipe_hash(vision_train.VisionRecipe())
+
+
+def _fmnist_load() -> nn.Module:
+    from . import vision_train
+
+    return vision_train.load_checkpoint(vision_train.baseline_checkpoint(vision_train.VisionRecipe()))
+
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -95,6 +136,15 @@ PROFILES: dict[str, Profile] = {
         # A seconds-fast model for smoke tests of the harness itself; never in the default run.
         Profile("tiny-random", "2-layer DistilBERT (dim 32), random init seed 42, for harness tests",
                 False, _random_key(TINY), _random_init(TINY), seq_lengths=(16, 128), batch_sizes=(1, 4)),
+        Profile("convnext-fmnist", "ConvNeXt [1,1,3,1]x[32..256], patch 2, trained from scratch on Fashion-MNIST",
+                True, _fmnist_key, _fmnist_load, seq_lengths=(28, 56, 112), batch_sizes=(1, 8, 32),
+                task="image", static_length=28),
+        Profile("convnext-small", "ConvNeXt-Small architecture (50M params, 10 classes), random init seed 42",
+                False, _random_key(CONVNEXT_SMALL), _convnext_random(CONVNEXT_SMALL), seq_lengths=(32, 224),
+                batch_sizes=(1, 8), task="image", static_length=224),
+        Profile("tiny-convnext", "2-stage ConvNeXt (widths 8, 16), random init seed 42, for harness tests",
+                False, _random_key(TINY_CONVNEXT), _convnext_random(TINY_CONVNEXT), seq_lengths=(28,),
+                batch_sizes=(1, 2), task="image", static_length=28),
     )
 }
 

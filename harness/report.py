@@ -69,7 +69,9 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif m == "memory":
             row["peak_rss_mb"], row["peak_rss_delta_mb"] = r["peak_rss_mb"], r["peak_rss_delta_mb"]
         elif m == "quality":
-            suffix = "" if r["eval_set"] == "imdb-test" else "_mr"
+            from .tasks import eval_suffix
+
+            suffix = eval_suffix(r["eval_set"])
             row["accuracy" + suffix] = r["accuracy"]
             row[f"accuracy{suffix}_ci95"] = r["accuracy_ci95"]
             row["eval_loss" + suffix] = r["eval_loss"]
@@ -140,6 +142,7 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
         "failures": run["edgebench"].get("failures", []),  # harness.faults
         "interrupted": run["edgebench"].get("interrupted"),
         "integrity": _integrity().summarize(storage.results(run)),  # harness.integrity
+        "vision": _vision_rows(storage.results(run)),
         "int8_engines": [
             {"profile": r["profile"], "engine": r["engine"], "p50_ms": r["p50_ms"], "cv": r["cv"]}
             for r in results if r["metric"] == "int8_engine"
@@ -364,8 +367,9 @@ def render(doc: dict[str, Any], plots: list[tuple[str, str, str]] | None = None)
         out += [t.markdown(), "", f"<sub>{foot} · `{t.slug}.csv`</sub>", ""]
         out += [line for slug, caption, png in plots if slug == t.slug for line in (f"![{caption}]({png})", "")]
     from . import report_backends
+    from .report_vision import render_section
 
-    out += report_backends.sections(doc)
+    out += report_backends.sections(doc) + render_section(doc)
     rest = [(c, png) for slug, c, png in plots if slug not in slugs]
     if rest:
         out += ["## Plots", ""] + [line for c, png in rest for line in (f"![{c}]({png})", "")]
@@ -546,3 +550,9 @@ METRIC_DOCS: dict[str, tuple[str, str]] = {
     "achieved_gflops / peak_fraction": ("GFLOP/s, fraction", "counted FLOPs / p50 at seq 128; divided by this "
                                                              "run's FP32 or INT8 GEMM peak (suites/test_peak.py)"),
 }
+
+
+def _vision_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from .report_vision import vision_rows  # the study-004 table (issue 9)
+
+    return vision_rows(results)

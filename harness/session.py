@@ -92,7 +92,7 @@ class BenchSession:
             try:
                 self._dirs[key] = variants.get_or_build(
                     prof.name, case.variant, prof.source_key(), prof.load_fp32, log=self.log,
-                    context=training_context(), rebuild=self.rebuild)
+                    context=self.context(case.profile), rebuild=self.rebuild)
             except Exception as exc:  # noqa: BLE001 -- any build crash is this variant's failure
                 self._failed[key] = f"building {case.id} failed: {faults.one_line(exc)}"
                 raise faults.VariantBuildError(self._failed[key]) from exc
@@ -135,41 +135,88 @@ class BenchSession:
                 self._runners[key] = backends.get(case.backend).load(self.artifact_dir(case), self.threads)
         return self._runners[key]
 
-    def inputs(self, batch_size: int, seq_len: int) -> dict[str, torch.Tensor]:
-        from .inputs import text_batch
+    def task(self, profile: str):
+        """The profile's :class:`harness.tasks.Task` (text or image)."""
+        from .tasks import get_task
 
-        return text_batch(batch_size, seq_len)
+        return get_task(get_profile(profile).task)
 
-    def inputs_file(self, batch_size: int, seq_len: int) -> Path:
-        path = Path(self._tmp.name) / f"inputs-{batch_size}x{seq_len}.pt"
+    def context(self, profile: str):
+        """Training data for data-dependent compressors: the task's training set
+        for a real-weights profile; None for random-init ones (recovering random
+        weights measures nothing, so their variants are pruned one-shot)."""
+        prof = get_profile(profile)
+        if prof.task == "text":
+            return training_context()
+        return self.task(profile).training_context() if prof.real_weights else None
+
+    def inputs(self, batch_size: int, seq_len: int, case: Case | None = None) -> dict[str, torch.Tensor]:
+        """Timing inputs of ``case``'s task: ``seq_len`` is the task's length axis
+        (tokens for text, pixels per side for images).  Without ``case``: text."""
+        if case is None or get_profile(case.profile).task == "text":
+            from .inputs import text_batch
+
+            return text_batch(batch_size, seq_len)
+        model, _ = self.model(Case(case.profile, "fp32"))  # the input shape is the baseline's
+        return self.task(case.profile).inputs(model, batch_size, seq_len)
+
+    def timing_pool(self, case: Case, batch_size: int, length: int) -> tuple[list[dict[str, torch.Tensor]], Any]:
+        """Inputs the timing loop cycles through, and which test examples each holds
+        (None when unknown): text -- up to ``integrity.POOL`` distinct batches of IMDB
+        test reviews; images -- one batch of real test images (a single pool entry)."""
+        if get_profile(case.profile).task == "text":
+            from . import integrity
+            from .inputs import text_batches
+
+            return text_batches(batch_size, length, integrity.POOL)
+        return [self.inputs(batch_size, length, case)], None
+
+    def timed_forward(self, case: Case, batch_size: int, length: int):
+        """The :class:`harness.integrity.TimedForward` that timing loops run for ``case``."""
+        from . import integrity
+
+        pool, indices = self.timing_pool(case, batch_size, length)
+        return integrity.TimedForward(self.runner(case), pool, indices)
+
+    def inputs_file(self, batch_size: int, seq_len: int, case: Case | None = None) -> Path:
+        tag = "" if case is None else f"{case.profile}-"
+        path = Path(self._tmp.name) / f"inputs-{tag}{batch_size}x{seq_len}.pt"
         if not path.exists():
-            torch.save(self.inputs(batch_size, seq_len), path)
+            torch.save(self.inputs(batch_size, seq_len, case), path)
         return path
 
     def logits(self, case: Case, dataset: str) -> torch.Tensor:
-        """(N, 2) logits of ``case`` on ``dataset`` ("imdb-test" or "mr")."""
+        """(N, C) logits of ``case`` on the task's evaluation set ``dataset``
+        (through the backend runner; text sets honour ``eval_limit``)."""
         key = (case.profile, case.variant, case.backend, dataset)
         if key not in self._logits:
-            from . import data
-            from .quality import predict_logits
+            if get_profile(case.profile).task == "text":
+                from . import data
+                from .quality import predict_logits
 
-            ds = self.dataset(dataset)
-            self._logits[key] = predict_logits(self.runner(case), data.batches(ds, data.load_tokenizer(), batch_size=32))
+                ds = self.dataset(dataset)
+                self._logits[key] = predict_logits(self.runner(case),
+                                                   data.batches(ds, data.load_tokenizer(), batch_size=32))
+            else:
+                model = self.model(case)[0] if case.backend == "torch" else self.runner(case)
+                self._logits[key] = self.task(case.profile).logits(model, dataset)
         return self._logits[key]
 
+    def labels(self, case: Case, dataset: str) -> torch.Tensor:
+        """(N,) int64 labels of the task's evaluation set ``dataset``."""
+        if get_profile(case.profile).task == "text":
+            return torch.tensor(self.dataset(dataset).labels, dtype=torch.int64)
+        return self.task(case.profile).labels(dataset)
+
     eval_limit: int | None = None
-    """At most this many examples per evaluation set (``--eval-limit``), evenly
+    """At most this many examples per text evaluation set (``--eval-limit``), evenly
     spaced so a label-sorted set (MR) stays balanced; None: all."""
 
     def dataset(self, name: str) -> Any:
-        from . import data
+        """A text evaluation set ("imdb-test" or "mr"), cut to ``eval_limit``."""
+        from .tasks import TextTask
 
-        if name == "imdb-test":
-            ds = data.imdb_splits()["test"]
-        elif name == "mr":
-            ds = data.mr_sentences()
-        else:
-            raise ValueError(f"unknown evaluation set '{name}'")
+        ds = TextTask().dataset(name)
         if self.eval_limit and self.eval_limit < len(ds):
             step = len(ds) / self.eval_limit
             ds = ds.subset([int(i * step) for i in range(self.eval_limit)])

@@ -32,13 +32,28 @@ def _cases(config: pytest.Config) -> list[Case]:
         compressors.get(v)
     adapters = [backends.get(b) for b in names]
     # Interleaved: for each variant, every backend in turn.
-    return [Case(p, v, b.name, b.unsupported(v)) for p in profiles for v in variants for b in adapters]
+    return [Case(p, v, b.name, b.unsupported(v, get_profile(p).task))
+            for p in profiles for v in variants for b in adapters]
 
 
 def _param(values: tuple, case: Case, id_: str):
     """A parametrize entry; a case its backend cannot run is skipped with the reason."""
     marks = [pytest.mark.skip(reason=case.skip)] if case.skip else []
     return pytest.param(*values, id=id_, marks=marks)
+
+
+def _task(case: Case):
+    """The case's task (harness.tasks): length tag and eval sets come from it, not from here."""
+    from harness.profiles import get_profile
+    from harness.tasks import get_task
+
+    return get_task(get_profile(case.profile).task)
+
+
+def _task_eval_sets(task: str) -> tuple[str, ...]:
+    from harness.tasks import get_task
+
+    return get_task(task).eval_sets
 
 
 def _ints(config: pytest.Config, option: str, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -66,8 +81,11 @@ def pytest_configure(config: pytest.Config) -> None:
         budgets.load_budgets(config.getoption("--budgets") or budgets.DEFAULT_PATH)
         # The inputs are real IMDB tokens and quality needs MR: fail before any
         # test runs when the set-up step has not fetched them.
-        for name in assets.ASSETS:
-            assets.asset_dir(name)
+        from harness.profiles import get_profile
+        from harness.tasks import get_task
+
+        for task in dict.fromkeys(get_profile(c.profile).task for c in _cases(config)):
+            get_task(task).check_data()
         for option in ("--seq-lengths", "--batch-sizes"):
             if any(n < 1 for n in _ints(config, option, ())):
                 raise ValueError(f"{option} takes positive integers")
@@ -85,7 +103,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params = [(c, s) for p in dict.fromkeys(c.profile for c in cases)
                   for s in _ints(config, "--seq-lengths", get_profile(p).seq_lengths)
                   for c in cases if c.profile == p]
-        metafunc.parametrize(("case", "seq_len"), [_param((c, s), c, f"{c.id}-seq{s}") for c, s in params])
+        metafunc.parametrize(("case", "seq_len"), [_param((c, s), c, f"{c.id}-{_task(c).length_tag}{s}")
+                                                   for c, s in params])
     elif "batch_size" in names:
         params = [(c, b) for p in dict.fromkeys(c.profile for c in cases)
                   for b in _ints(config, "--batch-sizes", get_profile(p).batch_sizes)
@@ -93,7 +112,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(("case", "batch_size"), [_param((c, b), c, f"{c.id}-bs{b}") for c, b in params])
     elif "eval_set" in names:
         real = [c for c in cases if get_profile(c.profile).real_weights]
-        params = [(c, e) for e in EVAL_SETS for c in real]
+        params = [(c, e) for t in dict.fromkeys(_task(c).name for c in real) for e in _task_eval_sets(t)
+                  for c in real if _task(c).name == t]
         metafunc.parametrize(("case", "eval_set"), [_param((c, e), c, f"{c.id}-{e}") for c, e in params])
     elif "engine" in names:
         profiles = list(dict.fromkeys(c.profile for c in cases if c.backend == "torch"))

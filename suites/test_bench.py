@@ -15,6 +15,7 @@ import compressors
 from harness import cold_start, flops, integrity, memory, progress
 from harness.params import count_params, layer_sparsity, linear_sparsity, sparse_size_bytes
 from harness.fresh import run_worker
+from harness.profiles import get_profile
 from harness.quality import quality_metrics
 from harness.stats import LatencyStats
 from harness.timers import plan_rounds
@@ -54,8 +55,13 @@ def _timed(benchmark, fn, opts, min_rounds: int | None = None) -> LatencyStats:
     return stats
 
 
+def _static_length(case) -> int:
+    """The profile's length for single-shape metrics (seq 128 for text, e.g. 28 px for Fashion-MNIST)."""
+    return get_profile(case.profile).static_length
+
+
 def test_static(benchmark, bench, case):
-    """Size on disk, parameters, non-zeros, sparsity, FLOPs and MACs (batch 1, seq 128).
+    """Size on disk, parameters, non-zeros, sparsity, FLOPs and MACs (batch 1, the profile's static length).
 
     Size is the file the backend loads (state dict or ``.onnx``); parameters
     and FLOPs are counted on the PyTorch model the backend's artifact is made
@@ -63,7 +69,8 @@ def test_static(benchmark, bench, case):
     """
     model, info = bench.model(case)
     runner = bench.runner(case)
-    inputs = bench.inputs(1, 128)
+    length = _static_length(case)
+    inputs = bench.inputs(1, length, case)
     params, nonzero = count_params(model)
     n_flops = benchmark.pedantic(flops.count_flops, args=(model, inputs), rounds=1, iterations=1)
     _tag(benchmark, bench, case, "static",
@@ -72,7 +79,10 @@ def test_static(benchmark, bench, case):
          linear_sparsity=linear_sparsity(model),
          params=params, nonzero_params=nonzero, sparsity=1 - nonzero / params if params else 0.0,
          flops=n_flops, macs_fvcore=flops.count_macs_fvcore(model, inputs),
-         flops_batch=1, flops_seq_len=128, build_s=info.build_s,
+         flops_batch=1, flops_seq_len=length, length_axis=bench.task(case.profile).length_axis,
+         flops_by_length={str(n): flops.count_flops(model, bench.inputs(1, n, case))
+                          for n in get_profile(case.profile).seq_lengths},
+         int8_flops_fraction=flops.int8_flops_fraction(model, inputs), build_s=info.build_s,
          **(info.facts if case.backend == "torch" else _artifact_facts(runner)))
 
 
@@ -87,29 +97,30 @@ def _artifact_facts(runner) -> dict:
 
 
 def test_latency(benchmark, bench, opts, case, seq_len):
-    """Batch-1 latency at one sequence length through the backend adapter, fixed threads."""
-    fn = integrity.timed_forward(bench.runner(case), 1, seq_len)  # distinct test reviews per round, logits sampled
-    benchmark.group = f"latency seq={seq_len}"
+    """Batch-1 latency at one length (tokens or pixels per side) through the backend adapter, fixed threads."""
+    fn = bench.timed_forward(case, 1, seq_len)  # distinct real test inputs per round, logits sampled
+    benchmark.group = f"latency {bench.task(case.profile).length_tag}={seq_len}"
     stats = _timed(benchmark, fn, opts)
-    _tag(benchmark, bench, case, "latency", seq_len=seq_len, batch_size=1, **stats.as_dict(),
-         **integrity.after_timing(bench, _ikey(case), fn, seq_len))
+    _tag(benchmark, bench, case, "latency", seq_len=seq_len, length_axis=bench.task(case.profile).length_axis,
+         batch_size=1, **stats.as_dict(), **integrity.after_timing(bench, _ikey(case), fn, seq_len))
 
 
 def test_throughput(benchmark, bench, opts, case, batch_size):
     """Samples per second at seq 128 for one batch size."""
-    fn = integrity.timed_forward(bench.runner(case), batch_size, 128)
+    length = _static_length(case)
+    fn = bench.timed_forward(case, batch_size, length)
     benchmark.group = f"throughput bs={batch_size}"
     stats = _timed(benchmark, fn, opts, min_rounds=5)
-    _tag(benchmark, bench, case, "throughput", seq_len=128, batch_size=batch_size,
+    _tag(benchmark, bench, case, "throughput", seq_len=length, batch_size=batch_size,
          throughput_sps=batch_size / (stats.p50_ms / 1e3), **stats.as_dict(),
-         **integrity.after_timing(bench, _ikey(case), fn, 128))
+         **integrity.after_timing(bench, _ikey(case), fn, length))
 
 
 def _fresh_samples(benchmark, bench, case, mode: str, rounds: int) -> list[dict]:
     """Run ``rounds`` fresh-process workers; pytest-benchmark times each whole process."""
     directory = bench.artifact_dir(case)
     bench.runner(case)  # verified (checksums, ONNX checker) in this process before timing
-    inputs_file = bench.inputs_file(1, 128)
+    inputs_file = bench.inputs_file(1, _static_length(case), case)
     samples: list[dict] = []
     with progress.bar(total=rounds, desc=f"{mode} {case.id}", unit="process", leave=False) as pb:
         benchmark.pedantic(lambda: (samples.append(run_worker(mode, directory, inputs_file, bench.threads,
@@ -140,11 +151,10 @@ def test_quality(benchmark, bench, case, eval_set):
     """Accuracy (95% bootstrap CI), eval loss, agreement and KL against the torch FP32 reference
     (for onnxruntime fp32 too: how faithful the exported graph is)."""
     benchmark.group = f"quality {eval_set}"
-    ds = bench.dataset(eval_set)
     logits = benchmark.pedantic(bench.logits, args=(case, eval_set), rounds=1, iterations=1)
     reference = (None if case.variant == "fp32" and case.backend == "torch"
                  else bench.logits(case.on("torch", "fp32"), eval_set))
-    labels = torch.tensor(ds.labels, dtype=torch.int64)
+    labels = bench.labels(case, eval_set)
     model, _ = bench.model(case)  # for onnxruntime: the torch source of the exported graph
     dynamic_quant = integrity.is_dynamic_quant(model) or (case.backend != "torch" and "int8" in case.variant)
     _tag(benchmark, bench, case, "quality", eval_set=eval_set, **quality_metrics(logits, labels, reference),
@@ -174,9 +184,11 @@ def test_int8_engine(benchmark, bench, opts, profile, engine):
     fp32, info = bench.model(Case(profile, "fp32"))
     model = compressors.build("int8-dynamic", fp32, engine=engine)
     benchmark.group = "int8 engine seq=128"
-    stats = _timed(benchmark, integrity.timed_forward(TorchRunner(model, info), 1, 128), opts)
+    pool, indices = bench.timing_pool(Case(profile, "fp32"), 1, get_profile(profile).static_length)
+    stats = _timed(benchmark, integrity.TimedForward(TorchRunner(model, info), pool, indices), opts)
     benchmark.extra_info.update(metric="int8_engine", profile=profile, variant=f"int8-dynamic@{engine}",
-                                engine=engine, backend="torch", threads=bench.threads, seq_len=128, **stats.as_dict())
+                                engine=engine, backend="torch", threads=bench.threads,
+                                seq_len=get_profile(profile).static_length, **stats.as_dict())
 
 
 TRIPLE_LOSS_N = 512  # IMDB test reviews: enough for a stable mean, cheap next to test_quality's full pass

@@ -55,8 +55,8 @@ class Backend(abc.ABC):
 
     name: str
 
-    def unsupported(self, variant: str) -> str | None:
-        """Why ``variant`` cannot run here (one line naming the supported path), or None."""
+    def unsupported(self, variant: str, task: str = "text") -> str | None:
+        """Why ``variant`` of a ``task`` profile cannot run here (one line naming the supported path), or None."""
         return None
 
     @abc.abstractmethod

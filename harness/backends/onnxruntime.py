@@ -56,7 +56,10 @@ class OrtRunner:
 class OnnxRuntime(Backend):
     name = "onnxruntime"
 
-    def unsupported(self, variant: str) -> str | None:
+    def unsupported(self, variant: str, task: str = "text") -> str | None:
+        if task != "text":  # the exporter's inputs and dynamic axes are a text encoder's
+            return (f"the onnxruntime backend exports text encoders only (input_ids, attention_mask); "
+                    f"measure {task} profiles with --backends torch")
         try:
             onnx_export.plan(variant)
         except HarnessError as exc:

@@ -1,0 +1,236 @@
+"""Tasks: what a profile's model eats and how its quality is scored.
+
+The suite, the session and the metrics never ask "is this text or vision?";
+they ask the profile's task (``get_task(profile.task)``):
+
+* ``inputs(model, batch, length)`` -- the timing inputs, a dict of keyword
+  arguments for ``model(**inputs)``: ``input_ids``/``attention_mask`` (B, S)
+  for text, ``pixel_values`` (B, C, H, W) for images;
+* ``length_axis`` -- what the second timing axis means: ``"seq_len"`` (tokens)
+  for text, ``"image_size"`` (pixels per side) for images; ``length_tag`` is
+  its short form in test ids (``seq128``, ``img224``);
+* ``eval_sets`` -- the quality sets, the first being the primary one
+  (``accuracy``); ``labels``/``logits`` score a model on them;
+* ``training_context()`` -- data for data-dependent compressors.
+
+``TextTask`` is the original BERT-style path (real IMDB tokens, IMDB test + MR).
+``ImageTask`` is Fashion-MNIST (:mod:`harness.vision_data`): timing inputs are
+real test images resized bilinearly to ``length``×``length`` and repeated to
+the model's channel count; quality on the 10,000 test images plus study 004's
+"20 edge samples" smoke set (two per class).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import torch
+import torch.nn as nn
+
+from .errors import HarnessError
+
+
+class Task:
+    name: ClassVar[str]
+    length_axis: ClassVar[str]
+    length_tag: ClassVar[str]
+    eval_sets: ClassVar[tuple[str, ...]]
+
+    def inputs(self, model: nn.Module | None, batch_size: int, length: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def check_data(self) -> None:
+        """Raise HarnessError (naming the set-up command) when the task's data are missing."""
+        raise NotImplementedError
+
+    def labels(self, eval_set: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def logits(self, model: nn.Module, eval_set: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_context(self):
+        raise NotImplementedError
+
+    def _unknown(self, eval_set: str) -> ValueError:
+        return ValueError(f"unknown evaluation set '{eval_set}' for task {self.name}; "
+                          f"known: {', '.join(self.eval_sets)}")
+
+
+class TextTask(Task):
+    """Binary sentiment on IMDB reviews (+ MR sentences out of domain)."""
+
+    name = "text"
+    length_axis = "seq_len"
+    length_tag = "seq"
+    eval_sets = ("imdb-test", "mr")
+
+    def inputs(self, model, batch_size, length):
+        from .inputs import text_batch
+
+        return text_batch(batch_size, length)
+
+    def check_data(self):
+        from . import assets
+
+        for name in assets.ASSETS:
+            assets.asset_dir(name)
+
+    def dataset(self, eval_set: str):
+        from . import data
+
+        if eval_set == "imdb-test":
+            return data.imdb_splits()["test"]
+        if eval_set == "mr":
+            return data.mr_sentences()
+        raise self._unknown(eval_set)
+
+    def labels(self, eval_set):
+        return torch.tensor(self.dataset(eval_set).labels, dtype=torch.int64)
+
+    def logits(self, model, eval_set):
+        from . import data
+        from .quality import predict_logits
+
+        return predict_logits(model, data.batches(self.dataset(eval_set), data.load_tokenizer(), batch_size=32))
+
+    def training_context(self):
+        from .session import training_context
+
+        return training_context()
+
+
+def min_image_size(config: Any) -> int:
+    """Smallest square input a ConvNeXt config can downsample: the stem's
+    stride ``patch_size`` then a stride-2 (kernel-2) downsampling before every
+    stage after the first, so ``patch_size * 2**(stages - 1)`` pixels."""
+    return int(config.patch_size) * 2 ** (len(config.hidden_sizes) - 1)
+
+
+def check_image_input(config: Any, pixel_values: torch.Tensor, what: str = "input") -> None:
+    """Raise HarnessError unless ``pixel_values`` (B, C, H, W) fits ``config``
+    (ConvNeXt-style: ``num_channels``, ``patch_size``, ``hidden_sizes``)."""
+    if pixel_values.ndim != 4:
+        raise HarnessError(f"{what} has shape {tuple(pixel_values.shape)}; images must be (batch, channels, height, width)")
+    channels = int(config.num_channels)
+    if pixel_values.shape[1] != channels:
+        raise HarnessError(f"{what} has {pixel_values.shape[1]} channel(s) but the model takes {channels}: "
+                           f"give {channels}-channel images (num_channels in the profile's config)")
+    low = min_image_size(config)
+    if min(pixel_values.shape[2:]) < low:
+        raise HarnessError(f"image size {tuple(pixel_values.shape[2:])} is too small: this ConvNeXt (patch "
+                           f"{config.patch_size}, {len(config.hidden_sizes)} stages) needs at least {low}×{low} pixels")
+
+
+class ImageTask(Task):
+    """10-class Fashion-MNIST classification (study 004's task, on FMNIST not CIFAR-10)."""
+
+    name = "image"
+    length_axis = "image_size"
+    length_tag = "img"
+    eval_sets = ("fmnist-test", "fmnist-edge20")
+
+    def __init__(self, train_batch: int = 128, train_size: int | None = None) -> None:
+        self.train_batch = train_batch
+        self.train_size = train_size
+
+    @staticmethod
+    def resize(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+        """(N, 1, 28, 28) -> (N, ``channels``, size, size): bilinear resize, the gray
+        channel repeated (a 3-channel model sees a gray RGB image)."""
+        if images.shape[-1] != size:
+            images = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear",
+                                                     align_corners=False)
+        return images.expand(-1, channels, -1, -1).contiguous() if channels != images.shape[1] else images
+
+    def _config(self, model: nn.Module | None) -> Any:
+        config = getattr(model, "config", None)
+        if config is None or not hasattr(config, "num_channels"):
+            raise HarnessError("the image task needs a model with a ConvNeXt-style config (num_channels, patch_size)")
+        return config
+
+    def inputs(self, model, batch_size, length):
+        from . import vision_data
+
+        if batch_size < 1:
+            raise HarnessError(f"batch size {batch_size} must be >= 1")
+        config = self._config(model)
+        low = min_image_size(config)
+        if length < low:
+            raise HarnessError(f"image size {length} is too small: this ConvNeXt (patch {config.patch_size}, "
+                               f"{len(config.hidden_sizes)} stages) needs at least {low}×{low} pixels")
+        if int(config.num_channels) not in (1, 3):
+            raise HarnessError(f"the model takes {config.num_channels} channels; Fashion-MNIST images can be "
+                               f"given as 1 (gray) or 3 (gray repeated) channels only")
+        test = vision_data.fashion_mnist("test")
+        if batch_size > len(test):
+            raise HarnessError(f"batch size {batch_size} exceeds the {len(test)} test images")
+        pixels = self.resize(test.images[:batch_size], length, int(config.num_channels))
+        check_image_input(config, pixels)
+        return {"pixel_values": pixels}
+
+    def check_data(self):
+        from . import vision_data
+
+        for split in vision_data.FILES:
+            for f in vision_data.FILES[split][:2]:
+                if not (vision_data.data_dir() / f).is_file():
+                    raise vision_data._missing(vision_data.data_dir() / f)
+
+    def dataset(self, eval_set: str):
+        from . import vision_data
+
+        if eval_set == "fmnist-test":
+            return vision_data.fashion_mnist("test")
+        if eval_set == "fmnist-edge20":
+            return vision_data.edge_samples(20)
+        raise self._unknown(eval_set)
+
+    def labels(self, eval_set):
+        return self.dataset(eval_set).labels
+
+    @torch.inference_mode()
+    def logits(self, model, eval_set, batch_size: int = 256):
+        from . import vision_data
+
+        config = self._config(model)
+        size = int(getattr(config, "image_size", 28))
+        out = []
+        for x, _ in vision_data.batches(self.dataset(eval_set), batch_size):
+            x = self.resize(x, size, int(config.num_channels))
+            check_image_input(config, x, what=eval_set)
+            out.append(model(pixel_values=x).logits.float())
+        return torch.cat(out)
+
+    def training_context(self):
+        """Fashion-MNIST train batches ``(pixel_values (B, 1, 28, 28), labels (B,))``
+        in a fixed shuffled order (seed 42) for recovery fine-tuning."""
+        from compressors import CompressionContext
+
+        from . import vision_data
+
+        def train_batches():
+            ds = vision_data.fashion_mnist("train")
+            if self.train_size is not None:
+                ds = ds.subset(range(min(self.train_size, len(ds))))
+            order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(42))
+            return vision_data.batches(ds, self.train_batch, order)
+
+        return CompressionContext(train_batches, seed=42)
+
+
+def eval_suffix(eval_set: str) -> str:
+    """Row-key suffix of a quality result: "" for a task's primary set
+    (``accuracy``), ``"_mr"`` for MR, ``"_edge20"`` for the 20 edge samples."""
+    if any(task().eval_sets[0] == eval_set for task in TASKS.values()):
+        return ""
+    return {"mr": "_mr", "fmnist-edge20": "_edge20"}.get(eval_set, "_" + eval_set.replace("-", "_"))
+
+
+TASKS: dict[str, Callable[[], Task]] = {"text": TextTask, "image": ImageTask}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]()
+    except KeyError:
+        raise HarnessError(f"unknown task '{name}'; known tasks: {', '.join(TASKS)}") from None
