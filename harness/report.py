@@ -136,7 +136,7 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
         "run": run_path.name,
         "datetime": run.get("datetime"),
         "machine": run["machine_info"].get("edgebench", {}),
-        "commit": (run.get("commit_info") or {}).get("id"),
+        "commit": commit.get("id") if isinstance(commit := run.get("commit_info"), dict) else None,
         "gemm_peak": gemm_peak,
         "rows": rows,
         "failures": run["edgebench"].get("failures", []),  # harness.faults
