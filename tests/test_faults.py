@@ -14,7 +14,7 @@ from harness.paths import ROOT, cache_dir
 
 SUITE = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "-p", "fault_plugin",
          "--profiles", "tiny-random", "--threads", "1", "--cold-start-samples", "1", "--memory-samples", "1",
-         "--bench-seconds", "0.1", "--min-rounds", "3"]
+         "--bench-seconds", "0.1", "--min-rounds", "3", "--backends", "torch"]  # faults are backend-agnostic
 
 
 def _env(**extra):
