@@ -30,13 +30,14 @@ bench: setup
 	$(BIN)/python -m pytest suites/ --benchmark-autosave $(PYTEST_ARGS); rc=$$?; \
 	  $(BIN)/python -m harness report || exit $$?; exit $$rc
 
-# Quick gate for CI: minilm-l6 fp32 and INT8 at seq 128 / batch 32, every budget
-# that applies (ratios are within the run, so they hold on any machine).
+# Quick gate for CI: minilm-l6 fp32 and INT8 on torch at seq 128 / batch 32, every
+# budget that applies (ratios are within the run, so they hold on any machine);
+# the onnxruntime budgets are checked by make bench, which measures both backends.
 # Add PYTEST_ARGS=--gate to also compare with the runs blessed for this machine.
 gate: $(STAMP)
 	$(BIN)/python -m harness setup --no-vision
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6 \
-	  --variants fp32,int8-dynamic,int8-dynamic-pc --seq-lengths 128 --batch-sizes 32 \
+	  --variants fp32,int8-dynamic,int8-dynamic-pc --backends torch --seq-lengths 128 --batch-sizes 32 \
 	  --memory-samples 1 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make gate: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

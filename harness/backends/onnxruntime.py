@@ -49,7 +49,7 @@ class OrtRunner:
 
         return {"runtime": f"onnxruntime {ort.__version__}", "providers": self.session.get_providers(),
                 "graph_optimization_level": GRAPH_OPT_LEVEL, "intra_op_threads": self.threads,
-                "inter_op_threads": 1, "execution_mode": "ORT_SEQUENTIAL", "opset": self.meta["opset"],
+                "inter_op_threads": 1, "execution_mode": "ORT_SEQUENTIAL", "allow_spinning": False, "opset": self.meta["opset"],
                 "exporter": self.meta["exporter"], "quantization": self.meta["quantization"]}
 
 
@@ -82,6 +82,9 @@ class OnnxRuntime(Backend):
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # ORT's intra-op threads spin after every run by default; in an interleaved
+        # run that spinning steals the cores from the next (torch) measurement.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT_LEVEL)
         opts.log_severity_level = 3  # errors only: ORT's warnings would flood the suite's output
         path = Path(artifact_dir) / onnx_export.MODEL_FILE
