@@ -13,6 +13,15 @@ from harness.errors import HarnessError
 from harness.paths import ROOT, safe_name, safe_output_path
 
 
+@pytest.fixture(autouse=True)
+def _narrow_temp_root(monkeypatch, tmp_path):
+    """The temp dir is an allowed output root; pin it to this test's folder so that
+    "outside" stays outside wherever the project is cloned (CI may clone under /tmp)."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
 def test_dotdot_and_symlink_escapes_are_refused(tmp_path):
     roots = [tmp_path / "out"]
     (tmp_path / "out").mkdir()
