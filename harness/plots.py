@@ -27,6 +27,12 @@ import matplotlib.ticker  # noqa: E402
 DPI = 110
 
 
+
+def _name(row: dict[str, Any]) -> str:
+    """A variant's label, with its backend when it is not torch eager (rows of both backends share a plot)."""
+    backend = row.get("backend", "torch")
+    return row["variant"] if backend == "torch" else f"{row['variant']} [{'ORT' if backend == 'onnxruntime' else backend}]"
+
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
@@ -68,7 +74,7 @@ def latency_vs_seq(rows: list[dict[str, Any]], footer: str) -> bytes | None:
             seqs = sorted(int(s) for s in r["p50_ms"])
             p50 = [r["p50_ms"][str(s)] for s in seqs]
             p90 = [r["p90_ms"][str(s)] for s in seqs]
-            (line,) = ax.plot(seqs, p50, marker="o", ms=3.5, label=r["variant"])
+            (line,) = ax.plot(seqs, p50, marker="o", ms=3.5, label=_name(r))
             ax.fill_between(seqs, p50, p90, color=line.get_color(), alpha=0.18, linewidth=0)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -98,7 +104,7 @@ def throughput_vs_batch(rows: list[dict[str, Any]], footer: str) -> bytes | None
     for ax, profile in zip(axes[0], profiles):
         for r in (r for r in rows if r["profile"] == profile and len(r["throughput_sps"]) >= 2):
             batches = sorted(int(b) for b in r["throughput_sps"])
-            ax.plot(batches, [r["throughput_sps"][str(b)] for b in batches], marker="o", ms=3.5, label=r["variant"])
+            ax.plot(batches, [r["throughput_sps"][str(b)] for b in batches], marker="o", ms=3.5, label=_name(r))
         ax.set_xscale("log", base=2)
         ticks = sorted({int(b) for r in rows if r["profile"] == profile for b in r["throughput_sps"]})
         ax.set_xticks(ticks, [str(b) for b in ticks])
@@ -119,7 +125,7 @@ def sparsity_sweep(rows: list[dict[str, Any]], footer: str) -> bytes | None:
     without a measured sweep on a profile with real weights."""
     from .report import sweep_points
 
-    fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
+    fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32" and r.get("backend", "torch") == "torch"}
     points = {k: v for k, v in sweep_points(rows).items() if any(r.get("accuracy") is not None for r in v)}
     profiles = list(dict.fromkeys(k[0] for k in points))
     if not profiles:
@@ -183,7 +189,7 @@ def pareto(rows: list[dict[str, Any]], footer: str) -> bytes | None:
     for (ax_lat, ax_size), profile in zip(axes, profiles):
         for ax, cost, xlabel in ((ax_lat, lambda r: r["p50_ms"].get("128"), "p50 latency @ seq 128, batch 1 (ms)"),
                                  (ax_size, lambda r: r.get("size_mb"), "size on disk (MB)")):
-            pts = [(cost(r), 100 * r["accuracy"], r["variant"]) for r in rows
+            pts = [(cost(r), 100 * r["accuracy"], _name(r)) for r in rows
                    if r["profile"] == profile and r.get("accuracy") is not None and cost(r) is not None]
             if not pts:
                 ax.set_visible(False)
