@@ -41,8 +41,9 @@ def load_batches(context: CompressionContext, variant: str, limit: int | None = 
     return out
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    # Biases and LayerNorm weights (all 1-D) are exempt from decay, as in the baseline fine-tune.
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay on matrices and kernels; 1-D parameters (biases, LayerNorm,
+    ConvNeXt layer scale) exempt, as in the baseline fine-tune."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -68,7 +69,7 @@ def train(model: nn.Module, batches: Sequence[Batch], *, epochs: int, lr: float,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         order_rng = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr)
+        optimizer = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
         model.train()
         try:

@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 
 from . import _checks
+from ._train import param_groups
 from .base import CompressionContext, CompressionError, Compressor, CompressorConfig, register
 
 PRUNER = "torch-pruning MagnitudePruner (L1, DepGraph)"
@@ -140,10 +141,7 @@ def _recover(model: nn.Module, context: CompressionContext, config: StructuredCo
     steps = config.recovery_steps
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(context.seed)
-        decay = [p for p in model.parameters() if p.ndim >= 2]
-        rest = [p for p in model.parameters() if p.ndim < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
-                                lr=config.recovery_lr)
+        opt = torch.optim.AdamW(param_groups(model, 0.05), lr=config.recovery_lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
         model.train()
         try:

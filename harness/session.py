@@ -139,7 +139,9 @@ class BenchSession:
         """The profile's :class:`harness.tasks.Task` (text or image)."""
         from .tasks import get_task
 
-        return get_task(get_profile(profile).task)
+        task = get_task(get_profile(profile).task)
+        task.eval_limit = self.eval_limit
+        return task
 
     def context(self, profile: str):
         """Training data for data-dependent compressors: the task's training set
@@ -153,23 +155,20 @@ class BenchSession:
     def inputs(self, batch_size: int, seq_len: int, case: Case | None = None) -> dict[str, torch.Tensor]:
         """Timing inputs of ``case``'s task: ``seq_len`` is the task's length axis
         (tokens for text, pixels per side for images).  Without ``case``: text."""
-        if case is None or get_profile(case.profile).task == "text":
+        if case is None:
             from .inputs import text_batch
 
             return text_batch(batch_size, seq_len)
-        model, _ = self.model(Case(case.profile, "fp32"))  # the input shape is the baseline's
-        return self.task(case.profile).inputs(model, batch_size, seq_len)
+        task = self.task(case.profile)
+        model = self.model(Case(case.profile, "fp32"))[0] if task.inputs_need_model else None  # baseline's shapes
+        return task.inputs(model, batch_size, seq_len)
 
     def timing_pool(self, case: Case, batch_size: int, length: int) -> tuple[list[dict[str, torch.Tensor]], Any]:
-        """Inputs the timing loop cycles through, and which test examples each holds
-        (None when unknown): text -- up to ``integrity.POOL`` distinct batches of IMDB
-        test reviews; images -- one batch of real test images (a single pool entry)."""
-        if get_profile(case.profile).task == "text":
-            from . import integrity
-            from .inputs import text_batches
-
-            return text_batches(batch_size, length, integrity.POOL)
-        return [self.inputs(batch_size, length, case)], None
+        """The task's timing pool for ``case`` (see :meth:`harness.tasks.Task.timing_pool`)."""
+        task = self.task(case.profile)
+        # Input shapes are the baseline's; loaded only for a task whose inputs depend on it.
+        model = self.model(Case(case.profile, "fp32"))[0] if task.inputs_need_model else None
+        return task.timing_pool(model, batch_size, length)
 
     def timed_forward(self, case: Case, batch_size: int, length: int):
         """The :class:`harness.integrity.TimedForward` that timing loops run for ``case``."""
@@ -186,38 +185,25 @@ class BenchSession:
         return path
 
     def logits(self, case: Case, dataset: str) -> torch.Tensor:
-        """(N, C) logits of ``case`` on the task's evaluation set ``dataset``
-        (through the backend runner; text sets honour ``eval_limit``)."""
+        """(N, C) logits of ``case`` on the task's evaluation set ``dataset`` (cut to ``eval_limit``);
+        a non-torch backend is scored through its runner."""
         key = (case.profile, case.variant, case.backend, dataset)
         if key not in self._logits:
-            if get_profile(case.profile).task == "text":
-                from . import data
-                from .quality import predict_logits
-
-                ds = self.dataset(dataset)
-                self._logits[key] = predict_logits(self.runner(case),
-                                                   data.batches(ds, data.load_tokenizer(), batch_size=32))
-            else:
-                model = self.model(case)[0] if case.backend == "torch" else self.runner(case)
-                self._logits[key] = self.task(case.profile).logits(model, dataset)
+            model = self.model(case)[0] if case.backend == "torch" else self.runner(case)
+            self._logits[key] = self.task(case.profile).logits(model, dataset)
         return self._logits[key]
 
     def labels(self, case: Case, dataset: str) -> torch.Tensor:
         """(N,) int64 labels of the task's evaluation set ``dataset``."""
-        if get_profile(case.profile).task == "text":
-            return torch.tensor(self.dataset(dataset).labels, dtype=torch.int64)
         return self.task(case.profile).labels(dataset)
 
     eval_limit: int | None = None
-    """At most this many examples per text evaluation set (``--eval-limit``), evenly
-    spaced so a label-sorted set (MR) stays balanced; None: all."""
+    """At most this many examples per evaluation set (``--eval-limit``); see ``Task.eval_limit``."""
 
     def dataset(self, name: str) -> Any:
         """A text evaluation set ("imdb-test" or "mr"), cut to ``eval_limit``."""
         from .tasks import TextTask
 
-        ds = TextTask().dataset(name)
-        if self.eval_limit and self.eval_limit < len(ds):
-            step = len(ds) / self.eval_limit
-            ds = ds.subset([int(i * step) for i in range(self.eval_limit)])
-        return ds
+        task = TextTask()
+        task.eval_limit = self.eval_limit
+        return task.dataset(name)

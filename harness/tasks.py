@@ -34,9 +34,26 @@ class Task:
     length_axis: ClassVar[str]
     length_tag: ClassVar[str]
     eval_sets: ClassVar[tuple[str, ...]]
+    inputs_need_model: ClassVar[bool] = True
+    """False when :meth:`inputs` ignores its model argument (text: real token ids)."""
+    eval_limit: int | None = None
+    """At most this many examples per evaluation set (the suite's ``--eval-limit``),
+    evenly spaced so a label-sorted set stays balanced; None: all."""
 
     def inputs(self, model: nn.Module | None, batch_size: int, length: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def timing_pool(self, model: nn.Module | None, batch_size: int,
+                    length: int) -> tuple[list[dict[str, torch.Tensor]], list[list[int]] | None]:
+        """The inputs a timing loop cycles through and the test examples each holds
+        (None when not tracked); default: the single batch of :meth:`inputs`."""
+        return [self.inputs(model, batch_size, length)], None
+
+    def _limited(self, ds: Any) -> Any:
+        if self.eval_limit and self.eval_limit < len(ds):
+            step = len(ds) / self.eval_limit
+            ds = ds.subset([int(i * step) for i in range(self.eval_limit)])
+        return ds
 
     def check_data(self) -> None:
         """Raise HarnessError (naming the set-up command) when the task's data are missing."""
@@ -63,11 +80,19 @@ class TextTask(Task):
     length_axis = "seq_len"
     length_tag = "seq"
     eval_sets = ("imdb-test", "mr")
+    inputs_need_model = False
 
     def inputs(self, model, batch_size, length):
         from .inputs import text_batch
 
         return text_batch(batch_size, length)
+
+    def timing_pool(self, model, batch_size, length):
+        """Up to ``integrity.POOL`` distinct batches of IMDB test reviews, with their indices."""
+        from .inputs import text_batches
+        from .integrity import POOL
+
+        return text_batches(batch_size, length, POOL)
 
     def check_data(self):
         from . import assets
@@ -79,9 +104,9 @@ class TextTask(Task):
         from . import data
 
         if eval_set == "imdb-test":
-            return data.imdb_splits()["test"]
+            return self._limited(data.imdb_splits()["test"])
         if eval_set == "mr":
-            return data.mr_sentences()
+            return self._limited(data.mr_sentences())
         raise self._unknown(eval_set)
 
     def labels(self, eval_set):
@@ -180,9 +205,9 @@ class ImageTask(Task):
         from . import vision_data
 
         if eval_set == "fmnist-test":
-            return vision_data.fashion_mnist("test")
+            return self._limited(vision_data.fashion_mnist("test"))
         if eval_set == "fmnist-edge20":
-            return vision_data.edge_samples(20)
+            return vision_data.edge_samples(20)  # already a fixed 20-image smoke set
         raise self._unknown(eval_set)
 
     def labels(self, eval_set):

@@ -102,13 +102,6 @@ def recipe_hash(recipe: VisionRecipe, train: vision_data.ImageDataset | None = N
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay on matrices and kernels; biases, LayerNorm and layer-scale (1-D) exempt."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    rest = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-
-
 def train(model: nn.Module, ds: vision_data.ImageDataset, *, epochs: int, lr: float,
           weight_decay: float, batch_size: int, seed: int, progress: bool = True,
           after_step=None) -> list[float]:
@@ -124,6 +117,8 @@ def train(model: nn.Module, ds: vision_data.ImageDataset, *, epochs: int, lr: fl
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         order_rng = torch.Generator().manual_seed(seed)
+        from compressors._train import param_groups
+
         opt = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
         model.train()
