@@ -22,7 +22,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profiles", default="minilm-l6,distilbert-base",
                     help="comma-separated model profiles to benchmark (default: %(default)s)")
     group.addoption("--variants", default="fp32,int8-dynamic,int8-dynamic-pc",
-                    help="comma-separated variants to benchmark (default: %(default)s)")
+                    help="comma-separated variants to benchmark; 'profile/variant' restricts one to that profile "
+                         "(default: %(default)s)")
     group.addoption("--backends", default="torch,onnxruntime",
                     help="comma-separated inference backends (harness.backends): torch (eager), onnxruntime; "
                          "variants a backend cannot run are skipped with the reason (default: %(default)s)")

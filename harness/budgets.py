@@ -47,6 +47,13 @@ INDEXED = {"p50_ms", "p90_ms", "p99_ms", "throughput_sps"}
 ACCURACY_METRICS = {"accuracy", "accuracy_mr", "eval_loss", "agreement", "kl_fp32"}
 
 
+def _match(name: str, pattern: str) -> bool:
+    """fnmatch, with a leading ``!`` negating the pattern (``"!*-mlm"``: every profile but the MLM ones)."""
+    if pattern.startswith("!"):
+        return not fnmatch.fnmatchcase(name, pattern[1:])
+    return fnmatch.fnmatchcase(name, pattern)
+
+
 @dataclasses.dataclass(frozen=True)
 class Budget:
     profile: str
@@ -63,8 +70,7 @@ class Budget:
         return self.metric.partition("@")[0]
 
     def matches(self, profile: str, variant: str, backend: str = "torch") -> bool:
-        return (fnmatch.fnmatchcase(profile, self.profile) and fnmatch.fnmatchcase(variant, self.variant)
-                and fnmatch.fnmatchcase(backend, self.backend))
+        return _match(profile, self.profile) and _match(variant, self.variant) and _match(backend, self.backend)
 
     def describe(self) -> str:
         op = "≤" if self.bound.startswith("max") else "≥"
@@ -167,7 +173,7 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
             if not isinstance(entry.get(key), str) or not entry[key]:
                 raise HarnessError(f"{where}: '{key}' is required (a non-empty string)")
         profile = entry.get("profile", "*")
-        if not any(fnmatch.fnmatchcase(p, profile) for p in PROFILES):
+        if not any(_match(p, profile) for p in PROFILES):
             raise HarnessError(f"{where}: profile '{profile}' matches no profile ({', '.join(PROFILES)})")
         if not any(ch in entry["variant"] for ch in "*?["):
             try:
@@ -178,7 +184,7 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
         backend = entry.get("backend", "torch")
         from .backends import BACKENDS
 
-        if not isinstance(backend, str) or not any(fnmatch.fnmatchcase(b, backend) for b in BACKENDS):
+        if not isinstance(backend, str) or not any(_match(b, backend) for b in BACKENDS):
             raise HarnessError(f"{where}: backend {backend!r} matches no backend ({', '.join(BACKENDS)})")
         _check_metric(entry["metric"], where)
         bounds = [b for b in BOUNDS if b in entry]

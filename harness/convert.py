@@ -33,9 +33,6 @@ import torch
 from . import assets
 from .errors import HarnessError
 
-# Head keys of DistilBertForSequenceClassification: freshly initialised.
-HEAD_KEYS = frozenset({"pre_classifier.weight", "pre_classifier.bias",
-                       "classifier.weight", "classifier.bias"})
 # BERT keys with no DistilBERT counterpart.
 _IGNORED_PREFIXES = ("pooler.", "cls.")
 _IGNORED_KEYS = frozenset({"embeddings.position_ids", "embeddings.token_type_ids"})
@@ -169,29 +166,43 @@ def _required_keys(n_layers: int) -> set[str]:
     return keys
 
 
-def load_minilm_as_distilbert(num_labels: int = 2, seed: int = 42):
+def load_minilm_as_distilbert(num_labels: int = 2, seed: int = 42, model_class: str = "DistilBertForSequenceClassification"):
     """all-MiniLM-L6-v2 as a ``DistilBertForSequenceClassification`` (6 layers, dim 384,
     12 heads, FFN 1536, vocab 30,522; 22.7 M parameters), in eval mode.
 
     The encoder comes from the ``minilm-l6`` asset (no download: raises
     HarnessError with the setup command if it is missing or corrupt); the head
     (pre_classifier, classifier) is randomly initialised under
-    ``torch.manual_seed(seed)``, so the same seed gives the same model.  Raises
-    HarnessError if the converted weights leave anything but the head unloaded.
+    ``torch.manual_seed(seed)``, so the same seed gives the same model.
+    ``model_class="DistilBertForMaskedLM"`` gives the encoder with DistilBERT's
+    MLM head instead (vocab_transform, vocab_layer_norm, a projector tied to the
+    word embeddings; the :mod:`harness.mlm` profile).  Raises HarnessError if the
+    converted weights leave anything but the head unloaded.
     """
     from safetensors.torch import load_file
-    from transformers import DistilBertForSequenceClassification
 
     folder = assets.asset_dir("minilm-l6")
     bert_config = json.loads((folder / "config.json").read_text())
     config = distilbert_config_from_bert(bert_config, num_labels=num_labels)
     state = bert_to_distilbert_state_dict(load_file(folder / "model.safetensors"), config.n_layers)
+    return _with_encoder(model_class, config, state, seed)
+
+
+def _with_encoder(model_class: str, config: Any, state: dict[str, torch.Tensor], seed: int):
+    """``model_class(config)`` (seeded init) with the converted encoder loaded;
+    everything outside ``distilbert.`` (the task head) stays freshly initialised."""
+    import transformers
+
     torch.manual_seed(seed)
-    model = DistilBertForSequenceClassification(config)
+    model = getattr(transformers, model_class)(config)
     result = model.load_state_dict(state, strict=False)
-    if set(result.missing_keys) != HEAD_KEYS or result.unexpected_keys:
+    # A tied projector reports its weight missing although it is the (loaded) word embeddings.
+    tied = {k for k in result.missing_keys if k == "vocab_projector.weight"
+            and model.vocab_projector.weight is model.distilbert.embeddings.word_embeddings.weight}
+    encoder_missing = [k for k in set(result.missing_keys) - tied if k.startswith("distilbert.")]
+    if encoder_missing or result.unexpected_keys:
         raise HarnessError(
-            f"converted MiniLM weights do not fit DistilBERT (missing {sorted(result.missing_keys)}, "
+            f"converted MiniLM weights do not fit {model_class} (missing {sorted(encoder_missing)}, "
             f"unexpected {sorted(result.unexpected_keys)}): this transformers version renamed "
             f"DistilBERT modules; update harness/convert.py"
         )
@@ -282,16 +293,7 @@ def load_minilm_l3_as_distilbert(num_labels: int = 2, seed: int = 42):
     vocabulary; the package ships none).  Raises HarnessError if the asset is
     missing ("run 'python -m harness setup'") or the weights do not fit.
     """
-    from transformers import DistilBertForSequenceClassification
-
     bert_sd = onnx_bert_state_dict(minilm_l3_onnx_path())
     config = distilbert_config_from_bert(bert_config_from_state_dict(bert_sd, MINILM_L3_HEADS), num_labels)
-    state = bert_to_distilbert_state_dict(bert_sd, config.n_layers)
-    torch.manual_seed(seed)
-    model = DistilBertForSequenceClassification(config)
-    result = model.load_state_dict(state, strict=False)
-    if set(result.missing_keys) != HEAD_KEYS or result.unexpected_keys:
-        raise HarnessError(
-            f"converted MiniLM-L3 weights do not fit DistilBERT (missing {sorted(result.missing_keys)}, "
-            f"unexpected {sorted(result.unexpected_keys)}): update harness/convert.py")
-    return model.eval()
+    return _with_encoder("DistilBertForSequenceClassification", config,
+                         bert_to_distilbert_state_dict(bert_sd, config.n_layers), seed)

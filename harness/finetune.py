@@ -212,34 +212,18 @@ def accuracy(model: torch.nn.Module, dataset: data.TextDataset, tokenizer: Any,
 # checkpoints
 
 
-def _state_for_saving(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Contiguous CPU copies of the state dict; refuses tensors that share storage.
-
-    safetensors cannot store aliased tensors (tied weights); DistilBERT for
-    sequence classification has none, so aliasing means the model changed.
-    """
-    state = model.state_dict()
-    seen: dict[int, str] = {}
-    for k, v in state.items():
-        key = v.untyped_storage().data_ptr()
-        if v.numel() and key in seen:
-            raise RuntimeError(f"{k} shares storage with {seen[key]}: tied weights cannot be "
-                               f"saved to safetensors as-is")
-        seen[key] = k
-    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
-
-
 def save_checkpoint(model: torch.nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
     """Write config.json + model.safetensors + meta.json into ``folder`` atomically.
 
     ``meta`` gets ``model_sha256`` added.  Returns ``folder``.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save_model
 
     with atomic_dir(folder) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it 0700; the cache may be shared
         model.config.save_pretrained(tmp)
-        save_file(_state_for_saving(model), tmp / "model.safetensors", metadata={"format": "pt"})
+        # save_model stores tied weights once (the MLM projector is the word embeddings).
+        save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         write_json(tmp / "meta.json", {**meta, "model_sha256": sha256_file(tmp / "model.safetensors")})
         for p in tmp.iterdir():
             p.chmod(0o644)
@@ -273,15 +257,15 @@ def _problem(folder: Path, expected_hash: str | None = None) -> str | None:
     return None
 
 
-def load_checkpoint(path: Path):
-    """The ``DistilBertForSequenceClassification`` saved in ``path``, in eval mode.
+def load_checkpoint(path: Path, model_class: str = "DistilBertForSequenceClassification"):
+    """The ``model_class`` (a transformers DistilBERT class) saved in ``path``, in eval mode.
 
     Verifies model.safetensors against the sha256 in meta.json, builds the model
     from config.json and loads the weights with ``strict=True``.  Raises
     HarnessError if the folder is missing, corrupt or does not match its config.
     """
-    from safetensors.torch import load_file
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+    import transformers
+    from safetensors.torch import load_model
 
     path = Path(path)
     fix = f"run 'python -m harness setup --force' or delete {path}"
@@ -290,10 +274,10 @@ def load_checkpoint(path: Path):
     problem = _problem(path)
     if problem:
         raise HarnessError(f"fine-tuned checkpoint {path} is corrupt: {problem}; {fix}")
-    config = DistilBertConfig.from_json_file(str(path / "config.json"))
-    model = DistilBertForSequenceClassification(config)
+    config = transformers.DistilBertConfig.from_json_file(str(path / "config.json"))
+    model = getattr(transformers, model_class)(config)
     try:
-        model.load_state_dict(load_file(path / "model.safetensors"), strict=True)
+        load_model(model, path / "model.safetensors", strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
         raise HarnessError(f"{path}/model.safetensors does not fit config.json ({first}); {fix}") from None

@@ -186,10 +186,12 @@ def after_timing(owner: Any, key: tuple[str, str], fn: TimedForward, seq_len: in
 
 
 def after_evaluation(owner: Any, key: tuple[str, str], model: Any, eval_set: str,
-                     logits: torch.Tensor, dynamic_quant: bool) -> dict[str, Any]:
+                     logits: torch.Tensor, dynamic_quant: bool, rows: dict[int, int] | None = None) -> dict[str, Any]:
     """Check the accuracy pass against the timed model: same weights, same logits on the timed reviews.
 
-    ``logits`` are the accuracy pass's (N, C) logits on ``eval_set``.
+    ``logits`` are the accuracy pass's (N, C) logits on ``eval_set``; ``rows`` maps an
+    IMDB test index to its row in ``logits`` when the set was cut (``--eval-limit``):
+    timed reviews outside the cut are not compared.  None: row = index.
     Returns the fields recorded with the quality row.  Raises IntegrityError.
     """
     ledger = _ledger(owner)
@@ -200,11 +202,14 @@ def after_evaluation(owner: Any, key: tuple[str, str], model: Any, eval_set: str
                              f"ones ({timed[:12]}…)")
     out: dict[str, Any] = {"evaluated_state_sha256": sha, "timed_state_sha256": timed}
     samples = ledger["samples"].get(key) if eval_set == "imdb-test" else None
+    if samples and rows is not None:
+        samples = {i: v for i, v in samples.items() if i in rows}
     if samples:
+        row = (lambda i: i) if rows is None else rows.__getitem__
         tol = ACCURACY_ATOL_DYNAMIC if dynamic_quant else ACCURACY_ATOL
-        diffs = {i: (logits[i].float() - v).abs().max().item() for i, v in samples.items()}
+        diffs = {i: (logits[row(i)].float() - v).abs().max().item() for i, v in samples.items()}
         worst_i = max(diffs, key=diffs.get)
-        same_class = all(logits[i].argmax() == v.argmax() for i, v in samples.items())
+        same_class = all(logits[row(i)].argmax() == v.argmax() for i, v in samples.items())
         if diffs[worst_i] > tol or not same_class:
             raise IntegrityError(f"{key[1]}/{key[0]}: timed logits of IMDB test review {worst_i} differ from the "
                                  f"accuracy pass's by {diffs[worst_i]:.3g} (tolerance {tol:g}, same class: "

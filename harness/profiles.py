@@ -10,6 +10,10 @@
   000's student: 12 layers, H384, 12 heads, FFN 1536), random init with seed
   42, beside ``distilbert-base`` (study 000's teacher) for the paper's size,
   parameter and FLOPs ratios; no weights of it ship in any registry package.
+* ``minilm-l6-mlm`` -- real weights: the pretrained all-MiniLM-L6-v2 encoder
+  (not fine-tuned) under DistilBERT's MLM head, the head fitted on IMDB text
+  with the encoder frozen (:mod:`harness.mlm`); task ``mlm``: study 001's MLM,
+  distillation and cosine eval losses.  Not in the default run.
 * ``tiny-random`` -- a 2-layer, 32-wide DistilBERT for the harness's own tests.
 * ``convnext-fmnist`` -- ConvNeXt (depths [1, 1, 3, 1], widths [32, 64, 128,
   256], patch 2, 1 channel) trained from scratch on Fashion-MNIST
@@ -95,6 +99,18 @@ def _minilm_load() -> nn.Module:
     return finetune.load_checkpoint(finetune.baseline_checkpoint(finetune.FinetuneRecipe()))
 
 
+def _mlm_key() -> str:
+    from . import mlm
+
+    return "mlm-" + mlm.recipe_hash(mlm.MLMRecipe())
+
+
+def _mlm_load() -> nn.Module:
+    from . import mlm
+
+    return mlm.load_baseline()
+
+
 # ---------------------------------------------------------------- vision (issue 9, study 004)
 CONVNEXT_SMALL = dict(num_channels=3, patch_size=4, hidden_sizes=[96, 192, 384, 768], depths=[3, 3, 27, 3],
                       image_size=224, num_labels=10)
@@ -129,6 +145,8 @@ PROFILES: dict[str, Profile] = {
     for p in (
         Profile("minilm-l6", "all-MiniLM-L6-v2 as DistilBERT, fine-tuned on IMDB (real weights)",
                 True, _minilm_key, _minilm_load),
+        Profile("minilm-l6-mlm", "all-MiniLM-L6-v2 encoder + DistilBERT MLM head fitted on IMDB (encoder frozen)",
+                True, _mlm_key, _mlm_load, task="mlm"),
         Profile("distilbert-base", "distilbert-base-uncased architecture, random init seed 42",
                 False, _random_key(DISTILBERT_BASE), _random_init(DISTILBERT_BASE)),
         Profile("minilm-l12-h384", "MiniLM-L12-H384 architecture (study 000's student), random init seed 42",

@@ -135,11 +135,13 @@ def cosine_eval_loss(hidden: list[tuple[torch.Tensor, torch.Tensor]],
 
 def triple_loss_metrics(logits: torch.Tensor, hidden: list[tuple[torch.Tensor, torch.Tensor]],
                         reference_logits: torch.Tensor, reference_hidden: list[tuple[torch.Tensor, torch.Tensor]],
-                        temperature: float = DISTILL_TEMPERATURE) -> dict[str, float | None]:
+                        temperature: float = DISTILL_TEMPERATURE,
+                        mlm_labels: torch.Tensor | None = None) -> dict[str, float | None]:
     """Study 001's quality table for a variant vs its FP32 reference: ``distill_eval_loss``
     (at ``temperature``), ``cosine_eval_loss`` (None when the hidden sizes differ) and
-    ``mlm_eval_loss`` (None: no MLM head is fitted for this profile)."""
+    ``mlm_eval_loss``: cross-entropy of ``logits`` (N_masked, V) against ``mlm_labels``
+    (N_masked,) for a masked-LM profile (:mod:`harness.mlm`), None for a classifier."""
     return {"distill_eval_loss": distill_eval_loss(logits, reference_logits, temperature),
             "distill_temperature": temperature,
             "cosine_eval_loss": cosine_eval_loss(hidden, reference_hidden),
-            "mlm_eval_loss": None}
+            "mlm_eval_loss": None if mlm_labels is None else float(F.cross_entropy(logits, mlm_labels))}

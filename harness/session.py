@@ -147,10 +147,12 @@ class BenchSession:
         """Training data for data-dependent compressors: the task's training set
         for a real-weights profile; None for random-init ones (recovering random
         weights measures nothing, so their variants are pruned one-shot)."""
-        prof = get_profile(profile)
-        if prof.task == "text":
+        from .tasks import TextTask
+
+        prof, task = get_profile(profile), self.task(profile)
+        if isinstance(task, TextTask):  # the text and MLM tasks: IMDB training reviews, for any profile
             return training_context()
-        return self.task(profile).training_context() if prof.real_weights else None
+        return task.training_context() if prof.real_weights else None
 
     def inputs(self, batch_size: int, seq_len: int, case: Case | None = None) -> dict[str, torch.Tensor]:
         """Timing inputs of ``case``'s task: ``seq_len`` is the task's length axis

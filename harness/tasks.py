@@ -14,6 +14,7 @@ they ask the profile's task (``get_task(profile.task)``):
 * ``training_context()`` -- data for data-dependent compressors.
 
 ``TextTask`` is the original BERT-style path (real IMDB tokens, IMDB test + MR).
+``MLMTask`` is masked-token prediction on the same reviews (:mod:`harness.mlm`).
 ``ImageTask`` is Fashion-MNIST (:mod:`harness.vision_data`): timing inputs are
 real test images resized bilinearly to ``length``×``length`` and repeated to
 the model's channel count; quality on the 10,000 test images plus study 004's
@@ -35,6 +36,8 @@ class Task:
     length_tag: ClassVar[str]
     eval_sets: ClassVar[tuple[str, ...]]
     inputs_need_model: ClassVar[bool] = True
+    triple_loss: ClassVar[bool] = False
+    """True when :meth:`triple_loss_inputs` is defined (study 001's quality table)."""
     """False when :meth:`inputs` ignores its model argument (text: real token ids)."""
     eval_limit: int | None = None
     """At most this many examples per evaluation set (the suite's ``--eval-limit``),
@@ -49,11 +52,21 @@ class Task:
         (None when not tracked); default: the single batch of :meth:`inputs`."""
         return [self.inputs(model, batch_size, length)], None
 
+    def _limit_indices(self, n: int) -> list[int] | None:
+        """The example indices kept by ``eval_limit`` from a set of ``n`` (None: all kept)."""
+        if self.eval_limit and self.eval_limit < n:
+            step = n / self.eval_limit
+            return [int(i * step) for i in range(self.eval_limit)]
+        return None
+
     def _limited(self, ds: Any) -> Any:
-        if self.eval_limit and self.eval_limit < len(ds):
-            step = len(ds) / self.eval_limit
-            ds = ds.subset([int(i * step) for i in range(self.eval_limit)])
-        return ds
+        kept = self._limit_indices(len(ds))
+        return ds if kept is None else ds.subset(kept)
+
+    def eval_rows(self, eval_set: str) -> dict[int, int] | None:
+        """Row of the (limited) set's logits for each original example index, or None when
+        no example was dropped (row = index)."""
+        return None
 
     def check_data(self) -> None:
         """Raise HarnessError (naming the set-up command) when the task's data are missing."""
@@ -68,6 +81,12 @@ class Task:
     def training_context(self):
         raise NotImplementedError
 
+    def triple_loss_inputs(self, model: nn.Module, n: int):
+        """``(logits, [(last hidden (B, L, H), mask (B, L))], labels or None)`` of ``model`` on the
+        first ``n`` examples of the primary set, for study 001's triple-loss metrics
+        (:func:`harness.quality.triple_loss_metrics`); labels only where an MLM loss exists."""
+        raise HarnessError(f"the {self.name} task has no triple-loss metrics (study 001 defines them for text)")
+
     def _unknown(self, eval_set: str) -> ValueError:
         return ValueError(f"unknown evaluation set '{eval_set}' for task {self.name}; "
                           f"known: {', '.join(self.eval_sets)}")
@@ -81,6 +100,7 @@ class TextTask(Task):
     length_tag = "seq"
     eval_sets = ("imdb-test", "mr")
     inputs_need_model = False
+    triple_loss = True
 
     def inputs(self, model, batch_size, length):
         from .inputs import text_batch
@@ -100,17 +120,24 @@ class TextTask(Task):
         for name in assets.ASSETS:
             assets.asset_dir(name)
 
-    def dataset(self, eval_set: str):
+    def _full(self, eval_set: str):
         from . import data
 
         if eval_set == "imdb-test":
-            return self._limited(data.imdb_splits()["test"])
+            return data.imdb_splits()["test"]
         if eval_set == "mr":
-            return self._limited(data.mr_sentences())
+            return data.mr_sentences()
         raise self._unknown(eval_set)
+
+    def dataset(self, eval_set: str):
+        return self._limited(self._full(eval_set))
 
     def labels(self, eval_set):
         return torch.tensor(self.dataset(eval_set).labels, dtype=torch.int64)
+
+    def eval_rows(self, eval_set):
+        kept = self._limit_indices(len(self._full(eval_set)))
+        return None if kept is None else {index: row for row, index in enumerate(kept)}
 
     def logits(self, model, eval_set):
         from . import data
@@ -122,6 +149,53 @@ class TextTask(Task):
         from .session import training_context
 
         return training_context()
+
+    def triple_loss_inputs(self, model, n):
+        from . import data
+        from .quality import predict_logits_hidden
+
+        ds = self.dataset(self.eval_sets[0])
+        ds = ds.subset(range(min(n, len(ds))))
+        logits, hidden = predict_logits_hidden(model, data.batches(ds, data.load_tokenizer(), batch_size=32))
+        return logits, hidden, None
+
+
+class MLMTask(TextTask):
+    """Masked-token prediction on IMDB reviews (:mod:`harness.mlm`): study 001's MLM eval loss.
+
+    Timing inputs are the text task's (real IMDB tokens); quality is scored on
+    the masked positions of ``imdb-mlm``, so ``accuracy`` is masked-token top-1,
+    ``eval_loss`` is the MLM eval loss and ``kl_fp32`` is over the vocabulary.
+    """
+
+    name = "mlm"
+    eval_sets = ("imdb-mlm",)
+
+    def timing_pool(self, model, batch_size, length):
+        # Distinct inputs as for text; examples are not tracked because the
+        # accuracy pass scores masked positions, not whole reviews.
+        return super().timing_pool(model, batch_size, length)[0], None
+
+    def _batches(self, eval_set: str):
+        from . import mlm
+
+        if eval_set != "imdb-mlm":
+            raise self._unknown(eval_set)
+        return mlm.eval_batches()
+
+    def labels(self, eval_set):
+        return torch.cat([labels[labels != -100] for _, _, labels in self._batches(eval_set)])
+
+    def logits(self, model, eval_set):
+        from . import mlm
+
+        return mlm.masked_logits(model, self._batches(eval_set))[0]
+
+    def triple_loss_inputs(self, model, n):
+        from . import mlm
+
+        logits, labels, hidden = mlm.masked_logits(model, self._batches("imdb-mlm"), hidden=True)
+        return logits, hidden, labels
 
 
 def min_image_size(config: Any) -> int:
@@ -251,7 +325,7 @@ def eval_suffix(eval_set: str) -> str:
     return {"mr": "_mr", "fmnist-edge20": "_edge20"}.get(eval_set, "_" + eval_set.replace("-", "_"))
 
 
-TASKS: dict[str, Callable[[], Task]] = {"text": TextTask, "image": ImageTask}
+TASKS: dict[str, Callable[[], Task]] = {"text": TextTask, "mlm": MLMTask, "image": ImageTask}
 
 
 def get_task(name: str) -> Task:

@@ -24,16 +24,21 @@ def _cases(config: pytest.Config) -> list[Case]:
     from harness import backends
 
     profiles = _csv(config.getoption("--profiles"))
-    variants = _csv(config.getoption("--variants"))
+    # "profile/variant" restricts a variant to one profile (e.g. minilm-l6/edgemin-s1 beside
+    # distilbert-base's fp32), so a run need not build every variant of every profile.
+    variants = [tuple(v.split("/", 1)) if "/" in v else (None, v) for v in _csv(config.getoption("--variants"))]
     names = _csv(config.getoption("--backends")) or [backends.DEFAULT]
     for p in profiles:
         get_profile(p)  # unknown profile: one clear error at collection
-    for v in variants:
+    for only, v in variants:
         compressors.get(v)
+        if only is not None and only not in profiles:
+            raise pytest.UsageError(f"--variants entry '{only}/{v}' names profile '{only}', which is not in "
+                                    f"--profiles ({', '.join(profiles)}); add it there or drop the prefix")
     adapters = [backends.get(b) for b in names]
     # Interleaved: for each variant, every backend in turn.
     return [Case(p, v, b.name, b.unsupported(v, get_profile(p).task))
-            for p in profiles for v in variants for b in adapters]
+            for p in profiles for only, v in variants if only in (None, p) for b in adapters]
 
 
 def _param(values: tuple, case: Case, id_: str):

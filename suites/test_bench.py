@@ -158,7 +158,8 @@ def test_quality(benchmark, bench, case, eval_set):
     model, _ = bench.model(case)  # for onnxruntime: the torch source of the exported graph
     dynamic_quant = integrity.is_dynamic_quant(model) or (case.backend != "torch" and "int8" in case.variant)
     _tag(benchmark, bench, case, "quality", eval_set=eval_set, **quality_metrics(logits, labels, reference),
-         **integrity.after_evaluation(bench, _ikey(case), bench.runner(case), eval_set, logits, dynamic_quant))
+         **integrity.after_evaluation(bench, _ikey(case), bench.runner(case), eval_set, logits, dynamic_quant,
+                                      rows=bench.task(case.profile).eval_rows(eval_set)))
 
 
 def test_result_caching(benchmark, bench, case):
@@ -195,26 +196,27 @@ TRIPLE_LOSS_N = 512  # IMDB test reviews: enough for a stable mean, cheap next t
 _triple_cache: dict[tuple[str, str], tuple] = {}
 
 
-def _logits_hidden(bench, case):
-    """(logits, [(last hidden, mask)]) of ``case`` on the first TRIPLE_LOSS_N IMDB test reviews, cached."""
-    from harness import data
-    from harness.quality import predict_logits_hidden
-
+def _triple_inputs(bench, case):
+    """The task's (logits, hidden, MLM labels or None) of ``case`` (first TRIPLE_LOSS_N examples), cached."""
     key = (case.profile, case.variant)
     if key not in _triple_cache:
-        model, _ = bench.model(case)
-        ds = bench.dataset("imdb-test")
-        ds = ds.subset(range(min(TRIPLE_LOSS_N, len(ds))))
-        _triple_cache[key] = predict_logits_hidden(model, data.batches(ds, data.load_tokenizer(), batch_size=32))
+        _triple_cache[key] = bench.task(case.profile).triple_loss_inputs(bench.model(case)[0], TRIPLE_LOSS_N)
     return _triple_cache[key]
 
 
 def test_triple_loss(benchmark, bench, case):
-    """Study 001's quality table: distillation (KL at T=2 x T^2) and cosine eval losses vs FP32."""
+    """Study 001's quality table: distillation (KL at T=2 x T^2), cosine and (MLM profile) MLM eval losses vs FP32."""
+    import pytest
+
     from harness.quality import triple_loss_metrics
 
+    if case.backend != "torch":
+        pytest.skip("triple losses are measured on the torch model; the ORT graph's agreement and KL "
+                    "with torch fp32 are in test_quality")
+    if not bench.task(case.profile).triple_loss:
+        pytest.skip(f"study 001's triple losses are defined for text models, not the {bench.task(case.profile).name} task")
     benchmark.group = "triple loss"
-    logits, hidden = benchmark.pedantic(_logits_hidden, args=(bench, case), rounds=1, iterations=1)
-    ref_logits, ref_hidden = _logits_hidden(bench, type(case)(case.profile, "fp32"))
-    _tag(benchmark, bench, case, "triple_loss", eval_set="imdb-test", n=int(logits.shape[0]),
-         **triple_loss_metrics(logits, hidden, ref_logits, ref_hidden))
+    logits, hidden, labels = benchmark.pedantic(_triple_inputs, args=(bench, case), rounds=1, iterations=1)
+    ref_logits, ref_hidden, _ = _triple_inputs(bench, type(case)(case.profile, "fp32"))
+    _tag(benchmark, bench, case, "triple_loss", eval_set=bench.task(case.profile).eval_sets[0],
+         n=int(logits.shape[0]), **triple_loss_metrics(logits, hidden, ref_logits, ref_hidden, mlm_labels=labels))

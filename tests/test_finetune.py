@@ -139,11 +139,18 @@ def test_load_checkpoint_errors(tmp_path):
         finetune.load_checkpoint(folder)
 
 
-def test_tied_weights_refused():
-    model = _tiny_model()
-    model.pre_classifier.weight = model.distilbert.transformer.layer[0].attention.q_lin.weight
-    with pytest.raises(RuntimeError, match="shares storage"):
-        finetune._state_for_saving(model)
+def test_tied_weights_round_trip(tmp_path):
+    """A tied MLM projector is stored once and is the word embeddings again after loading."""
+    from transformers import DistilBertConfig, DistilBertForMaskedLM
+
+    torch.manual_seed(0)
+    model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=50, dim=16, n_layers=1, n_heads=2,
+                                                   hidden_dim=32, max_position_embeddings=32)).eval()
+    folder = finetune.save_checkpoint(model, tmp_path / "ck", {"recipe_hash": "x"})
+    loaded = finetune.load_checkpoint(folder, "DistilBertForMaskedLM")
+    assert loaded.vocab_projector.weight is loaded.distilbert.embeddings.word_embeddings.weight
+    ids = torch.tensor([[1, 5, 7, 2]])
+    torch.testing.assert_close(loaded(input_ids=ids).logits, model(input_ids=ids).logits)
 
 
 @pytest.mark.parametrize("field, value", [

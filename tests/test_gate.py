@@ -179,3 +179,13 @@ def test_suite_fails_a_deliberately_slower_variant(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]
     assert "slow-fp32/tiny-random p50_ms@64 =" in out and "(budget ≤ 1.30× fp32)" in out
+
+
+def test_a_negated_profile_pattern_excludes_those_profiles():
+    b = budgets.Budget(profile="!*-mlm", variant="*+int8*", metric="size_mb", bound="max_ratio", limit=0.7,
+                       why="x", line=1)
+    assert b.matches("minilm-l6", "magnitude-global@0.5+int8")
+    assert not b.matches("minilm-l6-mlm", "magnitude-global@0.5+int8")
+    mlm = [x for x in budgets.applicable(budgets.load_budgets(), "minilm-l6-mlm", "magnitude-global@0.5+int8", True)
+           if x.metric == "size_mb"]
+    assert [x.limit for x in mlm] == [0.80]  # only the MLM profile's own size budget

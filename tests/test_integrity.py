@@ -187,3 +187,36 @@ def test_report_states_the_timing_inputs_and_flags_a_weights_mismatch():
     assert rows[0]["weights_match"] is False and rows[0]["min_distinct_inputs"] == 256
     text = "\n".join(integrity.render_integrity({"integrity": rows}))
     assert "**NO**" in text and "never one tensor repeated" in text and "0.99×" in text
+
+
+def test_timed_logits_map_to_the_rows_of_an_eval_limited_set(tiny_model, one_thread):
+    """With --eval-limit the accuracy pass holds a cut of the test set: timed review i is row rows[i]."""
+    from harness.quality import predict_logits
+
+    owner = type("Session", (), {})()
+    pool = _pool(n=8, seq=128)
+    fn = integrity.TimedForward(tiny_model, pool, [[10 + i] for i in range(8)])
+    for _ in range(20):
+        fn()
+    integrity.after_timing(owner, ("p", "v"), fn, 128)  # captured: reviews 10, 12 and 16
+    batch = {k: torch.cat([v[k] for v in pool]) for k in ("input_ids", "attention_mask")}
+    full = predict_logits(tiny_model, [(batch["input_ids"], batch["attention_mask"], None)])
+    cut = torch.stack([full[0], full[2], full[4]])  # the cut keeps reviews 10, 12, 14 as rows 0, 1, 2
+    fields = integrity.after_evaluation(owner, ("p", "v"), tiny_model, "imdb-test", cut, False,
+                                        rows={10: 0, 12: 1, 14: 2})
+    assert fields["timed_vs_accuracy_compared"] == 2  # review 16 is outside the cut
+    with pytest.raises(IntegrityError, match="differ from the accuracy pass's"):
+        integrity.after_evaluation(owner, ("p", "v"), tiny_model, "imdb-test", cut.flip(0), False,
+                                   rows={10: 0, 12: 1, 14: 2})
+
+
+def test_text_task_eval_rows_follow_the_limit():
+    from harness.tasks import TextTask
+
+    task = TextTask()
+    assert task.eval_rows("imdb-test") is None
+    task.eval_limit = 4
+    rows = task.eval_rows("imdb-test")
+    n = len(task._full("imdb-test"))
+    assert rows == {int(i * n / 4): i for i in range(4)}
+    assert list(task.dataset("imdb-test").texts) == [task._full("imdb-test").texts[i] for i in rows]

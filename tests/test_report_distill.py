@@ -30,7 +30,7 @@ def test_sections_render_every_table():
         assert heading in text
     assert "**met** — 3.33× faster, IMDB +2.00 points below" in text
     assert "KD 100 s + task FT 50 s" in text
-    assert "n/a (hidden sizes differ)" in text and "n/a (no MLM head fitted)" in text
+    assert "n/a (hidden sizes differ)" in text and "n/a (classifier)" in text
     # 267.8 / 133.9 = 2.00x vs the claimed 1.96x: +2%; params 2.01x vs 2.8x: -28%
     flat = " ".join(text.split())
     assert "| 2.00× | 1.96× | +2% | 2.01× | 2.80× | -28% | 2.00× | 2.60× | -23% |" in flat

@@ -1,0 +1,106 @@
+"""The MLM profile's pieces (harness.mlm) on a tiny random DistilBertForMaskedLM."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import DistilBertConfig, DistilBertForMaskedLM
+
+from harness import data, mlm
+from harness.paths import ROOT
+from harness.quality import triple_loss_metrics
+from harness.tasks import get_task
+
+TEXTS = ["a truly wonderful film with a great cast", "the plot was dull and the acting worse",
+         "i would watch it again", "not worth the ticket"] * 4
+
+
+def _tiny() -> DistilBertForMaskedLM:
+    torch.manual_seed(0)
+    return DistilBertForMaskedLM(DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
+                                                  max_position_embeddings=512)).eval()
+
+
+def test_masking_skips_special_and_padding_and_is_deterministic():
+    tok = data.load_tokenizer()
+    enc = data.encode(tok, TEXTS, max_length=16)
+    ids, am = enc["input_ids"], enc["attention_mask"]
+    special = sorted(set(tok.all_special_ids))
+    masked, labels = mlm.mask_tokens(ids, am, special, tok.mask_token_id, len(tok), 0.5, torch.Generator().manual_seed(1))
+    chosen = labels != -100
+    assert chosen.any()
+    assert not chosen[~am.bool()].any() and not torch.isin(ids[chosen], torch.tensor(special)).any()
+    assert torch.equal(labels[chosen], ids[chosen])
+    assert torch.equal(masked[~chosen], ids[~chosen])  # only chosen positions change
+    assert (masked[chosen] == tok.mask_token_id).float().mean() > 0.5  # 80% [MASK]
+    again, labels2 = mlm.mask_tokens(ids, am, special, tok.mask_token_id, len(tok), 0.5, torch.Generator().manual_seed(1))
+    assert torch.equal(again, masked) and torch.equal(labels2, labels)
+
+
+def test_head_logits_match_the_model_forward():
+    model = _tiny()
+    ids = torch.tensor([[101, 2023, 103, 2307, 102]])
+    hidden = model.distilbert(input_ids=ids).last_hidden_state
+    torch.testing.assert_close(mlm.head_logits(model, hidden), model(input_ids=ids).logits)
+
+
+def test_fit_head_trains_only_the_head_and_lowers_the_loss():
+    model = _tiny()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    recipe = mlm.MLMRecipe(n_train=len(TEXTS), max_length=16, epochs=8, batch_size=8, lr=1e-2, mask_prob=0.3)
+    losses = mlm.fit_head(model, TEXTS, data.load_tokenizer(), recipe)
+    after = model.state_dict()
+    head = ("vocab_transform.", "vocab_layer_norm.", "vocab_projector.bias")
+    for k in before:
+        changed = not torch.equal(before[k], after[k])
+        assert changed == k.startswith(head), k  # encoder, embeddings and the tied projector stay frozen
+    assert model.vocab_projector.weight is model.distilbert.embeddings.word_embeddings.weight
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4
+
+
+def test_masked_logits_and_the_mlm_eval_loss():
+    model = _tiny()
+    batches = mlm.masked_batches(TEXTS, data.load_tokenizer(), 8, 16, 0.3, seed=3)
+    logits, labels, hidden = mlm.masked_logits(model, batches, hidden=True)
+    n = sum(int((b[2] != -100).sum()) for b in batches)
+    assert logits.shape == (n, 30522) and labels.shape == (n,) and len(hidden) == len(batches)
+    plain, labels2 = mlm.masked_logits(model, batches)
+    torch.testing.assert_close(plain, logits)
+    metrics = triple_loss_metrics(logits, hidden, logits, hidden, mlm_labels=labels)
+    assert metrics["mlm_eval_loss"] == pytest.approx(mlm.mlm_loss(logits, labels))
+    assert metrics["mlm_eval_loss"] > 5  # random weights over a 30,522-token vocabulary: about ln(30522) = 10.3
+    assert metrics["distill_eval_loss"] == pytest.approx(0.0, abs=1e-6) and metrics["cosine_eval_loss"] < 1e-6
+    assert triple_loss_metrics(logits, hidden, logits, hidden)["mlm_eval_loss"] is None  # a classifier has none
+
+
+def test_mlm_task_scores_masked_positions():
+    task = get_task("mlm")
+    assert task.eval_sets == ("imdb-mlm",) and task.triple_loss
+    with pytest.raises(ValueError, match="unknown evaluation set 'mr' for task mlm"):
+        task.labels("mr")
+
+
+@pytest.mark.parametrize("field, value", [("n_train", 0), ("mask_prob", 1.0), ("lr", 0.0), ("epochs", True)])
+def test_bad_recipe(field, value):
+    with pytest.raises(ValueError, match=f"MLMRecipe.{field}"):
+        mlm.MLMRecipe(**{field: value})
+
+
+def _collect(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "suites/", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "--backends", "torch", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_profile_qualified_variants_select_one_profile():
+    proc = _collect("--profiles", "tiny-random,tiny-convnext", "--variants", "fp32,tiny-random/int8-dynamic",
+                    "-k", "test_static")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    ids = [line for line in proc.stdout.splitlines() if "test_static" in line]
+    assert any("tiny-random" in i and "int8-dynamic" in i for i in ids)
+    assert not any("tiny-convnext" in i and "int8-dynamic" in i for i in ids)
+    assert sum("fp32" in i for i in ids) == 2
+    bad = _collect("--profiles", "tiny-random", "--variants", "fp32,tiny-convnext/int8-dynamic")
+    assert bad.returncode == 4
+    assert "names profile 'tiny-convnext', which is not in --profiles" in bad.stdout + bad.stderr
