@@ -152,6 +152,9 @@ def load_variant(variant_dir: Path, verify: bool = True) -> tuple[nn.Module, Var
     hf_config = AutoConfig.from_pretrained(variant_dir)
     with no_init_weights():
         skeleton = _model_class(info.model_class)(hf_config)
+    # no_init_weights also skips tying: an MLM projector must be the word embeddings
+    # again before loading, as the file stores that tensor once.
+    skeleton.tie_weights()
     skeleton.eval()
     config = compressors.get(info.compressor).config_cls.from_dict(info.config)
     model = compressors.get(info.compressor).restore(skeleton, config)
@@ -169,9 +172,8 @@ def load_variant(variant_dir: Path, verify: bool = True) -> tuple[nn.Module, Var
             state = torch.load(weights, weights_only=True, map_location="cpu")
             model.load_state_dict(state, strict=True)
     except Exception as exc:  # noqa: BLE001 -- turn torch's traceback into one line
-        raise HarnessError(
-            f"cannot load {weights}: {str(exc).splitlines()[0][:200]}; delete {variant_dir} to rebuild it"
-        ) from None
+        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise HarnessError(f"cannot load {weights}: {detail[:300]}; delete {variant_dir} to rebuild it") from None
     return model.eval(), info
 
 

@@ -104,3 +104,15 @@ def test_profile_qualified_variants_select_one_profile():
     bad = _collect("--profiles", "tiny-random", "--variants", "fp32,tiny-convnext/int8-dynamic")
     assert bad.returncode == 4
     assert "names profile 'tiny-convnext', which is not in --profiles" in bad.stdout + bad.stderr
+
+
+def test_a_saved_mlm_variant_reloads_with_its_projector_tied(tmp_path):
+    """no_init_weights skips tying; load_variant must re-tie before loading the once-stored tensor."""
+    from harness.variants import load_variant, save_variant
+
+    model = _tiny()
+    save_variant(model, tmp_path / "v", profile="tiny", variant="fp32", source_key="x")
+    loaded, _ = load_variant(tmp_path / "v")
+    assert loaded.vocab_projector.weight is loaded.distilbert.embeddings.word_embeddings.weight
+    ids = torch.tensor([[101, 2023, 103, 2307, 102]])
+    torch.testing.assert_close(loaded(input_ids=ids).logits, model(input_ids=ids).logits)
