@@ -19,12 +19,19 @@ import torch.nn as nn
 
 
 def _weight_tensors(state: dict[str, Any]) -> Iterator[torch.Tensor]:
+    seen: set[tuple[int, int, torch.dtype]] = set()
     for name, value in state.items():
         if name.endswith((".scale", ".zero_point")):
             continue  # quantization bookkeeping of torch.ao modules, not weights
         items = value if isinstance(value, (tuple, list)) else (value,)
         for t in items:
             if isinstance(t, torch.Tensor) and (t.is_quantized or t.is_floating_point()):
+                # Tied weights (an MLM projector that is the word embeddings) appear under
+                # two names but are one tensor: count them once, as parameters() does.
+                key = (t.data_ptr(), t.numel(), t.dtype)
+                if t.numel() and key in seen:
+                    continue
+                seen.add(key)
                 yield t
 
 

@@ -186,6 +186,9 @@ class MLMTask(TextTask):
     def labels(self, eval_set):
         return torch.cat([labels[labels != -100] for _, _, labels in self._batches(eval_set)])
 
+    def eval_rows(self, eval_set):
+        return None  # the masked set is fixed (256 reviews), never cut by eval_limit
+
     def logits(self, model, eval_set):
         from . import mlm
 
