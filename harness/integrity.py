@@ -326,21 +326,14 @@ def render_integrity(doc: dict[str, Any]) -> list[str]:
                                              + (" **FLAGGED**" if r["caching"][2] else ""))]
              for r in rows]
     return ["## Integrity (MLPerf TEST01 / TEST04 analogues)", "",
-            "Timing inputs: every round feeds a different batch of real IMDB test reviews (a pool of distinct "
-            "batches cycled; minimum pool size per variant shown), never one tensor repeated. Sampled timed logits "
+            "Timing inputs: every round feeds a different batch of real test examples -- IMDB reviews for text, "
+            "Fashion-MNIST images for vision (a pool of distinct batches cycled; minimum pool size per variant "
+            "shown), never one tensor repeated. Sampled timed logits "
             f"are recomputed through the accuracy path (tolerance {RECOMPUTE_ATOL:g} + {RECOMPUTE_RTOL:g}×|x|) and "
-            "compared with the accuracy pass on the same reviews; the weights' in-memory sha256 is taken after every "
+            "compared with the accuracy pass on the same IMDB reviews (text); the weights' in-memory sha256 is taken after every "
             "timing and after the accuracy pass. Caching probe: repeated / distinct input p50 (flagged when "
             f"p < {CACHE_ALPHA} and < {CACHE_RATIO}×).", "",
             tabulate(table, headers=["Model", "Variant", "Backend", "Timed = evaluated weights", "Weights sha256",
                                      "Distinct inputs", "Timed logits rechecked", "Timed vs accuracy max abs Δlogit",
                                      "Repeated / distinct input"],
                      tablefmt="github", disable_numparse=True), ""]
-
-
-def timed_forward(model: Any, batch_size: int, seq_len: int) -> TimedForward:
-    """A :class:`TimedForward` over up to :data:`POOL` distinct batches of IMDB test reviews."""
-    from .inputs import text_batches
-
-    pool, indices = text_batches(batch_size, seq_len, POOL)
-    return TimedForward(model, pool, indices)

@@ -130,7 +130,7 @@ def cosine_eval_loss(hidden: list[tuple[torch.Tensor, torch.Tensor]],
         cos = F.cosine_similarity(h, r, dim=-1)[keep]
         total += float((1 - cos).sum())
         count += int(keep.sum())
-    return total / count
+    return max(total / count, 0.0)  # identical states: rounding may give -1e-8
 
 
 def triple_loss_metrics(logits: torch.Tensor, hidden: list[tuple[torch.Tensor, torch.Tensor]],

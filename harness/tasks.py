@@ -263,12 +263,29 @@ class ImageTask(Task):
         if int(config.num_channels) not in (1, 3):
             raise HarnessError(f"the model takes {config.num_channels} channels; Fashion-MNIST images can be "
                                f"given as 1 (gray) or 3 (gray repeated) channels only")
+        return self._batch(model, batch_size, length, 0)
+
+    def _batch(self, model, batch_size: int, length: int, k: int) -> dict[str, torch.Tensor]:
+        """Batch ``k``: test images ``[k * batch_size, (k + 1) * batch_size)``, resized."""
+        from . import vision_data
+
+        config = self._config(model)
         test = vision_data.fashion_mnist("test")
         if batch_size > len(test):
             raise HarnessError(f"batch size {batch_size} exceeds the {len(test)} test images")
-        pixels = self.resize(test.images[:batch_size], length, int(config.num_channels))
+        pixels = self.resize(test.images[k * batch_size:(k + 1) * batch_size], length, int(config.num_channels))
         check_image_input(config, pixels)
         return {"pixel_values": pixels}
+
+    def timing_pool(self, model, batch_size, length):
+        """Up to ``integrity.POOL`` distinct batches of consecutive test images (disjoint), like the
+        text task's distinct reviews; examples are not tracked (the logit check is IMDB's)."""
+        from . import vision_data
+        from .integrity import POOL
+
+        first = self.inputs(model, batch_size, length)  # validates sizes once
+        count = max(1, min(POOL, len(vision_data.fashion_mnist("test")) // batch_size))
+        return [first] + [self._batch(model, batch_size, length, k) for k in range(1, count)], None
 
     def check_data(self):
         from . import vision_data

@@ -163,14 +163,16 @@ def test_quality(benchmark, bench, case, eval_set):
 
 
 def test_result_caching(benchmark, bench, case):
-    """TEST04 analogue: a repeated input must not be materially faster than distinct ones (seq 128, batch 1)."""
+    """TEST04 analogue: a repeated input must not be materially faster than distinct ones (the profile's
+    static length -- seq 128 for text -- batch 1)."""
     import pytest
 
     runner = bench.runner(case)
     benchmark.group = "integrity: result caching"
-    probe = benchmark.pedantic(integrity.caching_probe, args=(runner, integrity.timed_forward(runner, 1, 128).pool),
-                               rounds=1, iterations=1)
-    _tag(benchmark, bench, case, "integrity_caching", seq_len=128, batch_size=1, **probe)
+    length = _static_length(case)
+    pool = bench.timing_pool(case, 1, length)[0]  # the task's distinct inputs (reviews, images)
+    probe = benchmark.pedantic(integrity.caching_probe, args=(runner, pool), rounds=1, iterations=1)
+    _tag(benchmark, bench, case, "integrity_caching", seq_len=length, batch_size=1, **probe)
     if probe["flagged"]:
         pytest.fail(f"{case.id}: a repeated input runs at {probe['ratio']:.2f}x the latency of distinct inputs "
                     f"(p = {probe['p_value']:.2g}): the model caches results, its timings are not valid", pytrace=False)
