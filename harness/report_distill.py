@@ -133,7 +133,9 @@ def quality_table(rows: dict[str, dict[str, Any]]) -> str:
 def paper_ratios(rows: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
     """Teacher fp32 (distilbert-base) over each minilm-l12-h384 variant, beside study 000's claims."""
     teacher = rows.get(f"{TEACHER_PROFILE}/fp32")
-    students = {k.split("/", 1)[1]: r for k, r in rows.items() if k.startswith(STUDENT_PROFILE + "/")}
+    # Only variants with static facts (the INT8 engine probe adds rows with timings only).
+    students = {k.split("/", 1)[1]: r for k, r in rows.items()
+                if k.startswith(STUDENT_PROFILE + "/") and r.get("params")}
     if not teacher or not students:
         return "", []
     table, notes = [], []
