@@ -58,7 +58,7 @@ sweep: setup
 	for s in $(SWEEP_RECOVERED); do for m in global layerwise; do \
 	  variants=$$variants,minilm-l6/magnitude-$$m@$$s:recovery_epochs=1; done; done; \
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6,distilbert-base --variants $$variants \
-	  --backends torch --seq-lengths 128 --batch-sizes 32 -k "static or latency or quality or gemm_peak" \
+	  --backends torch --seq-lengths 128 --batch-sizes 32 -k "static or latency or quality or gemm_peak or budget" \
 	  $(PYTEST_ARGS); rc=$$?; \
 	  $(BIN)/python -m harness report --out reports/sweep || exit $$?; exit $$rc
 
