@@ -21,6 +21,7 @@ on the same positions: logits (N_masked, vocab) and labels (N_masked,).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import sys
@@ -62,14 +63,14 @@ class MLMRecipe:
     version: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "max_length", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"MLMRecipe.{name} must be an integer >= 1, got {value!r}")
-        if not 0.0 < self.mask_prob < 1.0:
-            raise ValueError(f"MLMRecipe.mask_prob must be in (0, 1), got {self.mask_prob!r}")
-        if not 0.0 < self.lr < 1.0:
-            raise ValueError(f"MLMRecipe.lr must be in (0, 1), got {self.lr!r}")
+        from compressors import _checks  # the project's one-line validators (ValueError subclasses)
+
+        owner = type(self).__name__
+        for name in ("n_train", "max_length", "epochs", "batch_size", "version"):
+            _checks.integer(owner, name, getattr(self, name), 1)
+        _checks.integer(owner, "seed", self.seed, 0)
+        _checks.positive(owner, "mask_prob", self.mask_prob, below=1.0)
+        _checks.positive(owner, "lr", self.lr, below=1.0)
 
 
 def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, special_ids: list[int], mask_id: int,
@@ -116,8 +117,12 @@ def head_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     return model.vocab_projector(x)
 
 
+@functools.lru_cache(maxsize=2)
 def eval_batches(batch_size: int = 16) -> list[Batch]:
-    """The ``imdb-mlm`` evaluation batches (first :data:`EVAL_REVIEWS` IMDB test reviews, 128 tokens)."""
+    """The ``imdb-mlm`` evaluation batches (first :data:`EVAL_REVIEWS` IMDB test reviews, 128 tokens).
+
+    Cached: every variant's labels, logits and triple losses read the same masked batches
+    (callers must not modify them)."""
     test = data.imdb_splits()["test"]
     return masked_batches(list(test.texts[:EVAL_REVIEWS]), data.load_tokenizer(), batch_size, 128,
                           MLMRecipe().mask_prob, EVAL_SEED)

@@ -251,8 +251,6 @@ class ImageTask(Task):
         return config
 
     def inputs(self, model, batch_size, length):
-        from . import vision_data
-
         if batch_size < 1:
             raise HarnessError(f"batch size {batch_size} must be >= 1")
         config = self._config(model)
