@@ -1,10 +1,10 @@
 """pytest-benchmark hooks and the suite's command-line options.
 
 * ``pytest_benchmark_update_machine_info`` adds the machine fingerprint
-  (``harness.fingerprint``) to every saved run.
+  (``harness.results.fingerprint``) to every saved run.
 * ``pytest_benchmark_update_json`` stamps the run with our schema version and
   the options that shape its numbers.
-* the fault hooks (``harness.faults``): failed benchmark items recorded in the
+* the fault hooks (``harness.results.faults``): failed benchmark items recorded in the
   stamp (``failures``), SIGTERM handled like Ctrl-C, the saved run written
   atomically, output options kept inside the output folders.
 * ``pytest_benchmark_compare_machine_info`` refuses to compare timings of runs
@@ -59,7 +59,7 @@ def threads(config: pytest.Config) -> int:
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    from harness import fingerprint
+    from harness.results import fingerprint
 
     machine_info["edgebench"] = fingerprint.collect(threads(config))
 
@@ -74,13 +74,13 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "bench_seconds": config.getoption("--bench-seconds"),
         "min_rounds": config.getoption("--min-rounds"),
     }
-    from harness import faults
+    from harness.results import faults
 
     output_json["edgebench"].update(faults.stamp(config))
 
 
 def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark) -> None:
-    from harness import fingerprint
+    from harness.results import fingerprint
 
     ours = machine_info.get("edgebench", {})
     theirs = compared_benchmark.get("machine_info", {}).get("edgebench", {})
@@ -93,21 +93,21 @@ def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from harness import faults
+    from harness.results import faults
 
     faults.check_output_options(config)
     faults.install_signal_handlers(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from harness import faults
+    from harness.results import faults
 
     faults.restore_signal_handlers(config)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    from harness import faults
+    from harness.results import faults
 
     faults.make_saving_atomic(session.config)
 
@@ -115,7 +115,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     """Runs before pytest-benchmark's own wrapper saves the run."""
-    from harness import faults
+    from harness.results import faults
 
     faults.drop_incomplete(session.config)
     yield
@@ -123,7 +123,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    from harness import faults
+    from harness.results import faults
 
     report = yield
     faults.note_failure(item, call, report)

@@ -74,7 +74,7 @@ def kept_heads(model: nn.Module, variant: str) -> tuple[tuple[int, ...], ...]:
 def _save(model: nn.Module, folder: Path, meta: dict[str, Any], variant: str) -> None:
     from safetensors.torch import save_file
 
-    from harness.atomic import atomic_dir, write_json
+    from harness.core.atomic import atomic_dir, write_json
 
     with atomic_dir(folder) as tmp:
         tmp.chmod(0o755)
@@ -98,7 +98,7 @@ def _load(folder: Path, variant: str) -> tuple[nn.Module, dict[str, Any]]:
 
 def stage_root() -> Path:
     """Where stage results are cached (module-level so tests can point it at a temporary folder)."""
-    from harness.paths import cache_dir
+    from harness.core.paths import cache_dir
 
     return cache_dir() / STAGES_DIR
 

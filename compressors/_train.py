@@ -1,6 +1,6 @@
 """Training data from a :class:`CompressionContext` and a small fine-tuning loop.
 
-The loop is the baseline fine-tune's recipe (``harness.finetune.train``: AdamW,
+The loop is the baseline fine-tune's recipe (``harness.models.finetune.train``: AdamW,
 weight decay on matrices only, linear decay to 0, gradient clipping at 1.0)
 without its dataset/tokenizer plumbing -- batches arrive pre-tokenised -- and
 without warm-up, because recovery starts from an already fine-tuned model.
@@ -13,7 +13,9 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
-from tqdm import tqdm  # disable=None: no bar without a terminal (CI); TQDM_DISABLE=1 for --quiet
+from tqdm import (
+    tqdm,  # disable=None: no bar without a terminal (CI); TQDM_DISABLE=1 for --quiet
+)
 
 from .base import Batch, CompressionContext, CompressionError
 

@@ -44,6 +44,8 @@ class CompressionContext:
             tokenised); compressors take the first ``n_batches`` for scoring
             or every batch per epoch for recovery fine-tuning.
         seed: seeds batch order and dropout of any training a compressor does.
+        load_student: ``seed -> nn.Module``, the student a distillation pipeline
+            starts from (EdgeMIN stage 1); None when the caller offers none.
 
     Raises:
         CompressionError: ``train_batches`` not callable or ``seed`` not an int >= 0.
@@ -51,6 +53,7 @@ class CompressionContext:
 
     train_batches: Callable[[], Iterable[Batch]]
     seed: int = 42
+    load_student: Callable[[int], nn.Module] | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.train_batches):
@@ -59,6 +62,8 @@ class CompressionContext:
                 "(input_ids, attention_mask, labels) batches")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise CompressionError(f"CompressionContext.seed must be an integer >= 0, got {self.seed!r}")
+        if self.load_student is not None and not callable(self.load_student):
+            raise CompressionError("CompressionContext.load_student must be a function seed -> student model")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Variants ``edgemin-s1``, ``edgemin-s2``, ``edgemin-s3`` are the model after
 each stage.  The model handed to the compressor is the *teacher* (the
 fine-tuned ``minilm-l6`` baseline); the *student* is paraphrase-MiniLM-L3-v2
-(3 layers, H384, 12 heads; :func:`harness.convert.load_minilm_l3_as_distilbert`,
+(3 layers, H384, 12 heads; :func:`harness.models.convert.load_minilm_l3_as_distilbert`, given as ``context.load_student``,
 real weights from the ``minilm-l3`` asset).
 
 1. MiniLMv2 relation distillation (Wang et al., 2021): Q-Q, K-K, V-V
@@ -40,8 +40,15 @@ import torch
 import torch.nn as nn
 
 from . import _checks
-from ._stages import (StagedConfig, StagedPipeline, cached_stage, fingerprint_batches, fingerprint_model,
-                      loss_summary, truncate)
+from ._stages import (
+    StagedConfig,
+    StagedPipeline,
+    cached_stage,
+    fingerprint_batches,
+    fingerprint_model,
+    loss_summary,
+    truncate,
+)
 from ._train import load_batches, train
 from .base import Batch, CompressionContext, CompressionError, register
 from .distill import QKVCapture, relation_kd_loss, resolve_layer
@@ -106,11 +113,12 @@ class EdgeMINConfig(StagedConfig):
             _checks.positive(owner, name, getattr(self, name), below=1.0)
 
 
-def _load_student(seed: int) -> nn.Module:
-    """The stage-1 student (module-level so unit tests can substitute a tiny one)."""
-    from harness.convert import load_minilm_l3_as_distilbert
-
-    return load_minilm_l3_as_distilbert(num_labels=2, seed=seed)
+def _load_student(context: CompressionContext) -> nn.Module:
+    """The stage-1 student, from the caller (``context.load_student``)."""
+    if context.load_student is None:
+        raise CompressionError("edgemin needs a student model: pass CompressionContext(load_student=seed -> model) "
+                               "(the harness's text task gives paraphrase-MiniLM-L3)")
+    return context.load_student(context.seed)
 
 
 def split_batches(batches: list[Batch], size: int) -> list[Batch]:
@@ -144,8 +152,10 @@ def relation_distill(teacher: nn.Module, student: nn.Module, batches: list[Batch
     return train(student, batches, epochs=1, lr=config.kd_lr, seed=seed, loss_fn=loss_fn)
 
 
-def _stage1(teacher: nn.Module, batches: list[Batch], data_fp: str, config: EdgeMINConfig, seed: int):
-    student = _load_student(seed)
+def _stage1(teacher: nn.Module, batches: list[Batch], data_fp: str, config: EdgeMINConfig,
+            context: CompressionContext):
+    seed = context.seed
+    student = _load_student(context)
     resolve_layer(teacher, config.teacher_layer, "teacher", "edgemin")  # fail before any training
     payload = {"stage": 1, "version": 1, "teacher": fingerprint_model(teacher), "student": fingerprint_model(student),
                "data": data_fp, "seed": seed,
@@ -207,7 +217,7 @@ class _EdgeMIN(StagedPipeline):
         data_fp = fingerprint_batches(batches)
         teacher = model.eval()
         stages: dict[str, Any] = {}
-        student, meta, key = _stage1(teacher, batches, data_fp, config, context.seed)
+        student, meta, key = _stage1(teacher, batches, data_fp, config, context)
         stages["s1"] = {k: meta.get(k) for k in ("kd_train_s", "task_train_s", "train_s", "kd_loss_first",
                                                    "kd_loss_last_10pct", "task_loss_last_10pct")}
         if self.stage >= 2:

@@ -49,7 +49,14 @@ import torch.nn as nn
 from . import _checks
 from ._distilbert import encoder_layers
 from ._train import load_batches
-from .base import Batch, CompressionContext, CompressionError, Compressor, CompressorConfig, register
+from .base import (
+    Batch,
+    CompressionContext,
+    CompressionError,
+    Compressor,
+    CompressorConfig,
+    register,
+)
 
 CRITERIA = ("max", "entropy")
 

@@ -25,8 +25,15 @@ import torch.nn as nn
 
 from . import _checks
 from ._distilbert import linear_targets
-from ._stages import (StagedConfig, StagedPipeline, cached_stage, fingerprint_batches, fingerprint_model,
-                      loss_summary, truncate)
+from ._stages import (
+    StagedConfig,
+    StagedPipeline,
+    cached_stage,
+    fingerprint_batches,
+    fingerprint_model,
+    loss_summary,
+    truncate,
+)
 from ._train import load_batches, train
 from .base import Batch, CompressionContext, register
 from .distill import check_alpha, check_temperature, logit_kd_loss

@@ -16,7 +16,7 @@ sweeps of DistilBERT 50-80%"), and the masks are made permanent
 ``S`` is the fraction of the targeted weights that become zero, exactly
 ``round(S * n)`` of them (per module for the layerwise variants).  Biases,
 LayerNorms and embeddings are never pruned.  Zeros do not shrink a dense
-weight file or speed up dense kernels: ``harness.params.sparse_size_bytes``
+weight file or speed up dense kernels: ``harness.measure.params.sparse_size_bytes``
 tells what a sparse format would store.
 
 Optional recovery fine-tuning (``recovery_epochs > 0``) follows Zhu & Gupta

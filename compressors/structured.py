@@ -32,7 +32,13 @@ import torch.nn as nn
 
 from . import _checks
 from ._train import param_groups
-from .base import CompressionContext, CompressionError, Compressor, CompressorConfig, register
+from .base import (
+    CompressionContext,
+    CompressionError,
+    Compressor,
+    CompressorConfig,
+    register,
+)
 
 PRUNER = "torch-pruning MagnitudePruner (L1, DepGraph)"
 

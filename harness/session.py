@@ -14,8 +14,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from . import faults, variants
-from .profiles import get_profile
+from harness.backends import variants
+from harness.models.profiles import get_profile
+from harness.results import faults
 
 
 def default_threads() -> int:
@@ -25,19 +26,6 @@ def default_threads() -> int:
     import psutil
 
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-
-
-def training_context(batch_size: int = 16, max_length: int = 128):
-    """Training batches for data-dependent compressors (head importance,
-    recovery fine-tuning): the IMDB train split, tokenised lazily on each call."""
-    from compressors import CompressionContext
-
-    from . import data
-
-    def train_batches():
-        return data.batches(data.imdb_splits()["train"], data.load_tokenizer(), batch_size, max_length)
-
-    return CompressionContext(train_batches, seed=42)
 
 
 @dataclasses.dataclass
@@ -101,7 +89,7 @@ class BenchSession:
     def model(self, case: Case) -> tuple[nn.Module, variants.VariantInfo]:
         """The PyTorch model of ``case`` -- for another backend, of the torch
         variant its artifact is made from (parameter counts, FLOPs)."""
-        from . import backends
+        from harness import backends
 
         case = case.on("torch", backends.get(case.backend).source_variant(case.variant))
         key = (case.profile, case.variant)
@@ -112,7 +100,7 @@ class BenchSession:
     def artifact_dir(self, case: Case) -> Path:
         """What ``case.backend`` loads from disk (the saved variant for torch,
         the exported ``.onnx`` folder for onnxruntime), built and cached."""
-        from . import backends
+        from harness import backends
 
         if case.backend == "torch":
             return self.variant_dir(case)
@@ -124,8 +112,8 @@ class BenchSession:
 
     def runner(self, case: Case):
         """The loaded :class:`harness.backends.Runner` of ``case``, loaded once."""
-        from . import backends
-        from .backends.torch_eager import TorchRunner
+        from harness import backends
+        from harness.backends.torch_eager import TorchRunner
 
         key = (case.profile, case.variant, case.backend)
         if key not in self._runners:
@@ -136,8 +124,8 @@ class BenchSession:
         return self._runners[key]
 
     def task(self, profile: str):
-        """The profile's :class:`harness.tasks.Task` (text or image)."""
-        from .tasks import get_task
+        """The profile's :class:`harness.models.tasks.Task` (text or image)."""
+        from harness.models.tasks import get_task
 
         task = get_task(get_profile(profile).task)
         task.eval_limit = self.eval_limit
@@ -147,18 +135,18 @@ class BenchSession:
         """Training data for data-dependent compressors: the task's training set
         for a real-weights profile; None for random-init ones (recovering random
         weights measures nothing, so their variants are pruned one-shot)."""
-        from .tasks import TextTask
+        from harness.models.tasks import TextTask
 
         prof, task = get_profile(profile), self.task(profile)
         if isinstance(task, TextTask):  # the text and MLM tasks: IMDB training reviews, for any profile
-            return training_context()
+            return task.training_context()
         return task.training_context() if prof.real_weights else None
 
     def inputs(self, batch_size: int, seq_len: int, case: Case | None = None) -> dict[str, torch.Tensor]:
         """Timing inputs of ``case``'s task: ``seq_len`` is the task's length axis
         (tokens for text, pixels per side for images).  Without ``case``: text."""
         if case is None:
-            from .inputs import text_batch
+            from harness.data.inputs import text_batch
 
             return text_batch(batch_size, seq_len)
         task = self.task(case.profile)
@@ -166,15 +154,15 @@ class BenchSession:
         return task.inputs(model, batch_size, seq_len)
 
     def timing_pool(self, case: Case, batch_size: int, length: int) -> tuple[list[dict[str, torch.Tensor]], Any]:
-        """The task's timing pool for ``case`` (see :meth:`harness.tasks.Task.timing_pool`)."""
+        """The task's timing pool for ``case`` (see :meth:`harness.models.tasks.Task.timing_pool`)."""
         task = self.task(case.profile)
         # Input shapes are the baseline's; loaded only for a task whose inputs depend on it.
         model = self.model(Case(case.profile, "fp32"))[0] if task.inputs_need_model else None
         return task.timing_pool(model, batch_size, length)
 
     def timed_forward(self, case: Case, batch_size: int, length: int):
-        """The :class:`harness.integrity.TimedForward` that timing loops run for ``case``."""
-        from . import integrity
+        """The :class:`harness.measure.integrity.TimedForward` that timing loops run for ``case``."""
+        from harness.measure import integrity
 
         pool, indices = self.timing_pool(case, batch_size, length)
         return integrity.TimedForward(self.runner(case), pool, indices)
@@ -204,7 +192,7 @@ class BenchSession:
 
     def dataset(self, name: str) -> Any:
         """A text evaluation set ("imdb-test" or "mr"), cut to ``eval_limit``."""
-        from .tasks import TextTask
+        from harness.models.tasks import TextTask
 
         task = TextTask()
         task.eval_limit = self.eval_limit

@@ -19,9 +19,8 @@ def _csv(value: str | None) -> list[str]:
 
 def _cases(config: pytest.Config) -> list[Case]:
     import compressors
-    from harness.profiles import get_profile
-
     from harness import backends
+    from harness.models.profiles import get_profile
 
     profiles = _csv(config.getoption("--profiles"))
     # "profile/variant" restricts a variant to one profile (e.g. minilm-l6/edgemin-s1 beside
@@ -48,15 +47,15 @@ def _param(values: tuple, case: Case, id_: str):
 
 
 def _task(case: Case):
-    """The case's task (harness.tasks): length tag and eval sets come from it, not from here."""
-    from harness.profiles import get_profile
-    from harness.tasks import get_task
+    """The case's task (harness.models.tasks): length tag and eval sets come from it, not from here."""
+    from harness.models.profiles import get_profile
+    from harness.models.tasks import get_task
 
     return get_task(get_profile(case.profile).task)
 
 
 def _task_eval_sets(task: str) -> tuple[str, ...]:
-    from harness.tasks import get_task
+    from harness.models.tasks import get_task
 
     return get_task(task).eval_sets
 
@@ -69,9 +68,8 @@ def _ints(config: pytest.Config, option: str, default: tuple[int, ...]) -> tuple
 def pytest_configure(config: pytest.Config) -> None:
     """Reject unknown profiles/variants and bad numbers before anything runs (exit 4)."""
     import compressors
-    from harness.errors import HarnessError
-
-    from harness import assets, budgets
+    from harness.core.errors import HarnessError
+    from harness.gate import budgets
 
     if config.getoption("benchmark_disable", False):
         raise pytest.UsageError("this suite measures: --benchmark-disable would record nothing; "
@@ -79,15 +77,15 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         cases = _cases(config)
         if any(c.backend == "onnxruntime" for c in cases):
-            from harness import onnx_export
+            from harness.backends import onnx_export
 
             onnx_export.import_onnx()  # missing install: one clear error before anything runs
             onnx_export.import_onnxruntime()
         budgets.load_budgets(config.getoption("--budgets") or budgets.DEFAULT_PATH)
         # The inputs are real IMDB tokens and quality needs MR: fail before any
         # test runs when the set-up step has not fetched them.
-        from harness.profiles import get_profile
-        from harness.tasks import get_task
+        from harness.models.profiles import get_profile
+        from harness.models.tasks import get_task
 
         for task in dict.fromkeys(get_profile(c.profile).task for c in _cases(config)):
             get_task(task).check_data()
@@ -99,7 +97,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    from harness.profiles import get_profile
+    from harness.models.profiles import get_profile
 
     config = metafunc.config
     cases = _cases(config)
@@ -129,7 +127,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params = [(p, e) for p in profiles for e in ENGINES]
         metafunc.parametrize(("profile", "engine"), params, ids=[f"{p}-{e}" for p, e in params])
     elif "budget" in names:
-        from harness import budgets
+        from harness.gate import budgets
 
         all_budgets = budgets.load_budgets(config.getoption("--budgets") or budgets.DEFAULT_PATH)
         params = [(b, c.profile, c.variant, c.backend) for c in cases if not c.skip
@@ -152,7 +150,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Show a HarnessError (corrupt cache, failed worker, ...) as its one-line message."""
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(HarnessError):

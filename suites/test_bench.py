@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import warnings
 
-import torch
-
 import compressors
-from harness import cold_start, flops, integrity, memory, progress
-from harness.params import count_params, layer_sparsity, linear_sparsity, sparse_size_bytes
-from harness.fresh import run_worker
-from harness.profiles import get_profile
-from harness.quality import quality_metrics
-from harness.stats import LatencyStats
-from harness.timers import plan_rounds
+from harness.core import progress
+from harness.measure import cold_start, flops, integrity, memory
+from harness.measure.fresh import run_worker
+from harness.measure.params import (
+    count_params,
+    layer_sparsity,
+    linear_sparsity,
+    sparse_size_bytes,
+)
+from harness.measure.quality import quality_metrics
+from harness.measure.rounds import plan_rounds
+from harness.measure.stats import LatencyStats
+from harness.models.profiles import get_profile
 
 
 def _tag(benchmark, bench, case, metric: str, **extra) -> None:
@@ -180,9 +184,8 @@ def test_result_caching(benchmark, bench, case):
 
 def test_int8_engine(benchmark, bench, opts, profile, engine):
     """Both maintained INT8 paths at seq 128, batch 1: evidence for the default engine."""
-    from harness.session import Case
-
     from harness.backends.torch_eager import TorchRunner
+    from harness.session import Case
 
     fp32, info = bench.model(Case(profile, "fp32"))
     model = compressors.build("int8-dynamic", fp32, engine=engine)
@@ -210,7 +213,7 @@ def test_triple_loss(benchmark, bench, case):
     """Study 001's quality table: distillation (KL at T=2 x T^2), cosine and (MLM profile) MLM eval losses vs FP32."""
     import pytest
 
-    from harness.quality import triple_loss_metrics
+    from harness.measure.quality import triple_loss_metrics
 
     if case.backend != "torch":
         pytest.skip("triple losses are measured on the torch model; the ORT graph's agreement and KL "

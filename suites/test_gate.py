@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import budgets as budgets_mod
-from harness.report import rows_from_results
+from harness.gate import budgets as budgets_mod
+from harness.results.rows import rows_from_results
 
 
 def test_budget(bench, budget, profile, variant, backend):
@@ -27,9 +27,10 @@ def test_budget(bench, budget, profile, variant, backend):
 
 def test_against_baseline(bench, request):
     """Compare this run with the runs blessed on this machine (``--gate``)."""
-    from harness import baselines, fingerprint
-    from harness.compare import compare_runs
-    from harness.report import render_comparisons
+    from harness.gate import baselines
+    from harness.gate.compare import compare_runs
+    from harness.report.tables import render_comparisons
+    from harness.results import fingerprint
 
     info = fingerprint.collect(bench.threads)
     run = {"machine_info": {"edgebench": info}, "edgebench": {"schema": 1},

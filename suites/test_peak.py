@@ -1,13 +1,13 @@
 """This machine's attainable FP32 / INT8 GEMM peak, measured in the same run.
 
 The report divides each variant's achieved GFLOP/s (counted FLOPs / p50 at
-seq 128) by the peak of its precision (``harness.peak``).  Measured once per
+seq 128) by the peak of its precision (``harness.measure.peak``).  Measured once per
 run with the benchmark's thread count; saved in ``extra_info`` with
 ``metric="gemm_peak"`` (no profile or variant: it describes the machine).
 """
 from __future__ import annotations
 
-from harness import peak
+from harness.measure import peak
 
 
 def test_gemm_peak(benchmark, bench, opts):

@@ -22,7 +22,7 @@ from compressors.base import Compressor, CompressorConfig, register
 
 def _in_fresh_worker() -> bool:
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return getattr(spec, "name", None) == "harness.worker"
+    return getattr(spec, "name", None) == "harness.measure.worker"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +96,7 @@ class InterruptTiming(Compressor):
 
 _TARGET = os.environ.get("EDGEBENCH_TEST_SIGTERM_DURING_SAVE")
 if _TARGET:
-    from harness import variants
+    from harness.backends import variants
 
     _save = variants.save_variant
 

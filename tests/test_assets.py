@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import assets
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.data import assets
 
 FILES = {"pkg/data/a.txt": b"alpha\n" * 100, "pkg/data/b.json": b'{"b": 1}\n'}
 

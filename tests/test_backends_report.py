@@ -3,9 +3,11 @@ import json
 
 import pytest
 
-from harness import budgets, report, report_backends
-from harness.compare import compare_rows
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.gate import budgets
+from harness.gate.compare import compare_rows
+from harness.report import backends as report_backends
+from harness.report import tables as report
 
 PROFILE = "minilm-l6"
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import compressors
-from harness import variants
-from harness.errors import HarnessError
-from harness.paths import ROOT
-from harness.profiles import PROFILES
-from harness.quality import predict_logits
+from harness.backends import variants
+from harness.core.errors import HarnessError
+from harness.core.paths import ROOT
+from harness.models.inference import predict_logits
+from harness.models.profiles import PROFILES
 
 
 def _flip_byte(path, where=-10):
@@ -73,8 +73,8 @@ def test_a_crafted_pickle_is_refused_and_runs_no_code(tmp_path, tiny_model):
 _BUILDER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from harness import variants
-    from harness.profiles import PROFILES
+    from harness.backends import variants
+    from harness.models.profiles import PROFILES
 
     root, log = Path(sys.argv[1]), Path(sys.argv[2])
 

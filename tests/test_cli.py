@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from harness import progress
-from harness.__main__ import build_parser, main, run_command
-from harness.paths import ROOT
+from harness.cli import build_parser, main, run_command
+from harness.core import progress
+from harness.core.paths import ROOT
 
 SUBCOMMANDS = ("run", "report", "diff", "list", "setup", "check", "bless", "compare")
 

@@ -12,8 +12,8 @@ import compressors
 from compressors import CompressionError
 from compressors.heads import kept_heads_of
 from compressors.quantize import linear_counts
-from harness import variants
-from harness.params import layer_sparsity
+from harness.backends import variants
+from harness.measure.params import layer_sparsity
 
 CHAINS = ["magnitude-global@0.5+int8", "magnitude-layerwise@0.6+int8", "ffn-l1@0.6+int8",
           "heads-grad@0.5+int8", "heads-attn@0.6+int8", "heads-grad@0.25+ffn-l1@0.5+int8-dynamic"]

@@ -5,8 +5,9 @@ import pytest
 import torch
 import transformers
 
-from harness import assets, convert, data
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.data import assets, text
+from harness.models import convert
 
 TINY = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
             intermediate_size=64, max_position_embeddings=64, hidden_act="gelu")
@@ -88,11 +89,11 @@ def test_real_minilm_matches_bert():
     c = model.config
     assert (c.n_layers, c.dim, c.n_heads, c.hidden_dim, c.vocab_size) == (6, 384, 12, 1536, 30522)
 
-    tok = data.load_tokenizer()
+    tok = text.load_tokenizer()
     sentences = ["A gripping, beautifully shot film.",
                  "The plot made no sense and the acting was wooden; I left early.",
                  "meh"]
-    enc = data.encode(tok, sentences)
+    enc = text.encode(tok, sentences)
     assert (enc["attention_mask"] == 0).any()  # padding is exercised
     with torch.no_grad():
         want = bert(**enc).last_hidden_state
@@ -116,7 +117,7 @@ def test_minilm_l3_onnx_conversion_matches_onnx_runtime():
     model = convert.load_minilm_l3_as_distilbert(seed=0)
     c = model.config
     assert (c.n_layers, c.dim, c.n_heads, c.hidden_dim, c.vocab_size) == (3, 384, 12, 1536, 30522)
-    enc = data.encode(data.load_tokenizer(), ["A gripping, beautifully shot film.",
+    enc = text.encode(text.load_tokenizer(), ["A gripping, beautifully shot film.",
                                               "The plot made no sense and the acting was wooden; I left early.",
                                               "meh"])
     assert (enc["attention_mask"] == 0).any()

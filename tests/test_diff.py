@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from harness import diff
-from harness.__main__ import main
+from harness.cli import main
+from harness.report import diff
 
 FP = {"cpu_model": "Test CPU", "physical_cores": 2, "logical_cpus": 2, "isa_flags": ["avx2"], "torch": "2.x",
       "threads": 2, "quant_engine": "x86", "machine_id": "abc"}

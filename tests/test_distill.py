@@ -6,8 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from compressors import CompressionError
-from compressors.distill import (QKVCapture, cosine_hidden_loss, logit_kd_loss, relation_kd_loss,
-                                 relation_logprobs, resolve_layer)
+from compressors.distill import (
+    QKVCapture,
+    cosine_hidden_loss,
+    logit_kd_loss,
+    relation_kd_loss,
+    relation_logprobs,
+    resolve_layer,
+)
 
 
 def _qkv(seed: int, b: int = 2, n: int = 6, h: int = 8) -> dict[str, torch.Tensor]:

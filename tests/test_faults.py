@@ -4,13 +4,14 @@ import json
 import os
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pytest
 
-from harness import atomic, storage, variants
-from harness.paths import ROOT, cache_dir
+from harness.backends import variants
+from harness.core import atomic
+from harness.core.paths import ROOT, cache_dir
+from harness.results import storage
 
 SUITE = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "-p", "fault_plugin",
          "--profiles", "tiny-random", "--threads", "1", "--cold-start-samples", "1", "--memory-samples", "1",

@@ -8,9 +8,9 @@ import pytest
 import torch
 import transformers
 
-from harness import finetune
-from harness.data import TextDataset
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.data.text import TextDataset
+from harness.models import finetune
 
 WORDS = ["good", "great", "fine", "bad", "awful", "poor", "the", "movie", "plot", "was"]
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS

@@ -1,8 +1,8 @@
 import pytest
 
-from harness import fingerprint
-from harness.inputs import text_batch
-from harness.timers import plan_rounds
+from harness.data.inputs import text_batch
+from harness.measure.rounds import plan_rounds
+from harness.results import fingerprint
 
 
 def test_fingerprint_has_the_timing_keys_and_a_stable_id():

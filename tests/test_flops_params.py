@@ -2,8 +2,8 @@ import torch
 import torch.nn as nn
 
 import compressors
-from harness.flops import count_flops, count_macs_fvcore
-from harness.params import count_params
+from harness.measure.flops import count_flops, count_macs_fvcore
+from harness.measure.params import count_params
 
 
 class TwoLinear(nn.Module):
@@ -64,7 +64,7 @@ def test_attention_matmuls_are_counted_under_sdpa(tiny_model, tiny_inputs):
 
 
 def test_linear_sparsity_counts_the_encoder_linears_only(tiny_model):
-    from harness.params import linear_sparsity
+    from harness.measure.params import linear_sparsity
 
     assert linear_sparsity(tiny_model) == 0.0
     with torch.no_grad():

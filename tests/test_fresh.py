@@ -3,8 +3,9 @@ import pytest
 import torch
 
 import compressors
-from harness import cold_start, memory, variants
-from harness.fresh import MeasurementError, run_worker
+from harness.backends import variants
+from harness.measure import cold_start, memory
+from harness.measure.fresh import MeasurementError, run_worker
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 import compressors
-from harness import baselines, budgets
-from harness.__main__ import main
-from harness.compare import compare_rows, timing_verdict
-from harness.errors import HarnessError
-from harness.paths import ROOT
-from harness.quality import quality_metrics
+from harness.cli import main
+from harness.core.errors import HarnessError
+from harness.core.paths import ROOT
+from harness.gate import baselines, budgets
+from harness.gate.compare import compare_rows, timing_verdict
+from harness.measure.quality import quality_metrics
 
 
 def _samples(rng, median_s, n=100, cv=0.03):

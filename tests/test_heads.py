@@ -10,9 +10,15 @@ import torch.nn as nn
 
 import compressors
 from compressors import CompressionError
-from compressors.heads import (HeadlessAttention, attention_importance, grad_importance,
-                               head_mask, kept_heads_of, prune_heads)
-from harness.flops import count_flops
+from compressors.heads import (
+    HeadlessAttention,
+    attention_importance,
+    grad_importance,
+    head_mask,
+    kept_heads_of,
+    prune_heads,
+)
+from harness.measure.flops import count_flops
 
 LAYERS, HEADS, DIM = 2, 4, 32
 HEAD_DIM = DIM // HEADS

@@ -1,12 +1,13 @@
-"""Integrity checks between what is timed and what is evaluated (harness.integrity, MLPerf TEST01/TEST04 analogues)."""
+"""Integrity checks between what is timed and what is evaluated (harness.measure.integrity, MLPerf TEST01/TEST04 analogues)."""
 import pytest
 import torch
 import torch.nn as nn
 
 import compressors
-from harness import integrity, variants
-from harness.inputs import text_batches
-from harness.integrity import IntegrityError
+from harness.backends import variants
+from harness.data.inputs import text_batches
+from harness.measure import integrity
+from harness.measure.integrity import IntegrityError
 
 
 def _pool(n=8, seq=32):
@@ -111,7 +112,7 @@ def test_weights_that_change_between_timing_and_evaluation_fail(tiny_model, one_
 
 
 def test_timed_logits_are_compared_with_the_accuracy_pass_on_the_same_reviews(tiny_model, one_thread):
-    from harness.quality import predict_logits
+    from harness.models.inference import predict_logits
 
     owner = type("Session", (), {})()
     pool = _pool(n=8, seq=128)
@@ -191,7 +192,7 @@ def test_report_states_the_timing_inputs_and_flags_a_weights_mismatch():
 
 def test_timed_logits_map_to_the_rows_of_an_eval_limited_set(tiny_model, one_thread):
     """With --eval-limit the accuracy pass holds a cut of the test set: timed review i is row rows[i]."""
-    from harness.quality import predict_logits
+    from harness.models.inference import predict_logits
 
     owner = type("Session", (), {})()
     pool = _pool(n=8, seq=128)
@@ -211,7 +212,7 @@ def test_timed_logits_map_to_the_rows_of_an_eval_limited_set(tiny_model, one_thr
 
 
 def test_text_task_eval_rows_follow_the_limit():
-    from harness.tasks import TextTask
+    from harness.models.tasks import TextTask
 
     task = TextTask()
     assert task.eval_rows("imdb-test") is None

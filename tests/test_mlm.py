@@ -1,4 +1,4 @@
-"""The MLM profile's pieces (harness.mlm) on a tiny random DistilBertForMaskedLM."""
+"""The MLM profile's pieces (harness.models.mlm) on a tiny random DistilBertForMaskedLM."""
 from __future__ import annotations
 
 import subprocess
@@ -8,10 +8,11 @@ import pytest
 import torch
 from transformers import DistilBertConfig, DistilBertForMaskedLM
 
-from harness import data, mlm
-from harness.paths import ROOT
-from harness.quality import triple_loss_metrics
-from harness.tasks import get_task
+from harness.core.paths import ROOT
+from harness.data import text
+from harness.measure.quality import triple_loss_metrics
+from harness.models import mlm
+from harness.models.tasks import get_task
 
 TEXTS = ["a truly wonderful film with a great cast", "the plot was dull and the acting worse",
          "i would watch it again", "not worth the ticket"] * 4
@@ -24,8 +25,8 @@ def _tiny() -> DistilBertForMaskedLM:
 
 
 def test_masking_skips_special_and_padding_and_is_deterministic():
-    tok = data.load_tokenizer()
-    enc = data.encode(tok, TEXTS, max_length=16)
+    tok = text.load_tokenizer()
+    enc = text.encode(tok, TEXTS, max_length=16)
     ids, am = enc["input_ids"], enc["attention_mask"]
     special = sorted(set(tok.all_special_ids))
     masked, labels = mlm.mask_tokens(ids, am, special, tok.mask_token_id, len(tok), 0.5, torch.Generator().manual_seed(1))
@@ -50,7 +51,7 @@ def test_fit_head_trains_only_the_head_and_lowers_the_loss():
     model = _tiny()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     recipe = mlm.MLMRecipe(n_train=len(TEXTS), max_length=16, epochs=8, batch_size=8, lr=1e-2, mask_prob=0.3)
-    losses = mlm.fit_head(model, TEXTS, data.load_tokenizer(), recipe)
+    losses = mlm.fit_head(model, TEXTS, text.load_tokenizer(), recipe)
     after = model.state_dict()
     head = ("vocab_transform.", "vocab_layer_norm.", "vocab_projector.bias")
     for k in before:
@@ -62,7 +63,7 @@ def test_fit_head_trains_only_the_head_and_lowers_the_loss():
 
 def test_masked_logits_and_the_mlm_eval_loss():
     model = _tiny()
-    batches = mlm.masked_batches(TEXTS, data.load_tokenizer(), 8, 16, 0.3, seed=3)
+    batches = mlm.masked_batches(TEXTS, text.load_tokenizer(), 8, 16, 0.3, seed=3)
     logits, labels, hidden = mlm.masked_logits(model, batches, hidden=True)
     n = sum(int((b[2] != -100).sum()) for b in batches)
     assert logits.shape == (n, 30522) and labels.shape == (n,) and len(hidden) == len(batches)
@@ -108,7 +109,7 @@ def test_profile_qualified_variants_select_one_profile():
 
 def test_a_saved_mlm_variant_reloads_with_its_projector_tied(tmp_path):
     """no_init_weights skips tying; load_variant must re-tie before loading the once-stored tensor."""
-    from harness.variants import load_variant, save_variant
+    from harness.backends.variants import load_variant, save_variant
 
     model = _tiny()
     save_variant(model, tmp_path / "v", profile="tiny", variant="fp32", source_key="x")

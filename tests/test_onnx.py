@@ -6,8 +6,9 @@ import sys
 import pytest
 import torch
 
-from harness import backends, onnx_export, variants
-from harness.errors import HarnessError
+from harness import backends
+from harness.backends import onnx_export, variants
+from harness.core.errors import HarnessError
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def _export(store, variant):
 @pytest.fixture
 def real_inputs():
     """Real IMDB tokens: 2 full rows of 64, plus the same rows with the first padded after 40."""
-    from harness.inputs import text_batch
+    from harness.data.inputs import text_batch
 
     full = text_batch(2, 64)
     padded = {k: v.clone() for k, v in full.items()}
@@ -55,7 +56,7 @@ def test_ort_fp32_logits_match_pytorch(store, tiny, real_inputs, one_thread):
         assert got.shape == expected.shape == (2, 2) and got.dtype == torch.float32
         assert (got - expected).abs().max().item() < 1e-4
     # dynamic axes: another batch size and sequence length run on the same graph
-    from harness.inputs import text_batch
+    from harness.data.inputs import text_batch
 
     assert runner(text_batch(3, 17)).shape == (3, 2)
 
@@ -153,7 +154,7 @@ def test_unknown_backend_lists_the_known_ones():
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
 def test_adapter_protocol(store, backend, real_inputs, one_thread):
     """prepare -> load -> run a batch -> logits; size, threads and session info for the results."""
-    from harness.quality import predict_logits
+    from harness.models.inference import predict_logits
 
     torch_dir, root = store
     adapter = backends.get(backend)
@@ -179,9 +180,9 @@ def test_adapter_protocol(store, backend, real_inputs, one_thread):
 
 
 def test_fresh_process_workers_load_through_the_ort_adapter(store, tmp_path):
-    from harness import cold_start
-    from harness.fresh import run_worker
-    from harness.inputs import text_batch
+    from harness.data.inputs import text_batch
+    from harness.measure import cold_start
+    from harness.measure.fresh import run_worker
 
     inputs = tmp_path / "inputs.pt"
     torch.save(text_batch(1, 32), inputs)
@@ -192,7 +193,7 @@ def test_fresh_process_workers_load_through_the_ort_adapter(store, tmp_path):
     mem = run_worker("memory", d, inputs, threads=1, backend="onnxruntime")
     assert mem["peak_rss_delta_mb"] > 0
     # the torch worker cannot read an ONNX folder: the backend really selects the loader
-    from harness.fresh import MeasurementError
+    from harness.measure.fresh import MeasurementError
 
     with pytest.raises(MeasurementError, match="not a saved variant"):
         run_worker("cold-start", d, inputs, threads=1, backend="torch")
@@ -201,7 +202,7 @@ def test_fresh_process_workers_load_through_the_ort_adapter(store, tmp_path):
 def test_the_suite_skips_a_variant_ort_cannot_run_with_the_reason():
     import subprocess
 
-    from harness.paths import ROOT
+    from harness.core.paths import ROOT
 
     proc = subprocess.run([sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "-rs",
                            "--profiles", "tiny-random", "--variants", "int8-dynamic@torchao",

@@ -2,7 +2,7 @@
 import torch
 from transformers import DistilBertConfig, DistilBertForMaskedLM
 
-from harness.params import count_params
+from harness.measure.params import count_params
 
 
 def test_tied_weights_are_counted_once():

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import baselines
-from harness.__main__ import main
-from harness.errors import HarnessError
-from harness.paths import ROOT, safe_name, safe_output_path
+from harness.cli import main
+from harness.core.errors import HarnessError
+from harness.core.paths import ROOT, safe_name, safe_output_path
+from harness.gate import baselines
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +75,7 @@ class _Config:
 
 
 def test_benchmark_output_options_must_stay_in_the_output_folders(monkeypatch):
-    from harness.faults import check_output_options
+    from harness.results.faults import check_output_options
 
     monkeypatch.delenv("EDGEBENCH_OUTPUT_DIRS", raising=False)
     check_output_options(_Config(benchmark_storage="file://./.benchmarks", benchmark_json=ROOT / "run.json"))

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from harness import peak
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.measure import peak
 
 
 def test_measure_returns_both_precisions_and_restores_threads(one_thread):

@@ -6,8 +6,8 @@ import torch
 import torch.ao.nn.quantized.dynamic as nnqd
 
 import compressors
-from compressors import CompressionContext, CompressionError, edgemin, pkd
-from harness import variants
+from compressors import CompressionError, edgemin, pkd
+from harness.backends import variants
 
 EDGEMIN_TINY = {"kd_steps": 6, "relation_heads": 4, "prune_ratio": 0.25}
 
@@ -29,7 +29,12 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_student(monkeypatch):
     """A 1-layer dim-32 student instead of the real MiniLM-L3 (same code path otherwise)."""
-    monkeypatch.setattr(edgemin, "_load_student", lambda seed: _tiny(seed + 100, layers=1))
+    monkeypatch.setattr(edgemin, "_load_student", lambda context: _tiny(context.seed + 100, layers=1))
+
+
+def test_edgemin_without_a_student_names_the_context_field(cache, tiny_model, tiny_context):
+    with pytest.raises(CompressionError, match="load_student"):
+        compressors.build("edgemin-s1", tiny_model, tiny_context, **EDGEMIN_TINY)
 
 
 def test_edgemin_stages(cache, tiny_student, tiny_model, tiny_context, one_thread):
@@ -66,7 +71,7 @@ def test_edgemin_stages_are_cached_by_recipe(cache, tiny_student, tiny_model, ti
 
 def test_edgemin_saved_variant_round_trip(cache, tiny_student, tiny_model, tiny_context, one_thread):
     model = compressors.build("edgemin-s3", tiny_model, tiny_context, **EDGEMIN_TINY)
-    from harness.variants import load_variant, save_variant
+    from harness.backends.variants import load_variant, save_variant
 
     save_variant(model, cache / "v", profile="tiny", variant="edgemin-s3", source_key="k")
     loaded, info = load_variant(cache / "v")
@@ -90,10 +95,15 @@ def test_edgemin_bad_input(cache, tiny_student, tiny_model, tiny_context, one_th
 
 
 def test_missing_student_package_is_a_clear_error(cache, tiny_model, tiny_context):
-    from harness.errors import HarnessError
+    import dataclasses
 
+    from harness.core.errors import HarnessError
+    from harness.models.tasks import TextTask
+
+    # the text task's student loader (the real one) on an empty cache
+    context = dataclasses.replace(tiny_context, load_student=TextTask().training_context().load_student)
     with pytest.raises(HarnessError, match=r"model files for 'minilm-l3' are missing.*harness setup"):
-        compressors.build("edgemin-s1", tiny_model, tiny_context, **EDGEMIN_TINY)
+        compressors.build("edgemin-s1", tiny_model, context, **EDGEMIN_TINY)
 
 
 def _ffn_zeros(model) -> list[torch.Tensor]:

@@ -1,9 +1,10 @@
 """The report's figures, from synthetic summary rows (no model, no timing)."""
 import matplotlib
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from harness import plots
+from harness.report import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FOOT = "Machine abc (Test CPU, 2 cores), 2 threads, torch 2.x; run 0001.json"

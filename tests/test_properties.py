@@ -12,11 +12,14 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-from harness import budgets, report, storage
-from harness.errors import HarnessError
-from harness.paths import ROOT
+from harness.core.errors import HarnessError
+from harness.core.paths import ROOT
+from harness.gate import budgets
+from harness.report import tables as report
+from harness.results import storage
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 BUDGETS_TEXT = (ROOT / "baselines" / "budgets.toml").read_text()
@@ -197,7 +200,10 @@ ARGV = st.lists(st.one_of(TOKENS, st.text(max_size=12)), max_size=6)
 @example(argv=["bless", "crafted.json"])  # machine id '../../../escaped' from the file
 @example(argv=["check", "garbage.json", "--budgets", "garbage.json"])
 def test_random_cli_arguments_exit_cleanly_and_write_only_where_allowed(tmp_path, monkeypatch, argv):
-    from harness import __main__ as cli, assets, baselines, paths
+    from harness import cli
+    from harness.core import paths
+    from harness.data import assets
+    from harness.gate import baselines
 
     world = tmp_path / "world"
     world.mkdir(exist_ok=True)

@@ -1,5 +1,5 @@
 """Magnitude pruning (magnitude-global, magnitude-layerwise, ffn-l1), recovery
-fine-tuning, and the sparsity metrics of harness.params, on tiny models."""
+fine-tuning, and the sparsity metrics of harness.measure.params, on tiny models."""
 from __future__ import annotations
 
 import pytest
@@ -9,7 +9,7 @@ import torch.nn as nn
 import compressors
 from compressors import CompressionContext, CompressionError
 from compressors.prune import MagnitudeConfig, cubic_sparsity, recover
-from harness.params import layer_sparsity, sparse_size_bytes
+from harness.measure.params import layer_sparsity, sparse_size_bytes
 
 ENCODER = "distilbert.transformer.layer."
 HEAD = ("pre_classifier", "classifier")
@@ -161,7 +161,7 @@ def test_masks_are_reapplied_after_every_optimizer_step(tiny_model):
 
 
 # ---------------------------------------------------------------------------
-# harness.params sparsity metrics on hand-made tensors
+# harness.measure.params sparsity metrics on hand-made tensors
 
 
 def _hand_made() -> nn.Sequential:

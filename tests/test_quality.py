@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from harness.quality import quality_metrics
+from harness.measure.quality import quality_metrics
 
 
 def test_identical_logits_agree_fully_with_zero_kl():
@@ -35,7 +35,11 @@ def test_shape_mismatch_is_rejected():
 
 
 def test_triple_loss_metrics():
-    from harness.quality import cosine_eval_loss, distill_eval_loss, triple_loss_metrics
+    from harness.measure.quality import (
+        cosine_eval_loss,
+        distill_eval_loss,
+        triple_loss_metrics,
+    )
 
     ref = torch.tensor([[2.0, -1.0], [0.0, 1.0]])
     assert distill_eval_loss(ref, ref.clone()) == pytest.approx(0.0, abs=1e-7)

@@ -3,9 +3,10 @@ import json
 
 import pytest
 
-from harness import report, storage
-from harness.__main__ import main
-from harness.errors import HarnessError
+from harness.cli import main
+from harness.core.errors import HarnessError
+from harness.report import tables as report
+from harness.results import storage
 
 
 def _bench(metric, profile, variant, median_s=0.01, **extra):

@@ -1,5 +1,5 @@
 """The distillation report sections on a synthetic run (no model needed)."""
-from harness import report_distill
+from harness.report import distill as report_distill
 
 
 def _r(metric, profile, variant, **extra):

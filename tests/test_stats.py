@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.stats import LatencyStats, bootstrap_ci
+from harness.measure.stats import LatencyStats, bootstrap_ci
 
 
 def test_latency_stats_on_fixed_samples():

@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from harness.paths import ROOT
+from harness.core.paths import ROOT
 
 
 def test_suite_runs_saves_every_metric_and_reports(tmp_path):

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 import compressors
-from harness import variants
-from harness.errors import HarnessError
+from harness.backends import variants
+from harness.core.errors import HarnessError
 
 
 # edgemin-* load a real 3-layer student; tests/test_pipelines.py checks their round trip with a tiny one.

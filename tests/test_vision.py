@@ -10,11 +10,15 @@ import pytest
 import torch
 
 import compressors
-from compressors import CompressionContext, CompressionError
-from harness import flops, report_vision, tasks, variants, vision_data, vision_train
-from harness.errors import HarnessError
-from harness.params import count_params
-from harness.profiles import get_profile
+from compressors import CompressionError
+from harness.backends import variants
+from harness.core.errors import HarnessError
+from harness.data import images as vision_data
+from harness.measure import flops
+from harness.measure.params import count_params
+from harness.models import tasks, vision_train
+from harness.models.profiles import get_profile
+from harness.report import vision as report_vision
 
 
 def _write_idx(path: Path, magic: int, array: np.ndarray) -> None:
@@ -248,7 +252,7 @@ def test_suite_runs_an_image_profile(fmnist_dir, tmp_path):
     import subprocess
     import sys
 
-    from harness.paths import ROOT
+    from harness.core.paths import ROOT
 
     out = tmp_path / "run.json"
     cmd = [sys.executable, "-m", "pytest", "suites/test_bench.py", "-q", "-p", "no:cacheprovider",

@@ -5,15 +5,15 @@
 """
 from __future__ import annotations
 
-from ..errors import HarnessError
-from .base import Backend, Runner
+from harness.backends.base import Backend, Runner
+from harness.core.errors import HarnessError
 
 DEFAULT = "torch"
 
 
 def _registry() -> dict[str, Backend]:
-    from .onnxruntime import OnnxRuntime
-    from .torch_eager import TorchEager
+    from harness.backends.onnxruntime import OnnxRuntime
+    from harness.backends.torch_eager import TorchEager
 
     return {b.name: b for b in (TorchEager(), OnnxRuntime())}
 

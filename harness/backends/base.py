@@ -64,7 +64,7 @@ class Backend(abc.ABC):
         """The artifact folder of ``variant``, built and cached if needed.
 
         ``torch_dir(variant_name)`` returns the saved PyTorch variant folder
-        (``harness.variants.get_or_build``), which every backend starts from.
+        (``harness.backends.variants.get_or_build``), which every backend starts from.
 
         Raises:
             HarnessError: the variant is not supported or cannot be built.

@@ -1,7 +1,7 @@
 """ONNX Runtime backend: ``InferenceSession`` on the CPU execution provider.
 
 The artifact is an exported (and possibly ORT-quantized) ``model.onnx``
-(:mod:`harness.onnx_export`).  Session options, recorded with every result:
+(:mod:`harness.backends.onnx_export`).  Session options, recorded with every result:
 
 * ``intra_op_num_threads`` = the thread count torch uses in the same run (one
   per physical core), ``inter_op_num_threads`` = 1 with sequential execution
@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import torch
 
-from .. import onnx_export
-from ..errors import HarnessError
-from .base import Backend, Inputs
+from harness.backends import onnx_export
+from harness.backends.base import Backend, Inputs
+from harness.core.errors import HarnessError
 
 GRAPH_OPT_LEVEL = "ORT_ENABLE_ALL"
 PROVIDER = "CPUExecutionProvider"

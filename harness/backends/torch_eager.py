@@ -1,4 +1,4 @@
-"""PyTorch eager backend: today's path, ``harness.variants.load_variant``.
+"""PyTorch eager backend: today's path, ``harness.backends.variants.load_variant``.
 
 The artifact is the saved variant folder itself; running is
 ``model(**inputs).logits`` under ``torch.inference_mode()``.
@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import torch
 
-from .base import Backend, Inputs
+from harness.backends.base import Backend, Inputs
 
 
 class TorchRunner:
@@ -44,12 +44,12 @@ class TorchEager(Backend):
         return torch_dir(variant)
 
     def import_runtime(self, artifact_dir: Path) -> None:
-        from ..variants import import_model_class
+        from harness.backends.variants import import_model_class
 
         import_model_class(artifact_dir)
 
     def load(self, artifact_dir: Path, threads: int, verify: bool = True) -> TorchRunner:
-        from ..variants import load_variant
+        from harness.backends.variants import load_variant
 
         torch.set_num_threads(threads)
         model, info = load_variant(artifact_dir, verify=verify)

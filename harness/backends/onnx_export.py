@@ -1,0 +1,368 @@
+"""ONNX artifacts of saved variants: export, validate, ORT-quantize, cache.
+
+Study 001's deployment path: "quantized PyTorch models are not
+straightforward to export", so the FP32 model (or the pruned FP32 model) is
+exported first and ONNX Runtime quantizes the exported graph.  A variant name
+maps to an ONNX recipe by :func:`plan`:
+
+==========================  =====================================================
+variant                     ONNX artifact
+==========================  =====================================================
+``fp32``                    export of the fp32 variant
+``int8-dynamic``            export of ``fp32`` + ORT ``quantize_dynamic`` per tensor
+``int8-dynamic-pc``         export of ``fp32`` + ORT ``quantize_dynamic`` per channel
+``P`` (pruning, float)      export of the pruned fp32 variant ``P``
+``P+int8``                  export of ``P`` + ORT ``quantize_dynamic`` per tensor
+==========================  =====================================================
+
+Export choices (stated, and recorded in ``onnx.json``):
+
+* **Exporter**: the TorchScript exporter (``torch.onnx.export(dynamo=False)``)
+  at **opset 17**.  The default ``dynamo=True`` exporter also works here
+  (needs onnxscript; same logits to 1e-8 on the tiny model) but takes ~4 s
+  instead of ~0.2 s per export and emits opset 18 graphs; opset 17 TorchScript
+  exports are what study 001 and ORT's quantization tooling have been
+  exercised on (``/work/shared/SOURCES.md``: FP32 63 ms, QInt8 22 ms on
+  distilbert-base).  Both ``input_ids`` and ``attention_mask`` have dynamic
+  ``batch`` and ``sequence`` axes; the output ``logits`` a dynamic ``batch``.
+* **Quantization**: ``onnxruntime.quantization.quantize_dynamic`` with
+  ``weight_type=QInt8`` (weights signed INT8, activations dynamically
+  quantized to UINT8 per batch -- ORT's U8S8 scheme), on ``MatMul`` and
+  ``Gather`` nodes: ORT quantizes the embedding gathers too (which torch's
+  Linear-only ``quantize_dynamic`` does not), so the file is smaller than
+  torch's INT8 state dict.  ``per_channel`` follows the torch variant
+  (``int8-dynamic`` per tensor, ``int8-dynamic-pc`` per output channel).
+  ``reduce_range=False``: the 7-bit weight range only avoids U8S8 overflow on
+  x86 CPUs *without* VNNI (AVX2/AVX-512 ``vpmaddubsw`` saturation); the
+  machines this project measures have VNNI/AMX, where full 8-bit range keeps
+  more accuracy.  The setting is recorded, so a run on an older CPU can be
+  recognised.
+
+Every artifact is validated with ``onnx.checker`` after export and after
+quantization and written atomically into a cache folder keyed by the source
+variant's folder (its recipe hash) and weights sha256, the export and
+quantization settings and the torch/onnx/onnxruntime versions.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.core import atomic
+from harness.core.errors import HarnessError
+from harness.core.paths import cache_dir
+
+SCHEMA = 1
+OPSET = 17
+EXPORTER = "torch.onnx.export (TorchScript, dynamo=False)"
+MODEL_FILE = "model.onnx"
+META_FILE = "onnx.json"
+INPUT_NAMES = ("input_ids", "attention_mask")
+OUTPUT_NAME = "logits"
+QUANT_STAGES = ("int8-dynamic", "int8-dynamic-pc")
+
+
+@dataclasses.dataclass(frozen=True)
+class OrtQuantization:
+    """Settings of ``onnxruntime.quantization.quantize_dynamic`` (see module docstring)."""
+
+    weight_type: str = "QInt8"
+    per_channel: bool = False
+    reduce_range: bool = False
+    op_types: tuple[str, ...] = ("MatMul", "Gather")
+
+
+def import_onnx():
+    """``onnx``, or a HarnessError naming the fix."""
+    try:
+        import onnx
+    except ImportError:
+        raise HarnessError("the onnx package is not installed: pip install the version pinned in pyproject.toml "
+                           "(onnx), or run the suite with --backends torch") from None
+    return onnx
+
+
+def import_onnxruntime():
+    """``onnxruntime``, or a HarnessError naming the fix."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise HarnessError("onnxruntime is not installed: pip install the version pinned in pyproject.toml "
+                           "(onnxruntime), or run the suite with --backends torch") from None
+    return onnxruntime
+
+
+def _unsupported(variant: str, why: str) -> HarnessError:
+    return HarnessError(
+        f"variant '{variant}' cannot run on onnxruntime: {why}; supported path: export the fp32 (or pruned fp32) "
+        f"variant and quantize it with ONNX Runtime, i.e. variants fp32, int8-dynamic, int8-dynamic-pc, "
+        f"a pruning variant P or P+int8 on backend onnxruntime")
+
+
+def plan(variant: str) -> tuple[str, OrtQuantization | None]:
+    """``(source PyTorch variant to export, ORT quantization or None)`` for ``variant``.
+
+    Raises:
+        HarnessError: the variant holds a stage ONNX Runtime cannot reproduce
+            (torch-quantized modules other than the INT8 dynamic stages with
+            default options), naming the supported path.
+    """
+    import compressors
+    from compressors.compose import parse_spec
+
+    try:
+        stages = parse_spec(variant) if "+" in variant else [(compressors.get(variant).name, variant)]
+        quant = None
+        if stages[-1][0] in QUANT_STAGES:
+            cfg = compressors.make_config(stages[-1][1])
+            if cfg.engine != "torch.ao" or not cfg.include_classifier:
+                raise _unsupported(variant, f"INT8 options {cfg.to_dict()} have no ORT quantize_dynamic equivalent")
+            quant = OrtQuantization(per_channel=cfg.per_channel)
+            stages = stages[:-1]
+        for name, _ in stages:
+            if name != "fp32" and not compressors.get(name).float_output:
+                raise _unsupported(variant, f"stage '{name}' produces torch-quantized modules, which "
+                                            "torch.onnx cannot export")
+    except compressors.CompressionError as exc:
+        raise HarnessError(str(exc)) from None
+    return ("+".join(spec for _, spec in stages) or "fp32"), quant
+
+
+def check_onnx(path: Path) -> None:
+    """Validate an ONNX file with ``onnx.checker.check_model`` (full check).
+
+    Raises:
+        HarnessError: missing file or a model that fails the checker (one line,
+            naming the file and how to rebuild it).
+    """
+    onnx = import_onnx()
+    path = Path(path)
+    if not path.is_file():
+        raise HarnessError(f"{path} does not exist; delete {path.parent} to re-export it")
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:  # noqa: BLE001 -- onnx raises several types (ValidationError, DecodeError, ...)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise HarnessError(f"{path} fails onnx.checker ({first}); delete {path.parent} to re-export it") from None
+
+
+class _Logits:
+    """Wraps a HF classifier so the graph's one output is the logits tensor."""
+
+    @staticmethod
+    def wrap(model):
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask):
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+
+        # eval() on the wrapper too: the exporter restores the wrapper's training
+        # flag recursively after export, which would switch dropout on in ``model``.
+        return Wrapper(model).eval()
+
+
+def torch_quantized(model) -> list[str]:
+    """Names of modules holding torch-quantized weights (empty for a float model):
+    ``torch.ao`` quantized modules and tensors that are quantized or tensor
+    subclasses (torchao's quantized weights)."""
+    import torch
+
+    names = {name.rpartition(".")[0] for name, v in model.state_dict().items()
+             if isinstance(v, torch.Tensor) and (v.is_quantized or type(v) not in (torch.Tensor, torch.nn.Parameter))}
+    names |= {name for name, mod in model.named_modules()
+              if type(mod).__module__.startswith("torch.ao.nn.quantized") and "_packed_params" not in name}
+    return sorted(names)
+
+
+def export_model(model, out: Path, variant: str = "?", opset: int = OPSET) -> None:
+    """Export a float ``DistilBertForSequenceClassification``-like model to ``out``.
+
+    Inputs ``input_ids``/``attention_mask`` (int64, dynamic batch and sequence),
+    output ``logits`` (float32, dynamic batch).  Validated with the checker.
+
+    Raises:
+        HarnessError: the model holds torch-quantized modules (names the
+            supported path), the export fails, or the result fails the checker.
+    """
+    import torch
+
+    quantized = torch_quantized(model)
+    if quantized:
+        raise HarnessError(
+            f"variant '{variant}' holds torch-quantized modules ({', '.join(quantized[:3])}"
+            f"{', …' if len(quantized) > 3 else ''}), which torch.onnx cannot export: export the fp32 (or pruned "
+            f"fp32) variant and quantize it with ONNX Runtime (backend 'onnxruntime' does this for int8-dynamic, "
+            f"int8-dynamic-pc and P+int8)")
+    model = model.eval()
+    vocab = int(getattr(model.config, "vocab_size", 1000))
+    # Batch 2 x seq 16: neither axis is 1, so the tracer cannot specialise a broadcast on it.
+    ids = (torch.arange(32, dtype=torch.int64).reshape(2, 16) * 7 + 1000) % vocab
+    mask = torch.ones_like(ids)
+    dynamic = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+               OUTPUT_NAME: {0: "batch"}}
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter's deprecation and tracer warnings; the
+            # logits are checked against PyTorch's in tests/test_onnx.py.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_Logits.wrap(model), (ids, mask), str(out), dynamo=False, opset_version=opset,
+                              input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
+                              dynamic_axes=dynamic, do_constant_folding=True)
+    except Exception as exc:  # noqa: BLE001 -- one line instead of the exporter's traceback
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise HarnessError(f"torch.onnx.export of variant '{variant}' failed: {first}") from None
+    check_onnx(out)
+
+
+def quantize_model(src: Path, out: Path, quant: OrtQuantization) -> dict[str, Any]:
+    """ORT dynamic quantization of ``src`` into ``out``; returns node counts.
+
+    Raises:
+        HarnessError: onnxruntime missing, quantization failed, or the result
+            fails the checker.
+    """
+    import_onnxruntime()
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # quantize_dynamic logs "consider pre-processing" on the root logger each call;
+    # ORT's shape-inference pre-processing targets static quantization, not this.
+    logging.disable(logging.WARNING)
+    try:
+        quantize_dynamic(Path(src), Path(out), weight_type=getattr(QuantType, quant.weight_type),
+                         per_channel=quant.per_channel, reduce_range=quant.reduce_range,
+                         op_types_to_quantize=list(quant.op_types))
+    except Exception as exc:  # noqa: BLE001
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise HarnessError(f"onnxruntime quantize_dynamic of {src} failed: {first}") from None
+    finally:
+        logging.disable(logging.NOTSET)
+    check_onnx(out)
+    return graph_facts(out)
+
+
+def graph_facts(path: Path) -> dict[str, Any]:
+    """Node counts of an ONNX graph: all nodes, INT8 ones by op type."""
+    onnx = import_onnx()
+    model = onnx.load(str(path), load_external_data=False)
+    ops: dict[str, int] = {}
+    for node in model.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    int8_ops = ("MatMulInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLinear", "DequantizeLinear")
+    return {"onnx_nodes": len(model.graph.node), "onnx_opset": max((o.version for o in model.opset_import
+                                                                      if o.domain in ("", "ai.onnx")), default=None),
+            "onnx_int8_ops": {k: v for k, v in ops.items() if k in int8_ops},
+            "onnx_fp_matmul": ops.get("MatMul", 0) + ops.get("Gemm", 0)}
+
+
+def _versions() -> dict[str, str]:
+    import torch
+
+    onnx = import_onnx()
+    ort = import_onnxruntime()
+    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__}
+
+
+def read_meta(artifact_dir: Path, verify: bool = True) -> dict[str, Any]:
+    """Contents of ``onnx.json``; with ``verify`` the model's sha256 and the checker.
+
+    Raises:
+        HarnessError: missing/unreadable meta, wrong schema, checksum mismatch,
+            or a model failing the checker.
+    """
+    artifact_dir = Path(artifact_dir)
+    meta_path = artifact_dir / META_FILE
+    if not meta_path.is_file():
+        raise HarnessError(f"{artifact_dir} is not an ONNX artifact (no {META_FILE}); let the suite re-export it")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise HarnessError(f"{meta_path} is unreadable ({exc}); delete {artifact_dir} to re-export it") from None
+    if meta.get("schema") != SCHEMA:
+        raise HarnessError(f"{meta_path} has schema {meta.get('schema')}, this harness reads {SCHEMA}; "
+                           f"delete {artifact_dir} to re-export it")
+    if verify:
+        model = artifact_dir / MODEL_FILE
+        if not model.is_file():
+            raise HarnessError(f"{model} is missing; delete {artifact_dir} to re-export it")
+        sha = atomic.sha256_file(model)
+        if sha != meta["weights_sha256"]:
+            raise HarnessError(f"{model} has sha256 {sha[:12]}… but {META_FILE} records "
+                               f"{meta['weights_sha256'][:12]}…: delete {artifact_dir} to re-export it")
+        check_onnx(model)
+    return meta
+
+
+def artifact_key(profile: str, variant: str, source_dir: Path, source_sha: str,
+                 quant: OrtQuantization | None) -> str:
+    blob = json.dumps({"profile": profile, "variant": variant, "source": Path(source_dir).name,
+                       "source_sha256": source_sha, "exporter": EXPORTER, "opset": OPSET,
+                       "quantization": None if quant is None else dataclasses.asdict(quant),
+                       "versions": _versions(), "schema": SCHEMA}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], root: Path | None = None,
+                  log: Callable[[str], None] = print) -> Path:
+    """Folder of the ONNX artifact of ``variant`` (``model.onnx`` + ``onnx.json``),
+    exporting (and ORT-quantizing) it if not cached.
+
+    ``torch_dir(name)`` returns the saved PyTorch variant folder of ``name``
+    (``harness.backends.variants.get_or_build``).  A quantized artifact is made from
+    the cached FP32 artifact of its source variant.
+
+    Raises:
+        HarnessError: unsupported variant (see :func:`plan`), export or
+            quantization failure, missing onnx/onnxruntime.
+    """
+    from harness.backends import variants
+
+    source, quant = plan(variant)
+    root = root or cache_dir() / "onnx"
+    if quant is not None:
+        base_dir = get_or_export(profile, source, torch_dir, root, log)
+        base_meta = read_meta(base_dir, verify=False)
+        src_dir, src_sha = base_dir, base_meta["weights_sha256"]
+    else:
+        src_dir = torch_dir(source)
+        src_sha = variants.read_info(src_dir, verify=False).weights_sha256
+    safe = variant.replace("@", "_at_").replace("/", "_")
+    out = root / profile / f"{safe}-{artifact_key(profile, variant, src_dir, src_sha, quant)}"
+    if out.exists():
+        try:
+            read_meta(out)
+            return out
+        except HarnessError as exc:
+            log(f"re-exporting {profile}/{variant} for onnxruntime: {exc}")
+    start = time.perf_counter()
+    with atomic.atomic_dir(out) as tmp:
+        if quant is None:
+            model, _ = variants.load_variant(src_dir)
+            export_model(model, tmp / MODEL_FILE, variant=variant)
+            facts = graph_facts(tmp / MODEL_FILE)
+        else:
+            facts = quantize_model(src_dir / MODEL_FILE, tmp / MODEL_FILE, quant)
+        model_file = tmp / MODEL_FILE
+        meta = {
+            "schema": SCHEMA, "profile": profile, "variant": variant, "source_variant": source,
+            "source_dir": str(src_dir), "source_sha256": src_sha, "exporter": EXPORTER, "opset": OPSET,
+            "dynamic_axes": {"input_ids": ["batch", "sequence"], "attention_mask": ["batch", "sequence"],
+                             OUTPUT_NAME: ["batch"]},
+            "quantization": None if quant is None else {**dataclasses.asdict(quant), "method": "quantize_dynamic"},
+            "weights_file": MODEL_FILE, "weights_sha256": atomic.sha256_file(model_file),
+            "size_bytes": model_file.stat().st_size, "build_s": time.perf_counter() - start,
+            "versions": _versions(), "facts": facts,
+        }
+        atomic.write_json(tmp / META_FILE, meta)
+    return out

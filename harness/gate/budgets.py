@@ -1,0 +1,248 @@
+"""Budgets: the project's policy on how big, slow, hungry or inaccurate a variant may be.
+
+``baselines/budgets.toml`` holds ``[[budget]]`` entries; each names a profile
+and a variant (shell-style patterns, ``*`` for any), a metric, and exactly one
+bound:
+
+* ``max_ratio`` / ``min_ratio`` -- against the ``fp32`` variant of the same
+  profile **measured in the same run**, so they hold on any machine;
+* ``max`` / ``min`` -- absolute, in the metric's unit.
+
+An optional ``backend`` (pattern, default ``"torch"``) selects the inference
+backend (``harness.backends``); ratio budgets always compare with the
+**torch** fp32 of the same profile and run, so an onnxruntime budget states
+what ONNX Runtime buys over today's PyTorch eager baseline (and a ratio budget
+may apply to ``fp32`` on a backend other than torch).
+
+and a ``why`` saying where the number comes from.  Budgets are machine
+independent and checked on every run; they are not tuned until green.
+``evaluate`` returns verdicts; rendering them is the caller's business.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from harness.core.errors import HarnessError
+from harness.core.paths import ROOT
+
+SCHEMA = 1
+DEFAULT_PATH = ROOT / "baselines" / "budgets.toml"
+BOUNDS = ("max_ratio", "min_ratio", "max", "min")
+
+# metric -> (unit, higher_is_better). ``name@N`` picks a sequence length or batch size.
+METRICS: dict[str, tuple[str, bool]] = {
+    "p50_ms": ("ms", False), "p90_ms": ("ms", False), "p99_ms": ("ms", False),
+    "throughput_sps": ("samples/s", True), "size_mb": ("MB", False), "params": ("", False),
+    "nonzero_params": ("", False), "sparsity": ("", True), "flops": ("FLOPs", False),
+    "cold_start_ms": ("ms", False), "peak_rss_mb": ("MB", False), "peak_rss_delta_mb": ("MB", False),
+    "accuracy": ("", True), "accuracy_mr": ("", True), "eval_loss": ("nats", False),
+    "agreement": ("", True), "kl_fp32": ("nats", False),
+}
+INDEXED = {"p50_ms", "p90_ms", "p99_ms", "throughput_sps"}
+ACCURACY_METRICS = {"accuracy", "accuracy_mr", "eval_loss", "agreement", "kl_fp32"}
+
+
+def _match(name: str, pattern: str) -> bool:
+    """fnmatch, with a leading ``!`` negating the pattern (``"!*-mlm"``: every profile but the MLM ones)."""
+    if pattern.startswith("!"):
+        return not fnmatch.fnmatchcase(name, pattern[1:])
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    profile: str
+    variant: str
+    metric: str
+    bound: str
+    limit: float
+    why: str
+    line: int
+    backend: str = "torch"
+
+    @property
+    def base_metric(self) -> str:
+        return self.metric.partition("@")[0]
+
+    def matches(self, profile: str, variant: str, backend: str = "torch") -> bool:
+        return _match(profile, self.profile) and _match(variant, self.variant) and _match(backend, self.backend)
+
+    def describe(self) -> str:
+        op = "≤" if self.bound.startswith("max") else "≥"
+        if self.bound.endswith("ratio"):
+            return f"{op} {self.limit:.2f}× {'fp32' if self.backend == 'torch' else 'torch fp32'}"
+        return f"{op} {_fmt(self.limit, self.metric)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetVerdict:
+    """Outcome of one budget on one (profile, variant).
+
+    ``passed`` is None when the metric was not measured in the run.
+    """
+
+    budget: Budget
+    profile: str
+    variant: str
+    value: float | None
+    reference: float | None
+    passed: bool | None
+    message: str
+
+    @property
+    def label(self) -> str:
+        return "FAIL" if self.passed is False else "pass" if self.passed else "not measured"
+
+
+def metric_value(row: dict[str, Any], metric: str) -> float | None:
+    """A metric of a summary row (``harness.results.rows.rows_from_results``), or None."""
+    base, _, index = metric.partition("@")
+    value = row.get(base)
+    if base in INDEXED:
+        return None if not isinstance(value, dict) else value.get(index)
+    return value
+
+
+def _check_metric(metric: str, where: str) -> None:
+    base, at, index = metric.partition("@")
+    if base not in METRICS:
+        raise HarnessError(f"{where}: unknown metric '{metric}'; known: {', '.join(sorted(METRICS))} "
+                           f"(p50_ms/p90_ms/p99_ms/throughput_sps take @N)")
+    if (base in INDEXED) != bool(at) or (at and not index.isdigit()):
+        raise HarnessError(f"{where}: metric '{metric}' must be written "
+                           f"{base + '@N (N = sequence length or batch size)' if base in INDEXED else base}")
+
+
+def load_tolerances(path: Path = DEFAULT_PATH) -> dict[str, float]:
+    """The ``[tolerances]`` table (metric -> relative tolerance, ``*_abs`` absolute)."""
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise HarnessError(f"cannot read tolerances from {path} ({exc}); pass a readable budgets TOML file") from None
+    tol = doc.get("tolerances", {})
+    if not isinstance(tol, dict):
+        raise HarnessError(f"{Path(path).name}: 'tolerances' must be a table ([tolerances])")
+    for key, value in tol.items():
+        if key.removesuffix("_abs") not in METRICS or not isinstance(value, (int, float)) or value < 0:
+            raise HarnessError(f"{Path(path).name} [tolerances]: '{key} = {value!r}' is not a known metric "
+                               "with a non-negative number")
+    return {k: float(v) for k, v in tol.items()}
+
+
+def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
+    """Parse and validate the budgets file.
+
+    Raises:
+        HarnessError: missing file, TOML syntax error (line and column named),
+            wrong schema, or an entry with an unknown key, profile pattern,
+            variant or metric, or not exactly one bound (entry's line named).
+    """
+    import compressors
+    from harness.models.profiles import PROFILES
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = tomllib.loads(text)
+    except FileNotFoundError:
+        raise HarnessError(f"budgets file {path} does not exist; restore it from git") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path}: {exc}; fix the TOML syntax there") from None
+    except (OSError, ValueError) as exc:  # a folder, unreadable, NUL in the name
+        raise HarnessError(f"cannot read budgets file {path} ({exc}); pass a readable TOML file") from None
+    if doc.get("schema") != SCHEMA:
+        raise HarnessError(f"{path}: schema is {doc.get('schema')!r}, this harness reads {SCHEMA}")
+    entries = doc.get("budget", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise HarnessError(f"{path}: 'budget' must be an array of tables, each written [[budget]]")
+    lines = [i + 1 for i, line in enumerate(text.splitlines()) if re.match(r"\s*\[\[budget\]\]", line)]
+    budgets = []
+    for n, entry in enumerate(entries):
+        line = lines[n] if n < len(lines) else 0
+        where = f"{path.name} line {line} (budget #{n + 1})"
+        unknown = set(entry) - {"profile", "variant", "metric", "why", "backend", *BOUNDS}
+        if unknown:
+            raise HarnessError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        for key in ("variant", "metric", "why"):
+            if not isinstance(entry.get(key), str) or not entry[key]:
+                raise HarnessError(f"{where}: '{key}' is required (a non-empty string)")
+        profile = entry.get("profile", "*")
+        if not any(_match(p, profile) for p in PROFILES):
+            raise HarnessError(f"{where}: profile '{profile}' matches no profile ({', '.join(PROFILES)})")
+        if not any(ch in entry["variant"] for ch in "*?["):
+            try:
+                for stage in entry["variant"].split("+"):
+                    compressors.get(stage if stage != "int8" else "int8-dynamic")
+            except compressors.CompressionError as exc:
+                raise HarnessError(f"{where}: {exc}") from None
+        backend = entry.get("backend", "torch")
+        from harness.backends import BACKENDS
+
+        if not isinstance(backend, str) or not any(_match(b, backend) for b in BACKENDS):
+            raise HarnessError(f"{where}: backend {backend!r} matches no backend ({', '.join(BACKENDS)})")
+        _check_metric(entry["metric"], where)
+        bounds = [b for b in BOUNDS if b in entry]
+        if len(bounds) != 1 or not isinstance(entry[bounds[0]], (int, float)) or isinstance(entry[bounds[0]], bool):
+            raise HarnessError(f"{where}: give exactly one numeric bound of {', '.join(BOUNDS)}")
+        if bounds[0].endswith("ratio") and entry["variant"] == "fp32" and backend == "torch":
+            raise HarnessError(f"{where}: a ratio budget compares with fp32, so it cannot apply to fp32 itself")
+        budgets.append(Budget(profile, entry["variant"], entry["metric"], bounds[0], float(entry[bounds[0]]),
+                              entry["why"], line, backend))
+    return budgets
+
+
+def applicable(budgets: list[Budget], profile: str, variant: str, real_weights: bool,
+               backend: str = "torch") -> list[Budget]:
+    """Budgets that apply to one (profile, variant, backend); accuracy budgets need
+    real weights, and ratio budgets skip torch fp32 (its ratio to itself is 1 by definition)."""
+    return [b for b in budgets if b.matches(profile, variant, backend)
+            and (real_weights or b.base_metric not in ACCURACY_METRICS)
+            and not (variant == "fp32" and backend == "torch" and b.bound.endswith("ratio"))]
+
+
+def _fmt(value: float, metric: str) -> str:
+    unit = METRICS[metric.partition("@")[0]][0]
+    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return f"{text} {unit}".rstrip()
+
+
+def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, Any]],
+             backend: str = "torch") -> BudgetVerdict:
+    """Check one budget against the summary rows of one run (ratios against torch fp32)."""
+    by_key = {(r["profile"], r["variant"], r.get("backend", "torch")): r for r in rows}
+    row = by_key.get((profile, variant, backend))
+    value = None if row is None else metric_value(row, budget.metric)
+    label = f"{variant}/{profile}{'' if backend == 'torch' else '/' + backend} {budget.metric}"
+    if value is None:
+        return BudgetVerdict(budget, profile, variant, None, None, None, f"{label}: not measured in this run")
+    reference = None
+    if budget.bound.endswith("ratio"):
+        base = by_key.get((profile, "fp32", "torch"))
+        reference = None if base is None else metric_value(base, budget.metric)
+        if not reference:
+            return BudgetVerdict(budget, profile, variant, value, None, None,
+                                 f"{label}: fp32 not measured in this run, ratio budget not checkable")
+        ratio = value / reference
+        passed = ratio <= budget.limit if budget.bound == "max_ratio" else ratio >= budget.limit
+        shown = f"{_fmt(value, budget.metric)} = {ratio:.3f}× {'fp32' if backend == 'torch' else 'torch fp32'}"
+    else:
+        passed = value <= budget.limit if budget.bound == "max" else value >= budget.limit
+        shown = _fmt(value, budget.metric)
+    return BudgetVerdict(budget, profile, variant, value, reference, passed,
+                         f"{label} = {shown} (budget {budget.describe()})")
+
+
+def evaluate_all(budgets: list[Budget], rows: list[dict[str, Any]]) -> list[BudgetVerdict]:
+    """Every applicable budget on every (profile, variant) row of a run."""
+    from harness.models.profiles import PROFILES
+
+    return [evaluate(b, r["profile"], r["variant"], rows, r.get("backend", "torch"))
+            for r in rows if r["profile"] in PROFILES
+            for b in applicable(budgets, r["profile"], r["variant"], PROFILES[r["profile"]].real_weights,
+                                r.get("backend", "torch"))]

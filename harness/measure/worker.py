@@ -1,0 +1,46 @@
+"""Entry point of fresh-process measurements: ``python -m harness.measure.worker MODE``.
+
+Kept import-light at the top so ``import_ms`` measures torch + transformers,
+not this module.
+"""
+from __future__ import annotations
+
+import time
+
+_T_START = time.perf_counter()
+
+import argparse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.measure.worker")
+    parser.add_argument("mode", choices=("cold-start", "memory"))
+    parser.add_argument("--variant", type=Path, required=True)
+    parser.add_argument("--inputs", type=Path, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--backend", default="torch", help="harness.backends name (default: torch)")
+    args = parser.parse_args(argv)
+
+    import importlib
+    import os
+
+    # Compressors registered outside the package (a pytest plugin, a user's
+    # module) must be registered here too, or their variants cannot be loaded.
+    for module in filter(None, os.environ.get("EDGEBENCH_PLUGINS", "").split(",")):
+        importlib.import_module(module)
+    from harness.measure.fresh import emit
+
+    if args.mode == "cold-start":
+        from harness.measure.cold_start import worker_cold_start
+
+        emit(worker_cold_start(args.variant, args.inputs, args.threads, _T_START, args.backend))
+    else:
+        from harness.measure.memory import worker_peak_memory
+
+        emit(worker_peak_memory(args.variant, args.inputs, args.threads, args.backend))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,364 @@
+"""Tasks: what a profile's model eats and how its quality is scored.
+
+The suite, the session and the metrics never ask "is this text or vision?";
+they ask the profile's task (``get_task(profile.task)``):
+
+* ``inputs(model, batch, length)`` -- the timing inputs, a dict of keyword
+  arguments for ``model(**inputs)``: ``input_ids``/``attention_mask`` (B, S)
+  for text, ``pixel_values`` (B, C, H, W) for images;
+* ``length_axis`` -- what the second timing axis means: ``"seq_len"`` (tokens)
+  for text, ``"image_size"`` (pixels per side) for images; ``length_tag`` is
+  its short form in test ids (``seq128``, ``img224``);
+* ``eval_sets`` -- the quality sets, the first being the primary one
+  (``accuracy``); ``labels``/``logits`` score a model on them;
+* ``training_context()`` -- data for data-dependent compressors.
+
+``TextTask`` is the original BERT-style path (real IMDB tokens, IMDB test + MR).
+``MLMTask`` is masked-token prediction on the same reviews (:mod:`harness.models.mlm`).
+``ImageTask`` is Fashion-MNIST (:mod:`harness.data.images`): timing inputs are
+real test images resized bilinearly to ``length``×``length`` and repeated to
+the model's channel count; quality on the 10,000 test images plus study 004's
+"20 edge samples" smoke set (two per class).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import torch
+import torch.nn as nn
+
+from harness.core.errors import HarnessError
+
+POOL = 256  # distinct batches per timing pool (fewer when the test set has fewer long reviews)
+
+
+class Task:
+    name: ClassVar[str]
+    length_axis: ClassVar[str]
+    length_tag: ClassVar[str]
+    eval_sets: ClassVar[tuple[str, ...]]
+    inputs_need_model: ClassVar[bool] = True
+    triple_loss: ClassVar[bool] = False
+    """True when :meth:`triple_loss_inputs` is defined (study 001's quality table)."""
+    """False when :meth:`inputs` ignores its model argument (text: real token ids)."""
+    eval_limit: int | None = None
+    """At most this many examples per evaluation set (the suite's ``--eval-limit``),
+    evenly spaced so a label-sorted set stays balanced; None: all."""
+
+    def inputs(self, model: nn.Module | None, batch_size: int, length: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def timing_pool(self, model: nn.Module | None, batch_size: int,
+                    length: int) -> tuple[list[dict[str, torch.Tensor]], list[list[int]] | None]:
+        """The inputs a timing loop cycles through and the test examples each holds
+        (None when not tracked); default: the single batch of :meth:`inputs`."""
+        return [self.inputs(model, batch_size, length)], None
+
+    def _limit_indices(self, n: int) -> list[int] | None:
+        """The example indices kept by ``eval_limit`` from a set of ``n`` (None: all kept)."""
+        if self.eval_limit and self.eval_limit < n:
+            step = n / self.eval_limit
+            return [int(i * step) for i in range(self.eval_limit)]
+        return None
+
+    def _limited(self, ds: Any) -> Any:
+        kept = self._limit_indices(len(ds))
+        return ds if kept is None else ds.subset(kept)
+
+    def eval_rows(self, eval_set: str) -> dict[int, int] | None:
+        """Row of the (limited) set's logits for each original example index, or None when
+        no example was dropped (row = index)."""
+        return None
+
+    def check_data(self) -> None:
+        """Raise HarnessError (naming the set-up command) when the task's data are missing."""
+        raise NotImplementedError
+
+    def labels(self, eval_set: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def logits(self, model: nn.Module, eval_set: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_context(self):
+        raise NotImplementedError
+
+    def triple_loss_inputs(self, model: nn.Module, n: int):
+        """``(logits, [(last hidden (B, L, H), mask (B, L))], labels or None)`` of ``model`` on the
+        first ``n`` examples of the primary set, for study 001's triple-loss metrics
+        (:func:`harness.measure.quality.triple_loss_metrics`); labels only where an MLM loss exists."""
+        raise HarnessError(f"the {self.name} task has no triple-loss metrics (study 001 defines them for text)")
+
+    def _unknown(self, eval_set: str) -> ValueError:
+        return ValueError(f"unknown evaluation set '{eval_set}' for task {self.name}; "
+                          f"known: {', '.join(self.eval_sets)}")
+
+
+class TextTask(Task):
+    """Binary sentiment on IMDB reviews (+ MR sentences out of domain)."""
+
+    name = "text"
+    length_axis = "seq_len"
+    length_tag = "seq"
+    eval_sets = ("imdb-test", "mr")
+    inputs_need_model = False
+    triple_loss = True
+
+    def inputs(self, model, batch_size, length):
+        from harness.data.inputs import text_batch
+
+        return text_batch(batch_size, length)
+
+    def timing_pool(self, model, batch_size, length):
+        """Up to ``POOL`` distinct batches of IMDB test reviews, with their indices."""
+        from harness.data.inputs import text_batches
+
+        return text_batches(batch_size, length, POOL)
+
+    def check_data(self):
+        from harness.data import assets
+
+        for name in assets.ASSETS:
+            assets.asset_dir(name)
+
+    def _full(self, eval_set: str):
+        from harness.data import text
+
+        if eval_set == "imdb-test":
+            return text.imdb_splits()["test"]
+        if eval_set == "mr":
+            return text.mr_sentences()
+        raise self._unknown(eval_set)
+
+    def dataset(self, eval_set: str):
+        return self._limited(self._full(eval_set))
+
+    def labels(self, eval_set):
+        return torch.tensor(self.dataset(eval_set).labels, dtype=torch.int64)
+
+    def eval_rows(self, eval_set):
+        kept = self._limit_indices(len(self._full(eval_set)))
+        return None if kept is None else {index: row for row, index in enumerate(kept)}
+
+    def logits(self, model, eval_set):
+        from harness.data import text
+        from harness.models.inference import predict_logits
+
+        return predict_logits(model, text.batches(self.dataset(eval_set), text.load_tokenizer(), batch_size=32))
+
+    def training_context(self, batch_size: int = 16, max_length: int = 128):
+        """Training data for data-dependent compressors (head importance, recovery
+        fine-tuning): the IMDB train split as ``(input_ids (B, L), attention_mask (B, L),
+        labels (B,))`` batches, tokenised lazily on each call; EdgeMIN's student is
+        paraphrase-MiniLM-L3 (:func:`harness.models.convert.load_minilm_l3_as_distilbert`)."""
+        from compressors import CompressionContext
+        from harness.data import text
+        from harness.models import convert
+
+        def train_batches():
+            return text.batches(text.imdb_splits()["train"], text.load_tokenizer(), batch_size, max_length)
+
+        def load_student(seed: int) -> nn.Module:
+            return convert.load_minilm_l3_as_distilbert(num_labels=2, seed=seed)
+
+        return CompressionContext(train_batches, seed=42, load_student=load_student)
+
+    def triple_loss_inputs(self, model, n):
+        from harness.data import text
+        from harness.models.inference import predict_logits_hidden
+
+        ds = self.dataset(self.eval_sets[0])
+        ds = ds.subset(range(min(n, len(ds))))
+        logits, hidden = predict_logits_hidden(model, text.batches(ds, text.load_tokenizer(), batch_size=32))
+        return logits, hidden, None
+
+
+class MLMTask(TextTask):
+    """Masked-token prediction on IMDB reviews (:mod:`harness.models.mlm`): study 001's MLM eval loss.
+
+    Timing inputs are the text task's (real IMDB tokens); quality is scored on
+    the masked positions of ``imdb-mlm``, so ``accuracy`` is masked-token top-1,
+    ``eval_loss`` is the MLM eval loss and ``kl_fp32`` is over the vocabulary.
+    """
+
+    name = "mlm"
+    eval_sets = ("imdb-mlm",)
+
+    def timing_pool(self, model, batch_size, length):
+        # Distinct inputs as for text; examples are not tracked because the
+        # accuracy pass scores masked positions, not whole reviews.
+        return super().timing_pool(model, batch_size, length)[0], None
+
+    def _batches(self, eval_set: str):
+        from harness.models import mlm
+
+        if eval_set != "imdb-mlm":
+            raise self._unknown(eval_set)
+        return mlm.eval_batches()
+
+    def labels(self, eval_set):
+        return torch.cat([labels[labels != -100] for _, _, labels in self._batches(eval_set)])
+
+    def eval_rows(self, eval_set):
+        return None  # the masked set is fixed (256 reviews), never cut by eval_limit
+
+    def logits(self, model, eval_set):
+        from harness.models import mlm
+
+        return mlm.masked_logits(model, self._batches(eval_set))[0]
+
+    def triple_loss_inputs(self, model, n):
+        from harness.models import mlm
+
+        logits, labels, hidden = mlm.masked_logits(model, self._batches("imdb-mlm"), hidden=True)
+        return logits, hidden, labels
+
+
+def min_image_size(config: Any) -> int:
+    """Smallest square input a ConvNeXt config can downsample: the stem's
+    stride ``patch_size`` then a stride-2 (kernel-2) downsampling before every
+    stage after the first, so ``patch_size * 2**(stages - 1)`` pixels."""
+    return int(config.patch_size) * 2 ** (len(config.hidden_sizes) - 1)
+
+
+def check_image_input(config: Any, pixel_values: torch.Tensor, what: str = "input") -> None:
+    """Raise HarnessError unless ``pixel_values`` (B, C, H, W) fits ``config``
+    (ConvNeXt-style: ``num_channels``, ``patch_size``, ``hidden_sizes``)."""
+    if pixel_values.ndim != 4:
+        raise HarnessError(f"{what} has shape {tuple(pixel_values.shape)}; images must be (batch, channels, height, width)")
+    channels = int(config.num_channels)
+    if pixel_values.shape[1] != channels:
+        raise HarnessError(f"{what} has {pixel_values.shape[1]} channel(s) but the model takes {channels}: "
+                           f"give {channels}-channel images (num_channels in the profile's config)")
+    low = min_image_size(config)
+    if min(pixel_values.shape[2:]) < low:
+        raise HarnessError(f"image size {tuple(pixel_values.shape[2:])} is too small: this ConvNeXt (patch "
+                           f"{config.patch_size}, {len(config.hidden_sizes)} stages) needs at least {low}×{low} pixels")
+
+
+class ImageTask(Task):
+    """10-class Fashion-MNIST classification (study 004's task, on FMNIST not CIFAR-10)."""
+
+    name = "image"
+    length_axis = "image_size"
+    length_tag = "img"
+    eval_sets = ("fmnist-test", "fmnist-edge20")
+
+    def __init__(self, train_batch: int = 128, train_size: int | None = None) -> None:
+        self.train_batch = train_batch
+        self.train_size = train_size
+
+    @staticmethod
+    def resize(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+        """(N, 1, 28, 28) -> (N, ``channels``, size, size): bilinear resize, the gray
+        channel repeated (a 3-channel model sees a gray RGB image)."""
+        if images.shape[-1] != size:
+            images = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear",
+                                                     align_corners=False)
+        return images.expand(-1, channels, -1, -1).contiguous() if channels != images.shape[1] else images
+
+    def _config(self, model: nn.Module | None) -> Any:
+        config = getattr(model, "config", None)
+        if config is None or not hasattr(config, "num_channels"):
+            raise HarnessError("the image task needs a model with a ConvNeXt-style config (num_channels, patch_size)")
+        return config
+
+    def inputs(self, model, batch_size, length):
+        if batch_size < 1:
+            raise HarnessError(f"batch size {batch_size} must be >= 1")
+        config = self._config(model)
+        low = min_image_size(config)
+        if length < low:
+            raise HarnessError(f"image size {length} is too small: this ConvNeXt (patch {config.patch_size}, "
+                               f"{len(config.hidden_sizes)} stages) needs at least {low}×{low} pixels")
+        if int(config.num_channels) not in (1, 3):
+            raise HarnessError(f"the model takes {config.num_channels} channels; Fashion-MNIST images can be "
+                               f"given as 1 (gray) or 3 (gray repeated) channels only")
+        return self._batch(model, batch_size, length, 0)
+
+    def _batch(self, model, batch_size: int, length: int, k: int) -> dict[str, torch.Tensor]:
+        """Batch ``k``: test images ``[k * batch_size, (k + 1) * batch_size)``, resized."""
+        from harness.data import images
+
+        config = self._config(model)
+        test = images.fashion_mnist("test")
+        if batch_size > len(test):
+            raise HarnessError(f"batch size {batch_size} exceeds the {len(test)} test images")
+        pixels = self.resize(test.images[k * batch_size:(k + 1) * batch_size], length, int(config.num_channels))
+        check_image_input(config, pixels)
+        return {"pixel_values": pixels}
+
+    def timing_pool(self, model, batch_size, length):
+        """Up to ``POOL`` distinct batches of consecutive test images (disjoint), like the
+        text task's distinct reviews; examples are not tracked (the logit check is IMDB's)."""
+        from harness.data import images
+
+        first = self.inputs(model, batch_size, length)  # validates sizes once
+        count = max(1, min(POOL, len(images.fashion_mnist("test")) // batch_size))
+        return [first] + [self._batch(model, batch_size, length, k) for k in range(1, count)], None
+
+    def check_data(self):
+        from harness.data import images
+
+        for split in images.FILES:
+            for f in images.FILES[split][:2]:
+                if not (images.data_dir() / f).is_file():
+                    raise images._missing(images.data_dir() / f)
+
+    def dataset(self, eval_set: str):
+        from harness.data import images
+
+        if eval_set == "fmnist-test":
+            return self._limited(images.fashion_mnist("test"))
+        if eval_set == "fmnist-edge20":
+            return images.edge_samples(20)  # already a fixed 20-image smoke set
+        raise self._unknown(eval_set)
+
+    def labels(self, eval_set):
+        return self.dataset(eval_set).labels
+
+    @torch.inference_mode()
+    def logits(self, model, eval_set, batch_size: int = 256):
+        from harness.data import images
+
+        config = self._config(model)
+        size = int(getattr(config, "image_size", 28))
+        out = []
+        for x, _ in images.batches(self.dataset(eval_set), batch_size):
+            x = self.resize(x, size, int(config.num_channels))
+            check_image_input(config, x, what=eval_set)
+            out.append(model(pixel_values=x).logits.float())
+        return torch.cat(out)
+
+    def training_context(self):
+        """Fashion-MNIST train batches ``(pixel_values (B, 1, 28, 28), labels (B,))``
+        in a fixed shuffled order (seed 42) for recovery fine-tuning."""
+        from compressors import CompressionContext
+        from harness.data import images
+
+        def train_batches():
+            ds = images.fashion_mnist("train")
+            if self.train_size is not None:
+                ds = ds.subset(range(min(self.train_size, len(ds))))
+            order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(42))
+            return images.batches(ds, self.train_batch, order)
+
+        return CompressionContext(train_batches, seed=42)
+
+
+def eval_suffix(eval_set: str) -> str:
+    """Row-key suffix of a quality result: "" for a task's primary set
+    (``accuracy``), ``"_mr"`` for MR, ``"_edge20"`` for the 20 edge samples."""
+    if any(task().eval_sets[0] == eval_set for task in TASKS.values()):
+        return ""
+    return {"mr": "_mr", "fmnist-edge20": "_edge20"}.get(eval_set, "_" + eval_set.replace("-", "_"))
+
+
+TASKS: dict[str, Callable[[], Task]] = {"text": TextTask, "mlm": MLMTask, "image": ImageTask}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]()
+    except KeyError:
+        raise HarnessError(f"unknown task '{name}'; known tasks: {', '.join(TASKS)}") from None
