@@ -12,10 +12,11 @@ from .base import (
     known_variants,
     make_config,
     register,
+    registering_modules,
     split_spec,
 )
 
 __all__ = [
     "CompressionContext", "CompressionError", "Compressor", "CompressorConfig", "build", "get",
-    "known_variants", "make_config", "register", "split_spec",
+    "known_variants", "make_config", "register", "registering_modules", "split_spec",
 ]

@@ -149,6 +149,11 @@ def known_variants() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def registering_modules() -> list[str]:
+    """Names of the modules whose classes registered a compressor (plugins included), sorted."""
+    return sorted({type(c).__module__ for c in _REGISTRY.values()})
+
+
 def _option_value(text: str) -> Any:
     """``"1"`` -> 1, ``"5e-5"`` -> 5e-05, ``"true"`` -> True, anything else stays a string."""
     lowered = text.lower()

@@ -157,11 +157,25 @@ def batches(ds: ImageDataset, batch_size: int, indices=None):
         yield ds.images[ix], ds.labels[ix]
 
 
+def missing_files() -> list[Path]:
+    """The image and label files of every split that are not in :func:`data_dir`."""
+    folder = data_dir()
+    return [folder / f for files in FILES.values() for f in files[:2] if not (folder / f).is_file()]
+
+
+def check_installed() -> Path:
+    """The data folder; raises HarnessError naming the Debian package when a file is missing."""
+    missing = missing_files()
+    if missing:
+        raise _missing(missing[0])
+    return data_dir()
+
+
 def ensure_installed(log=print) -> Path:
     """The data folder, installing the Debian package first when it is missing
     and we can (root with apt-get on PATH).  Raises HarnessError otherwise."""
     folder = data_dir()
-    missing = [folder / f for files in FILES.values() for f in files[:2] if not (folder / f).is_file()]
+    missing = missing_files()
     if not missing:
         return folder
     apt = shutil.which("apt-get")

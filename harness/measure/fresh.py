@@ -58,10 +58,9 @@ def run_worker(mode: str, variant_dir: Path, inputs_file: Path, threads: int, ti
 
 def _plugin_modules() -> list[str]:
     """Modules outside ``compressors`` that registered a compressor (the worker imports them)."""
-    from compressors import base
+    import compressors
 
-    return sorted({type(c).__module__ for c in base._REGISTRY.values()
-                   if not type(c).__module__.startswith("compressors")})
+    return [m for m in compressors.registering_modules() if not m.startswith("compressors")]
 
 
 def _how(returncode: int) -> str:

@@ -300,10 +300,7 @@ class ImageTask(Task):
     def check_data(self):
         from harness.data import images
 
-        for split in images.FILES:
-            for f in images.FILES[split][:2]:
-                if not (images.data_dir() / f).is_file():
-                    raise images._missing(images.data_dir() / f)
+        images.check_installed()
 
     def dataset(self, eval_set: str):
         from harness.data import images
