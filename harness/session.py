@@ -189,11 +189,3 @@ class BenchSession:
 
     eval_limit: int | None = None
     """At most this many examples per evaluation set (``--eval-limit``); see ``Task.eval_limit``."""
-
-    def dataset(self, name: str) -> Any:
-        """A text evaluation set ("imdb-test" or "mr"), cut to ``eval_limit``."""
-        from harness.models.tasks import TextTask
-
-        task = TextTask()
-        task.eval_limit = self.eval_limit
-        return task.dataset(name)
