@@ -48,7 +48,7 @@ gate: $(STAMP)
 # recovers 50%, 70% and 80% (the points the study-002 claims turn on) to bound that first run, SWEEP_RECOVERED="$(SWEEP_SPARSITIES)"
 # recovers all 14) -- plus the head-pruning and prune+INT8 variants.  minilm-l6 gets
 # accuracy; distilbert-base (random weights) gets speed and size of the one-shot
-# and head-pruned variants.  Report in reports/sweep/.
+# and head-pruned variants.  Report in reports/latest/sweep/.
 SWEEP_SPARSITIES ?= 0.50 0.55 0.60 0.65 0.70 0.75 0.80
 SWEEP_RECOVERED ?= 0.50 0.70 0.80
 SWEEP_EXTRA ?= heads-grad@0.2,heads-attn@0.6,heads-grad@0.2+int8,magnitude-global@0.5+int8
@@ -60,13 +60,13 @@ sweep: setup
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6,distilbert-base --variants $$variants \
 	  --backends torch --seq-lengths 128 --batch-sizes 32 -k "static or latency or quality or gemm_peak or budget" \
 	  $(PYTEST_ARGS); rc=$$?; \
-	  $(BIN)/python -m harness report --out reports/sweep || exit $$?; exit $$rc
+	  $(BIN)/python -m harness report --out reports/latest/sweep || exit $$?; exit $$rc
 
 # Issue 5: the distillation pipelines and study 001's triple-loss table.  EdgeMIN (the
 # CPU-budget default and study 000's @full recipe) and pkd stages train on minilm-l6
 # (cached by recipe hash, about 4 + 8 min the first time);
 # the MLM profile fits its head once (about 3 min); distilbert-base vs minilm-l12-h384
-# give the architecture-exact ratios.  Report in reports/distill/.
+# give the architecture-exact ratios.  Report in reports/latest/distill/.
 DISTILL_VARIANTS := fp32,minilm-l6/edgemin-s1,minilm-l6/edgemin-s2,minilm-l6/edgemin-s3,$\
   minilm-l6/edgemin-s1@full,minilm-l6/edgemin-s2@full,minilm-l6/edgemin-s3@full,$\
   minilm-l6/pkd-s1,minilm-l6/pkd-s2,minilm-l6/pkd-s3,minilm-l6-mlm/int8-dynamic,$\
@@ -74,16 +74,16 @@ DISTILL_VARIANTS := fp32,minilm-l6/edgemin-s1,minilm-l6/edgemin-s2,minilm-l6/edg
 distill: setup
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6,minilm-l6-mlm,distilbert-base,minilm-l12-h384 \
 	  --variants $(DISTILL_VARIANTS) --backends torch --seq-lengths 128 --batch-sizes 32 $(PYTEST_ARGS); rc=$$?; \
-	  $(BIN)/python -m harness report --out reports/distill || exit $$?; exit $$rc
+	  $(BIN)/python -m harness report --out reports/latest/distill || exit $$?; exit $$rc
 
 # Issue 9: study 004 on both ConvNeXt profiles (torch; ORT takes text profiles only).
-# Report in reports/vision/.
+# Report in reports/latest/vision/.
 VISION_VARIANTS := fp32,int8-dynamic,l1-unstructured@0.3,l1-unstructured@0.5,l1-unstructured@0.7,$\
   random-unstructured@0.3,random-unstructured@0.5,random-unstructured@0.7,structured@0.5,structured@0.5+int8
 vision: setup
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles convnext-fmnist,convnext-small \
 	  --variants $(VISION_VARIANTS) --backends torch $(PYTEST_ARGS); rc=$$?; \
-	  $(BIN)/python -m harness report --out reports/vision || exit $$?; exit $$rc
+	  $(BIN)/python -m harness report --out reports/latest/vision || exit $$?; exit $$rc
 
 report: $(STAMP)
 	$(BIN)/python -m harness report

@@ -21,17 +21,19 @@ def _setup(args: argparse.Namespace) -> None:
     from harness.data import assets
 
     assets.fetch_all(force=args.force)
-    from harness.data import images
+    if not args.no_vision:
+        from harness.data import images
 
-    images.ensure_installed()  # Fashion-MNIST (Debian package) for the vision profiles
-    if not args.no_finetune:
-        from harness.models import finetune
+        images.ensure_installed()  # Fashion-MNIST (Debian package) for the vision profiles
+    if args.no_finetune:
+        return
+    from harness.models import finetune
 
-        finetune.baseline_checkpoint(finetune.FinetuneRecipe())
+    finetune.baseline_checkpoint(finetune.FinetuneRecipe())
+    if not args.no_vision:
         from harness.models import vision_train
 
-        if not args.no_vision:
-            vision_train.baseline_checkpoint(vision_train.VisionRecipe())  # convnext-fmnist, minutes
+        vision_train.baseline_checkpoint(vision_train.VisionRecipe())  # convnext-fmnist, minutes
 
 
 def _report(args: argparse.Namespace) -> None:

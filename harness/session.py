@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from harness.backends import variants
+from harness.measure.integrity import IntegrityLedger
 from harness.models.profiles import get_profile
 from harness.results import faults
 
@@ -60,6 +61,9 @@ class BenchSession:
         self._artifacts: dict[tuple[str, str, str], Path] = {}
         self._runners: dict[tuple[str, str, str], Any] = {}
         self._logits: dict[tuple[str, str, str, str], torch.Tensor] = {}
+        self._triple_loss: dict[tuple[str, str, int], tuple] = {}
+        # Timed weights and logits, for the accuracy pass's integrity checks (harness.measure.integrity).
+        self.integrity = IntegrityLedger()
         self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
         # Every measurement's extra_info (+ raw samples in seconds), for the gate.
         self.results: list[dict[str, Any]] = []
@@ -187,13 +191,13 @@ class BenchSession:
         """(N,) int64 labels of the task's evaluation set ``dataset``."""
         return self.task(case.profile).labels(dataset)
 
+    def triple_loss_inputs(self, case: Case, n: int) -> tuple:
+        """The task's (logits, hidden, MLM labels or None) of ``case`` on its first ``n``
+        evaluation examples (see ``Task.triple_loss_inputs``), computed once per session."""
+        key = (case.profile, case.variant, n)
+        if key not in self._triple_loss:
+            self._triple_loss[key] = self.task(case.profile).triple_loss_inputs(self.model(case)[0], n)
+        return self._triple_loss[key]
+
     eval_limit: int | None = None
     """At most this many examples per evaluation set (``--eval-limit``); see ``Task.eval_limit``."""
-
-    def dataset(self, name: str) -> Any:
-        """A text evaluation set ("imdb-test" or "mr"), cut to ``eval_limit``."""
-        from harness.models.tasks import TextTask
-
-        task = TextTask()
-        task.eval_limit = self.eval_limit
-        return task.dataset(name)

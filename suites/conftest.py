@@ -10,9 +10,6 @@ import pytest
 
 from harness.session import BenchSession, Case
 
-EVAL_SETS = ("imdb-test", "mr")
-
-
 def _csv(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 

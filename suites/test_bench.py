@@ -106,7 +106,7 @@ def test_latency(benchmark, bench, opts, case, seq_len):
     benchmark.group = f"latency {bench.task(case.profile).length_tag}={seq_len}"
     stats = _timed(benchmark, fn, opts)
     _tag(benchmark, bench, case, "latency", seq_len=seq_len, length_axis=bench.task(case.profile).length_axis,
-         batch_size=1, **stats.as_dict(), **integrity.after_timing(bench, _ikey(case), fn, seq_len))
+         batch_size=1, **stats.as_dict(), **integrity.after_timing(bench.integrity, _ikey(case), fn, seq_len))
 
 
 def test_throughput(benchmark, bench, opts, case, batch_size):
@@ -117,7 +117,7 @@ def test_throughput(benchmark, bench, opts, case, batch_size):
     stats = _timed(benchmark, fn, opts, min_rounds=5)
     _tag(benchmark, bench, case, "throughput", seq_len=length, batch_size=batch_size,
          throughput_sps=batch_size / (stats.p50_ms / 1e3), **stats.as_dict(),
-         **integrity.after_timing(bench, _ikey(case), fn, length))
+         **integrity.after_timing(bench.integrity, _ikey(case), fn, length))
 
 
 def _fresh_samples(benchmark, bench, case, mode: str, rounds: int) -> list[dict]:
@@ -162,7 +162,7 @@ def test_quality(benchmark, bench, case, eval_set):
     model, _ = bench.model(case)  # for onnxruntime: the torch source of the exported graph
     dynamic_quant = integrity.is_dynamic_quant(model) or (case.backend != "torch" and "int8" in case.variant)
     _tag(benchmark, bench, case, "quality", eval_set=eval_set, **quality_metrics(logits, labels, reference),
-         **integrity.after_evaluation(bench, _ikey(case), bench.runner(case), eval_set, logits, dynamic_quant,
+         **integrity.after_evaluation(bench.integrity, _ikey(case), bench.runner(case), eval_set, logits, dynamic_quant,
                                       rows=bench.task(case.profile).eval_rows(eval_set)))
 
 
@@ -198,15 +198,6 @@ def test_int8_engine(benchmark, bench, opts, profile, engine):
 
 
 TRIPLE_LOSS_N = 512  # IMDB test reviews: enough for a stable mean, cheap next to test_quality's full pass
-_triple_cache: dict[tuple[str, str], tuple] = {}
-
-
-def _triple_inputs(bench, case):
-    """The task's (logits, hidden, MLM labels or None) of ``case`` (first TRIPLE_LOSS_N examples), cached."""
-    key = (case.profile, case.variant)
-    if key not in _triple_cache:
-        _triple_cache[key] = bench.task(case.profile).triple_loss_inputs(bench.model(case)[0], TRIPLE_LOSS_N)
-    return _triple_cache[key]
 
 
 def test_triple_loss(benchmark, bench, case):
@@ -221,7 +212,8 @@ def test_triple_loss(benchmark, bench, case):
     if not bench.task(case.profile).triple_loss:
         pytest.skip(f"study 001's triple losses are defined for text models, not the {bench.task(case.profile).name} task")
     benchmark.group = "triple loss"
-    logits, hidden, labels = benchmark.pedantic(_triple_inputs, args=(bench, case), rounds=1, iterations=1)
-    ref_logits, ref_hidden, _ = _triple_inputs(bench, type(case)(case.profile, "fp32"))
+    logits, hidden, labels = benchmark.pedantic(bench.triple_loss_inputs, args=(case, TRIPLE_LOSS_N),
+                                                rounds=1, iterations=1)
+    ref_logits, ref_hidden, _ = bench.triple_loss_inputs(case.on("torch", "fp32"), TRIPLE_LOSS_N)
     _tag(benchmark, bench, case, "triple_loss", eval_set=bench.task(case.profile).eval_sets[0],
          n=int(logits.shape[0]), **triple_loss_metrics(logits, hidden, ref_logits, ref_hidden, mlm_labels=labels))

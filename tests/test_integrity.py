@@ -39,8 +39,8 @@ def test_timing_feeds_distinct_inputs_and_an_honest_model_passes(tiny_model, one
     assert all(not torch.equal(a, b) for a, b in zip(seen, seen[1:]))  # never the same tensor twice in a row
     assert len({tuple(t.flatten().tolist()) for t in seen}) == 8
     fn.model = tiny_model
-    owner = type("Session", (), {})()
-    fields = integrity.after_timing(owner, ("p", "v"), fn, seq_len=32)
+    ledger = integrity.IntegrityLedger()
+    fields = integrity.after_timing(ledger, ("p", "v"), fn, seq_len=32)
     # rounds 0, 2, 6, 14 of 20 sampled; round 14 re-feeds pool entry 6, already checked
     assert fields["logits_checked"] == 3 and fields["distinct_inputs"] == 8
     assert fields["logits_recompute_max_abs_diff"] <= integrity.RECOMPUTE_ATOL
@@ -90,47 +90,47 @@ def test_timed_outputs_that_differ_from_the_accuracy_path_are_caught(tiny_model,
     for _ in range(10):
         fn()
     with pytest.raises(IntegrityError, match="timed forward is not the evaluated one"):
-        integrity.after_timing(object.__new__(type("S", (), {})), ("p", "cheat"), fn, 32)
+        integrity.after_timing(integrity.IntegrityLedger(), ("p", "cheat"), fn, 32)
 
 
 def test_weights_that_change_between_timing_and_evaluation_fail(tiny_model, one_thread):
-    owner = type("Session", (), {})()
+    ledger = integrity.IntegrityLedger()
     pool = _pool()
     fn = integrity.TimedForward(tiny_model, pool, [[i] for i in range(8)])
     for _ in range(8):
         fn()
-    integrity.after_timing(owner, ("p", "v"), fn, 128)
+    integrity.after_timing(ledger, ("p", "v"), fn, 128)
     fn2 = integrity.TimedForward(_DriftsWhileTimed(tiny_model), pool, None)
     fn2.sampled = set()  # only the weights check: the drift is what we test
     for _ in range(3):
         fn2()
     with pytest.raises(IntegrityError, match="weights changed between timed measurements"):
-        integrity.after_timing(owner, ("p", "v"), fn2, 128)
+        integrity.after_timing(ledger, ("p", "v"), fn2, 128)
     logits = torch.zeros(8, 2)
     with pytest.raises(IntegrityError, match="evaluated weights .* are not the timed ones"):
-        integrity.after_evaluation(owner, ("p", "v"), tiny_model, "imdb-test", logits, False)
+        integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", logits, False)
 
 
 def test_timed_logits_are_compared_with_the_accuracy_pass_on_the_same_reviews(tiny_model, one_thread):
     from harness.models.inference import predict_logits
 
-    owner = type("Session", (), {})()
+    ledger = integrity.IntegrityLedger()
     pool = _pool(n=8, seq=128)
     fn = integrity.TimedForward(tiny_model, pool, [[10 + i] for i in range(8)])  # rows are test reviews 10..17
     for _ in range(20):
         fn()
-    integrity.after_timing(owner, ("p", "v"), fn, 128)
+    integrity.after_timing(ledger, ("p", "v"), fn, 128)
     # The accuracy pass sees the same rows inside padded batches of 32: build N=20 logits with them at 10..17.
     batch = {k: torch.cat([v[k] for v in pool]) for k in ("input_ids", "attention_mask")}
     accuracy = torch.zeros(20, 2)
     accuracy[10:18] = predict_logits(tiny_model, [(batch["input_ids"], batch["attention_mask"], None)])
-    fields = integrity.after_evaluation(owner, ("p", "v"), tiny_model, "imdb-test", accuracy, False)
+    fields = integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", accuracy, False)
     assert fields["timed_vs_accuracy_compared"] == 3  # reviews of pool entries 0, 2, 6
     assert fields["timed_vs_accuracy_max_abs_diff"] <= integrity.ACCURACY_ATOL
     assert fields["evaluated_state_sha256"] == fields["timed_state_sha256"]
     accuracy[10:18] += 0.1  # an accuracy pass that saw another model
     with pytest.raises(IntegrityError, match="differ from the accuracy pass's"):
-        integrity.after_evaluation(owner, ("p", "v"), tiny_model, "imdb-test", accuracy, False)
+        integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", accuracy, False)
 
 
 class _CachesLastOutput(nn.Module):
@@ -194,20 +194,20 @@ def test_timed_logits_map_to_the_rows_of_an_eval_limited_set(tiny_model, one_thr
     """With --eval-limit the accuracy pass holds a cut of the test set: timed review i is row rows[i]."""
     from harness.models.inference import predict_logits
 
-    owner = type("Session", (), {})()
+    ledger = integrity.IntegrityLedger()
     pool = _pool(n=8, seq=128)
     fn = integrity.TimedForward(tiny_model, pool, [[10 + i] for i in range(8)])
     for _ in range(20):
         fn()
-    integrity.after_timing(owner, ("p", "v"), fn, 128)  # captured: reviews 10, 12 and 16
+    integrity.after_timing(ledger, ("p", "v"), fn, 128)  # captured: reviews 10, 12 and 16
     batch = {k: torch.cat([v[k] for v in pool]) for k in ("input_ids", "attention_mask")}
     full = predict_logits(tiny_model, [(batch["input_ids"], batch["attention_mask"], None)])
     cut = torch.stack([full[0], full[2], full[4]])  # the cut keeps reviews 10, 12, 14 as rows 0, 1, 2
-    fields = integrity.after_evaluation(owner, ("p", "v"), tiny_model, "imdb-test", cut, False,
+    fields = integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", cut, False,
                                         rows={10: 0, 12: 1, 14: 2})
     assert fields["timed_vs_accuracy_compared"] == 2  # review 16 is outside the cut
     with pytest.raises(IntegrityError, match="differ from the accuracy pass's"):
-        integrity.after_evaluation(owner, ("p", "v"), tiny_model, "imdb-test", cut.flip(0), False,
+        integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", cut.flip(0), False,
                                    rows={10: 0, 12: 1, 14: 2})
 
 
@@ -221,3 +221,30 @@ def test_text_task_eval_rows_follow_the_limit():
     n = len(task._full("imdb-test"))
     assert rows == {int(i * n / 4): i for i in range(4)}
     assert list(task.dataset("imdb-test").texts) == [task._full("imdb-test").texts[i] for i in rows]
+
+
+def test_session_owns_the_ledger_and_the_triple_loss_cache(tiny_model, monkeypatch):
+    import torch
+
+    from harness.session import BenchSession, Case
+
+    a, b = BenchSession(torch.get_num_threads()), BenchSession(torch.get_num_threads())
+    try:
+        assert isinstance(a.integrity, integrity.IntegrityLedger) and a.integrity is not b.integrity
+        computed = []
+
+        class _Task:
+            def triple_loss_inputs(self, model, n):
+                computed.append(n)
+                return model, None, None
+
+        monkeypatch.setattr(a, "task", lambda profile: _Task())
+        monkeypatch.setattr(a, "model", lambda case: (tiny_model, None))
+        case = Case("p", "v")
+        assert a.triple_loss_inputs(case, 8) == a.triple_loss_inputs(case, 8) == (tiny_model, None, None)
+        assert computed == [8]  # computed once per session
+        a.triple_loss_inputs(case, 16)
+        assert computed == [8, 16]
+    finally:
+        a.close()
+        b.close()

@@ -270,15 +270,6 @@ def asset_dir(name: str) -> Path:
     return folder
 
 
-def is_fetched(name: str) -> bool:
-    """True if :func:`asset_dir` would succeed for ``name``."""
-    try:
-        asset_dir(name)
-    except HarnessError:
-        return False
-    return True
-
-
 # ---------------------------------------------------------------------------
 # download and extraction
 

@@ -29,6 +29,7 @@ system does not get faster by caching results of repeated inputs.  Ours:
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from typing import Any
@@ -143,17 +144,23 @@ class TimedForward:
             self.captured[k] = out
 
 
-def _ledger(owner: Any) -> dict[str, dict]:
-    """Per-session record (on the suite's BenchSession): timed hashes and timed sample logits."""
-    if not hasattr(owner, "_integrity"):
-        owner._integrity = {"timed_sha": {}, "samples": {}}
-    return owner._integrity
+@dataclasses.dataclass
+class IntegrityLedger:
+    """What :func:`after_timing` hands on to later checks of the same session
+    (one per ``BenchSession``, its ``integrity`` attribute), keyed by (profile, variant).
+
+    ``timed_sha``: sha256 of the state dict first timed.  ``samples``: IMDB test
+    index -> (C,) float logits timed at batch 1, seq 128.
+    """
+
+    timed_sha: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    samples: dict[tuple[str, str], dict[int, torch.Tensor]] = dataclasses.field(default_factory=dict)
 
 
-def after_timing(owner: Any, key: tuple[str, str], fn: TimedForward, seq_len: int) -> dict[str, Any]:
+def after_timing(ledger: IntegrityLedger, key: tuple[str, str], fn: TimedForward, seq_len: int) -> dict[str, Any]:
     """Check a finished timing: sampled logits recompute identically, weights unchanged.
 
-    ``owner`` holds the session ledger, ``key`` is (profile, variant).
+    ``ledger`` is the session's record (updated here), ``key`` is (profile, variant).
     Returns the fields recorded with the result row.  Raises IntegrityError.
     """
     from harness.models.inference import predict_logits
@@ -171,36 +178,35 @@ def after_timing(owner: Any, key: tuple[str, str], fn: TimedForward, seq_len: in
             raise IntegrityError(f"{key[1]}/{key[0]}: timed logits of input batch {k} differ from the accuracy path's "
                                  f"by up to {worst:.3g} (tolerance {RECOMPUTE_ATOL:g} + {RECOMPUTE_RTOL:g}×|x|): the "
                                  "timed forward is not the evaluated one")
-    ledger = _ledger(owner)
     sha = state_sha256(fn.model)
-    first = ledger["timed_sha"].setdefault(key, sha)
+    first = ledger.timed_sha.setdefault(key, sha)
     if sha != first:
         raise IntegrityError(f"{key[1]}/{key[0]}: weights changed between timed measurements "
                              f"(sha256 {first[:12]}… then {sha[:12]}…)")
     if fn.indices is not None and seq_len == 128 and len(fn.pool[0]["input_ids"]) == 1:
-        ledger["samples"][key] = {fn.indices[k][0]: v[0].float() for k, v in fn.captured.items()}
+        ledger.samples[key] = {fn.indices[k][0]: v[0].float() for k, v in fn.captured.items()}
     return {"timing_inputs": "distinct" if len(fn.pool) > 1 else "repeated", "distinct_inputs": len(fn.pool), "rounds_run": fn.rounds,
             "logits_checked": len(fn.captured), "logits_recompute_max_abs_diff": worst,
             "timed_state_sha256": sha}
 
 
-def after_evaluation(owner: Any, key: tuple[str, str], model: Any, eval_set: str,
+def after_evaluation(ledger: IntegrityLedger, key: tuple[str, str], model: Any, eval_set: str,
                      logits: torch.Tensor, dynamic_quant: bool, rows: dict[int, int] | None = None) -> dict[str, Any]:
     """Check the accuracy pass against the timed model: same weights, same logits on the timed reviews.
 
+    ``ledger`` is the session's record that :func:`after_timing` filled.
     ``logits`` are the accuracy pass's (N, C) logits on ``eval_set``; ``rows`` maps an
     IMDB test index to its row in ``logits`` when the set was cut (``--eval-limit``):
     timed reviews outside the cut are not compared.  None: row = index.
     Returns the fields recorded with the quality row.  Raises IntegrityError.
     """
-    ledger = _ledger(owner)
     sha = state_sha256(model)
-    timed = ledger["timed_sha"].get(key)
+    timed = ledger.timed_sha.get(key)
     if timed is not None and timed != sha:
         raise IntegrityError(f"{key[1]}/{key[0]}: the evaluated weights (sha256 {sha[:12]}…) are not the timed "
                              f"ones ({timed[:12]}…)")
     out: dict[str, Any] = {"evaluated_state_sha256": sha, "timed_state_sha256": timed}
-    samples = ledger["samples"].get(key) if eval_set == "imdb-test" else None
+    samples = ledger.samples.get(key) if eval_set == "imdb-test" else None
     if samples and rows is not None:
         samples = {i: v for i, v in samples.items() if i in rows}
     if samples:
