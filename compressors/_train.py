@@ -1,8 +1,8 @@
-"""Training data from a :class:`CompressionContext` and a small fine-tuning loop.
+"""Training data from a :class:`CompressionContext` and recovery fine-tuning.
 
-The loop is the baseline fine-tune's recipe (``harness.models.finetune.train``: AdamW,
-weight decay on matrices only, linear decay to 0, gradient clipping at 1.0)
-without its dataset/tokenizer plumbing -- batches arrive pre-tokenised -- and
+Recovery runs the project's one loop (:func:`harness.core.train.train`) with
+the baseline fine-tune's recipe (AdamW, weight decay on matrices only,
+gradient clipping at 1.0) on pre-tokenised batches, decaying linearly to 0
 without warm-up, because recovery starts from an already fine-tuned model.
 Hooks before and after every optimizer step let pruning keep its masks.
 """
@@ -13,9 +13,8 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
-from tqdm import (
-    tqdm,  # disable=None: no bar without a terminal (CI); TQDM_DISABLE=1 for --quiet
-)
+
+from harness.core import train as training
 
 from .base import Batch, CompressionContext, CompressionError
 
@@ -43,14 +42,6 @@ def load_batches(context: CompressionContext, variant: str, limit: int | None = 
     return out
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: decay on matrices and kernels; 1-D parameters (biases, LayerNorm,
-    ConvNeXt layer scale) exempt, as in the baseline fine-tune."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 def train(model: nn.Module, batches: Sequence[Batch], *, epochs: int, lr: float, seed: int,
           weight_decay: float = 0.01, max_grad_norm: float = 1.0,
           before_step: Callable[[int], None] | None = None,
@@ -66,32 +57,9 @@ def train(model: nn.Module, batches: Sequence[Batch], *, epochs: int, lr: float,
     ``torch.random.fork_rng`` so the caller's global RNG is left as it was.
     Leaves the model in eval mode.
     """
-    total = epochs * len(batches)
-    losses: list[float] = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        order_rng = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
-        model.train()
-        try:
-            for _ in range(epochs):
-                for i in tqdm(torch.randperm(len(batches), generator=order_rng).tolist(), desc="recovery fine-tuning", unit="step", disable=None, leave=False):
-                    if before_step is not None:
-                        before_step(len(losses))
-                    if loss_fn is not None:
-                        loss = loss_fn(model, batches[i])
-                    else:
-                        input_ids, attention_mask, labels = batches[i]
-                        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    if after_step is not None:
-                        after_step(len(losses))
-                    losses.append(loss.item())
-        finally:
-            model.eval()
-    return losses
+    config = training.TrainConfig(lr=lr, steps=epochs * len(batches), schedule="linear",
+                                  weight_decay=weight_decay, max_grad_norm=max_grad_norm, seed=seed,
+                                  desc="recovery fine-tuning")
+    epoch_batches = (batches[i] for order in training.shuffled(len(batches), epochs, seed) for i in order)
+    return training.train(model, epoch_batches, config, loss_fn or training.text_classification_loss,
+                          before_step=before_step, after_step=after_step)

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from typing import Any
 
 import torch
 import torch.nn as nn
 
+from harness.core import train as training
+
 from . import _checks
-from ._train import param_groups
 from .base import (
     CompressionContext,
     CompressionError,
@@ -143,29 +143,17 @@ def prune_channels(model: nn.Module, ratio: float) -> nn.Module:
 
 def _recover(model: nn.Module, context: CompressionContext, config: StructuredConfig) -> int:
     """Fine-tune for ``config.recovery_steps`` batches (cycling the data); returns steps run."""
-    batches = itertools.cycle(context.train_batches())
-    steps = config.recovery_steps
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(context.seed)
-        opt = torch.optim.AdamW(param_groups(model, 0.05), lr=config.recovery_lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-        model.train()
-        try:
-            for _ in range(steps):
-                batch = next(batches)
-                if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-                    raise CompressionError("structured recovery needs (pixel_values, labels) training batches")
-                x, y = batch
-                if x.shape[1] != model.config.num_channels:
-                    raise CompressionError(f"training images have {x.shape[1]} channel(s), the model takes "
-                                           f"{model.config.num_channels}")
-                model(pixel_values=x, labels=y).loss.backward()
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-        finally:
-            model.eval()
-    return steps
+    def loss_fn(net: nn.Module, batch) -> torch.Tensor:
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise CompressionError("structured recovery needs (pixel_values, labels) training batches")
+        if batch[0].shape[1] != net.config.num_channels:
+            raise CompressionError(f"training images have {batch[0].shape[1]} channel(s), the model takes "
+                                   f"{net.config.num_channels}")
+        return training.image_classification_loss(net, batch)
+
+    train_config = training.TrainConfig(lr=config.recovery_lr, steps=config.recovery_steps, schedule="cosine",
+                                        weight_decay=0.05, seed=context.seed, desc="structured recovery")
+    return len(training.train(model, itertools.cycle(context.train_batches()), train_config, loss_fn))
 
 
 def _fit(module: nn.Module, old_shape: tuple[int, ...], new: torch.Tensor) -> None:

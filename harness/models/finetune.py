@@ -25,10 +25,10 @@ from typing import Any
 
 import torch
 
+from harness.core import train as training
 from harness.core.atomic import atomic_dir, file_lock, sha256_file, write_json
 from harness.core.errors import HarnessError
 from harness.core.paths import cache_dir
-from harness.core.progress import bar as progress_bar
 from harness.data import assets, text
 from harness.models import convert
 
@@ -138,55 +138,24 @@ def recipe_hash(recipe: FinetuneRecipe, splits: dict[str, text.TextDataset] | No
 # training and evaluation
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on matrices only: biases and LayerNorm weights (all 1-D) are exempt."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
-
-
 def train(model: torch.nn.Module, dataset: text.TextDataset, tokenizer: Any,
           recipe: FinetuneRecipe, progress: bool = True) -> list[float]:
     """Fine-tune ``model`` in place on ``dataset``; return the loss of every step.
 
     AdamW with linear warmup then linear decay to 0, gradient clipping at
     ``recipe.max_grad_norm``, examples reshuffled each epoch by a generator
-    seeded with ``recipe.seed``; dropout RNG seeded with ``torch.manual_seed``.
+    seeded with ``recipe.seed``; dropout RNG seeded with ``torch.manual_seed``
+    (the global RNG, not forked: as the cached baselines were trained).
     Leaves the model in eval mode.  Threads: torch's default (not changed here).
     """
-    from transformers import get_linear_schedule_with_warmup
-
-    torch.manual_seed(recipe.seed)
-    order_rng = torch.Generator().manual_seed(recipe.seed)
-    steps_per_epoch = math.ceil(len(dataset) / recipe.batch_size)
-    total = steps_per_epoch * recipe.epochs
-    optimizer = torch.optim.AdamW(_param_groups(model, recipe.weight_decay), lr=recipe.lr)
-    scheduler = get_linear_schedule_with_warmup(optimizer, round(recipe.warmup_ratio * total), total)
-    losses: list[float] = []
-    model.train()
-    bar = progress_bar(total=total, desc="fine-tuning", unit="step", disable=not progress)
-    try:
-        for _ in range(recipe.epochs):
-            order = torch.randperm(len(dataset), generator=order_rng).tolist()
-            for input_ids, attention_mask, labels in text.batches(
-                    dataset, tokenizer, recipe.batch_size, recipe.max_length, indices=order):
-                loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
-                bar.update(1)
-                bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
-    finally:
-        bar.close()
-        model.eval()
-    return losses
+    total = math.ceil(len(dataset) / recipe.batch_size) * recipe.epochs
+    config = training.TrainConfig(lr=recipe.lr, steps=total, schedule="warmup-linear",
+                                  warmup_steps=round(recipe.warmup_ratio * total),
+                                  weight_decay=recipe.weight_decay, max_grad_norm=recipe.max_grad_norm,
+                                  seed=recipe.seed, fork_rng=False, desc="fine-tuning", progress=progress)
+    batches = (batch for order in training.shuffled(len(dataset), recipe.epochs, recipe.seed)
+               for batch in text.batches(dataset, tokenizer, recipe.batch_size, recipe.max_length, indices=order))
+    return training.train(model, batches, config, training.text_classification_loss)
 
 
 @torch.inference_mode()

@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from harness.core import train as training
 from harness.core.atomic import file_lock
 from harness.core.paths import cache_dir
 from harness.data import text
@@ -149,7 +151,9 @@ def fit_head(model: nn.Module, texts: list[str], tokenizer: Any, recipe: MLMReci
     """Fit the MLM head of ``model`` in place with the encoder frozen; returns per-step losses.
 
     The frozen encoder runs under ``no_grad`` and the head sees only the masked
-    positions, so a step costs one encoder forward.
+    positions, so a step costs one encoder forward.  AdamW at a constant
+    ``recipe.lr`` without weight decay; dropout draws from the global RNG as the
+    caller left it (not reseeded).  Leaves the model in eval mode.
     """
     for p in model.parameters():
         p.requires_grad_(False)
@@ -157,23 +161,25 @@ def fit_head(model: nn.Module, texts: list[str], tokenizer: Any, recipe: MLMReci
             model.vocab_layer_norm.bias, model.vocab_projector.bias]
     for p in head:
         p.requires_grad_(True)
-    opt = torch.optim.AdamW(head, lr=recipe.lr, weight_decay=0.0)
-    losses: list[float] = []
-    model.train()
-    for epoch in range(recipe.epochs):
-        for ids, am, labels in masked_batches(texts, tokenizer, recipe.batch_size, recipe.max_length,
-                                              recipe.mask_prob, recipe.seed + epoch):
-            with torch.no_grad():
-                hidden = model.distilbert(input_ids=ids, attention_mask=am).last_hidden_state
-            keep = labels != -100
-            loss = F.cross_entropy(head_logits(model, hidden[keep]), labels[keep])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-    for p in model.parameters():
-        p.requires_grad_(True)
-    return losses
+
+    def loss_fn(net: nn.Module, batch: Batch) -> torch.Tensor:
+        ids, am, labels = batch
+        with torch.no_grad():
+            hidden = net.distilbert(input_ids=ids, attention_mask=am).last_hidden_state
+        keep = labels != -100
+        return F.cross_entropy(head_logits(net, hidden[keep]), labels[keep])
+
+    steps = recipe.epochs * math.ceil(len(texts) / recipe.batch_size)
+    config = training.TrainConfig(lr=recipe.lr, steps=steps, fork_rng=False, desc="fitting the MLM head")
+    # Fresh masks every epoch: the epoch's batches are masked under seed + epoch.
+    batches = (batch for epoch in range(recipe.epochs)
+               for batch in masked_batches(texts, tokenizer, recipe.batch_size, recipe.max_length,
+                                           recipe.mask_prob, recipe.seed + epoch))
+    try:
+        return training.train(model, batches, config, loss_fn)
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
 
 
 def baseline_checkpoint(recipe: MLMRecipe = MLMRecipe()) -> Path:

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from harness.core import train as training
 from harness.core.errors import HarnessError
 from harness.core.paths import cache_dir
 from harness.data import images
@@ -112,37 +113,11 @@ def train(model: nn.Module, ds: images.ImageDataset, *, epochs: int, lr: float,
     Batches are reshuffled each epoch from ``seed``; ``after_step(step)`` runs
     after each optimizer step (pruning masks).  Leaves the model in eval mode.
     """
-    from tqdm.auto import tqdm
-
-    steps = math.ceil(len(ds) / batch_size) * epochs
-    losses: list[float] = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        order_rng = torch.Generator().manual_seed(seed)
-        from compressors._train import param_groups
-
-        opt = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-        model.train()
-        bar = tqdm(total=steps, desc="training", unit="step", disable=not progress, file=sys.stderr)
-        try:
-            for _ in range(epochs):
-                order = torch.randperm(len(ds), generator=order_rng)
-                for x, y in images.batches(ds, batch_size, order):
-                    loss = model(pixel_values=x, labels=y).loss
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    opt.zero_grad(set_to_none=True)
-                    if after_step is not None:
-                        after_step(len(losses))
-                    losses.append(loss.item())
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
-        finally:
-            bar.close()
-            model.eval()
-    return losses
+    config = training.TrainConfig(lr=lr, steps=math.ceil(len(ds) / batch_size) * epochs, schedule="cosine",
+                                  weight_decay=weight_decay, seed=seed, progress=progress)
+    batches = (batch for order in training.shuffled(len(ds), epochs, seed)
+               for batch in images.batches(ds, batch_size, order))
+    return training.train(model, batches, config, training.image_classification_loss, after_step=after_step)
 
 
 @torch.inference_mode()
