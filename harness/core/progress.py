@@ -4,8 +4,7 @@ fine-tuning, fresh-process cold-start / memory rounds.
 Quiet -- no bar at all -- when ``CI`` is true (log files need no carriage
 returns), when ``--quiet`` was given (:func:`set_quiet`, inherited by child
 processes through the environment) or when ``TQDM_DISABLE`` is set (tqdm's own
-switch, which :func:`set_quiet` also sets so that code using tqdm directly,
-e.g. ``compressors._train``, follows).  Bars go to stderr with an ETA.
+switch, which :func:`set_quiet` also sets so that a third-party tqdm follows).  Bars go to stderr with an ETA.
 
 On a terminal a bar redraws in place (at most every 0.5 s).  When stderr is
 not a terminal (a CI log, ``2> file``) carriage returns do not redraw: every
