@@ -187,25 +187,38 @@ def get_or_build(
         Whatever ``build`` raises; then no entry, temporary folder, lock file or
         folder created by this call remains.
     """
+    area = Path(area)
     folder = entry_path(area, name)
-    lock = lock_path(area, name)
-    created = [p for p in (folder.parent, *folder.parent.parents, lock.parent, *lock.parent.parents)
-               if not p.exists()]
+    created = [p for p in (folder.parent, *folder.parent.parents) if not p.exists()]
+    inside = [p for p in created if p != area and p.is_relative_to(area)]
     try:
         with entry_lock(area, name):
-            _sweep_leftovers(folder)
-            if folder.exists():
-                try:
-                    return Entry(folder, load(folder), cached=True)
-                except corrupt as exc:
-                    reason = str(exc)
-                    if not rebuild:
-                        raise HarnessError(f"{reason} (not rebuilt: --no-rebuild)") from None
-                    log(corrupt_note(folder, reason))
-            with atomic_dir(folder) as tmp:
-                value = build(tmp)
-            return Entry(folder, value, cached=False)
+            try:
+                return _cached_or_built(folder, load, build, corrupt_note, log, rebuild, corrupt)
+            except BaseException:
+                # Still under the lock, so no builder of this key is between its mkdir and mkdtemp.
+                if not folder.exists():
+                    _remove_empty(inside)
+                raise
     except BaseException:
+        # The area (and above) can be empty now only if nobody holds a lock in it (lock files live in it).
         if not folder.exists():
-            _remove_empty(created)
+            _remove_empty([p for p in created if p not in inside])
         raise
+
+
+def _cached_or_built(folder: Path, load: Callable[[Path], T], build: Callable[[Path], T],
+                     corrupt_note: Callable[[Path, str], str], log: Callable[[str], None], rebuild: bool,
+                     corrupt: tuple[type[BaseException], ...]) -> Entry[T]:
+    _sweep_leftovers(folder)
+    if folder.exists():
+        try:
+            return Entry(folder, load(folder), cached=True)
+        except corrupt as exc:
+            reason = str(exc)
+            if not rebuild:
+                raise HarnessError(f"{reason} (not rebuilt: --no-rebuild)") from None
+            log(corrupt_note(folder, reason))
+    with atomic_dir(folder) as tmp:
+        value = build(tmp)
+    return Entry(folder, value, cached=False)
