@@ -71,16 +71,16 @@ def kept_heads(model: nn.Module, variant: str) -> tuple[tuple[int, ...], ...]:
     return tuple(kept_heads_of(b.attention) for b in encoder_layers(model, variant))
 
 
-def _save(model: nn.Module, folder: Path, meta: dict[str, Any], variant: str) -> None:
+def _write(model: nn.Module, folder: Path, meta: dict[str, Any], variant: str) -> None:
+    """Write a stage's files into the (new, empty) ``folder``."""
     from safetensors.torch import save_file
 
-    from harness.core.atomic import atomic_dir, write_json
+    from harness.core.atomic import write_json
 
-    with atomic_dir(folder) as tmp:
-        tmp.chmod(0o755)
-        model.config.save_pretrained(tmp)
-        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-        write_json(tmp / "meta.json", {**meta, "kept_heads": [list(k) for k in kept_heads(model, variant)]})
+    folder.chmod(0o755)
+    model.config.save_pretrained(folder)
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    write_json(folder / "meta.json", {**meta, "kept_heads": [list(k) for k in kept_heads(model, variant)]})
 
 
 def _load(folder: Path, variant: str) -> tuple[nn.Module, dict[str, Any]]:
@@ -109,23 +109,35 @@ def cached_stage(stage: str, payload: dict[str, Any],
 
     ``build`` returns the model and a JSON-able log (it should include
     ``train_s``, the stage's training wall time).  A cached folder that fails
-    to load is rebuilt with one line on stderr.
+    to load is rebuilt with one line on stderr.  Cached through
+    :func:`harness.core.cache.get_or_build`: concurrent runs train a stage once.
     """
+    from harness.core import cache
+
     key = stage_key(payload)
-    folder = stage_root() / f"{stage}-{key}"
-    if folder.is_dir():
+
+    def load(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
         try:
-            model, meta = _load(folder, stage)
-            _log(f"{stage}: using cached stage {folder.name}")
-            return model, meta, key
+            return _load(folder, stage)
         except Exception as exc:  # noqa: BLE001 -- any corruption means: rebuild
-            _log(f"{stage}: cached stage {folder} unusable ({str(exc).splitlines()[0][:120]}); rebuilding")
-    t0 = time.perf_counter()
-    model, log = build()
-    meta = {"stage": stage, "key": key, "payload": payload, "build_s": round(time.perf_counter() - t0, 2),
-            "threads": torch.get_num_threads(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **log}
-    _save(model, folder, meta, stage)
-    _log(f"{stage}: built in {meta['build_s']:.0f} s, cached as {folder.name}")
+            raise cache.Corrupt(str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__) from None
+
+    def build_into(tmp: Path) -> tuple[nn.Module, dict[str, Any]]:
+        t0 = time.perf_counter()
+        model, log = build()
+        meta = {"stage": stage, "key": key, "payload": payload, "build_s": round(time.perf_counter() - t0, 2),
+                "threads": torch.get_num_threads(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **log}
+        _write(model, tmp, meta, stage)
+        return model, meta
+
+    entry = cache.get_or_build(
+        stage_root(), f"{stage}-{key}", load=load, build=build_into, log=_log,
+        corrupt_note=lambda folder, reason: f"{stage}: cached stage {folder} unusable ({reason}); rebuilding")
+    model, meta = entry.value
+    if entry.cached:
+        _log(f"{stage}: using cached stage {entry.folder.name}")
+    else:
+        _log(f"{stage}: built in {meta['build_s']:.0f} s, cached as {entry.folder.name}")
     return model.eval(), meta, key
 
 

@@ -53,7 +53,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.core import atomic
+from harness.core import atomic, cache
 from harness.core.errors import HarnessError
 from harness.core.paths import cache_dir
 
@@ -322,6 +322,9 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
     (``harness.backends.variants.get_or_build``).  A quantized artifact is made from
     the cached FP32 artifact of its source variant.
 
+    Cached through :func:`harness.core.cache.get_or_build` (one exporter per
+    artifact across processes; a corrupt artifact is re-exported with one line).
+
     Raises:
         HarnessError: unsupported variant (see :func:`plan`), export or
             quantization failure, missing onnx/onnxruntime.
@@ -338,15 +341,10 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
         src_dir = torch_dir(source)
         src_sha = variants.read_info(src_dir, verify=False).weights_sha256
     safe = variant.replace("@", "_at_").replace("/", "_")
-    out = root / profile / f"{safe}-{artifact_key(profile, variant, src_dir, src_sha, quant)}"
-    if out.exists():
-        try:
-            read_meta(out)
-            return out
-        except HarnessError as exc:
-            log(f"re-exporting {profile}/{variant} for onnxruntime: {exc}")
-    start = time.perf_counter()
-    with atomic.atomic_dir(out) as tmp:
+    name = f"{profile}/{safe}-{artifact_key(profile, variant, src_dir, src_sha, quant)}"
+
+    def build(tmp: Path) -> None:
+        start = time.perf_counter()
         if quant is None:
             model, _ = variants.load_variant(src_dir)
             export_model(model, tmp / MODEL_FILE, variant=variant)
@@ -365,4 +363,8 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
             "versions": _versions(), "facts": facts,
         }
         atomic.write_json(tmp / META_FILE, meta)
-    return out
+
+    return cache.get_or_build(
+        root, name, load=read_meta, build=build, corrupt=(HarnessError,),
+        corrupt_note=lambda folder, reason: f"re-exporting {profile}/{variant} for onnxruntime: {reason}",
+        log=log).folder

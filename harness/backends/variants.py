@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 import compressors
-from harness.core import atomic
+from harness.core import atomic, cache
 from harness.core.errors import HarnessError
 from harness.core.paths import cache_dir
 
@@ -195,17 +195,17 @@ def variant_key(profile: str, source_key: str, variant: str) -> str:
 
 
 def variant_dir(profile: str, source_key: str, variant: str, root: Path | None = None) -> Path:
+    return cache.entry_path(root or _area(), _entry_name(profile, source_key, variant))
+
+
+def _area() -> Path:
+    return cache_dir() / "variants"
+
+
+def _entry_name(profile: str, source_key: str, variant: str) -> str:
+    """``<profile>/<variant>-<key>``: the variant's folder inside the variants cache area."""
     safe = variant.replace("@", "_at_").replace("/", "_")
-    return (root or cache_dir() / "variants") / profile / f"{safe}-{variant_key(profile, source_key, variant)}"
-
-
-def build_lock(out: Path):
-    """Exclusive lock on ``<out>.lock``: one builder per cache entry across processes.
-
-    Two runs sharing a cache would otherwise both build and both rename into
-    ``out``; with the lock the second waits, then finds the entry built.
-    """
-    return atomic.file_lock(out)
+    return f"{profile}/{safe}-{variant_key(profile, source_key, variant)}"
 
 
 def get_or_build(
@@ -223,42 +223,21 @@ def get_or_build(
     A cached folder whose weights do not match the sha256 in its
     ``variant.json`` (or whose metadata is unreadable) is never used: it is
     rebuilt with one line saying so, or with ``rebuild=False`` (the suite's
-    ``--no-rebuild``) a HarnessError names it.  Builds hold :func:`build_lock`,
-    so concurrent runs sharing one cache build each entry once.
+    ``--no-rebuild``) a HarnessError names it.  Built through
+    :func:`harness.core.cache.get_or_build`, so concurrent runs sharing one
+    cache build each entry once and a failed build leaves nothing behind.
     ``context`` carries training data for data-dependent variants; the cache
     key does not include it because ``source_key`` already covers the data.
     """
-    out = variant_dir(profile, source_key, variant, root)
     compressors.base.validate(variant, context)  # a bad name or missing data writes nothing, not even a lock
-    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
-    try:
-        with build_lock(out):
-            return _cached_or_built(out, profile, variant, source_key, load_baseline, log, context, rebuild)
-    except BaseException:
-        # A failed build leaves nothing behind: no lock file, no folders it created.
-        if not out.exists():
-            out.with_name(out.name + ".lock").unlink(missing_ok=True)
-            for folder in created:
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
-        raise
 
+    def build(tmp: Path) -> None:
+        start = time.perf_counter()
+        model = compressors.build(variant, load_baseline(), context=context)
+        save_variant(model, tmp, profile=profile, variant=variant, source_key=source_key,
+                     build_s=time.perf_counter() - start)
 
-def _cached_or_built(out: Path, profile: str, variant: str, source_key: str, load_baseline: Callable[[], nn.Module],
-                     log: Callable[[str], None], context: compressors.CompressionContext | None, rebuild: bool) -> Path:
-    if out.exists():
-        try:
-            read_info(out)
-            return out
-        except HarnessError as exc:
-            if not rebuild:
-                raise HarnessError(f"{exc} (not rebuilt: --no-rebuild)") from None
-            log(f"rebuilding {profile}/{variant}: {exc}")
-    start = time.perf_counter()
-    model = compressors.build(variant, load_baseline(), context=context)
-    build_s = time.perf_counter() - start
-    with atomic.atomic_dir(out) as tmp:
-        save_variant(model, tmp, profile=profile, variant=variant, source_key=source_key, build_s=build_s)
-    return out
+    return cache.get_or_build(
+        root or _area(), _entry_name(profile, source_key, variant), load=read_info, build=build,
+        corrupt=(HarnessError,), corrupt_note=lambda folder, reason: f"rebuilding {profile}/{variant}: {reason}",
+        log=log, rebuild=rebuild).folder

@@ -124,18 +124,3 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-
-@contextlib.contextmanager
-def file_lock(target: Path) -> Iterator[None]:
-    """Exclusive ``flock`` on ``<target>.lock`` (created beside it): one writer of ``target``
-    across processes.  Released on exit, and by the kernel if the process dies."""
-    import fcntl
-
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(target.name + ".lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)

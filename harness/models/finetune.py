@@ -19,19 +19,22 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from harness.core import cache
 from harness.core import train as training
-from harness.core.atomic import atomic_dir, file_lock, sha256_file, write_json
+from harness.core.atomic import atomic_dir, sha256_file, write_json
 from harness.core.errors import HarnessError
 from harness.core.paths import cache_dir
 from harness.data import assets, text
 from harness.models import convert
 
+CHECKPOINTS_DIR = "checkpoints"  # the cache area of the trained baselines
 CHECKPOINT_PREFIX = "minilm-l6-imdb-"
 _EVAL_BATCH = 64
 
@@ -182,35 +185,46 @@ def accuracy(model: torch.nn.Module, dataset: text.TextDataset, tokenizer: Any,
 # checkpoints
 
 
+def write_checkpoint(model: torch.nn.Module, folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write config.json + model.safetensors + meta.json into the (new, empty) ``folder``.
+
+    Returns ``meta`` with ``model_sha256`` added, as written to meta.json.
+    """
+    from safetensors.torch import save_model
+
+    folder.chmod(0o755)  # mkdtemp makes it 0700; the cache may be shared
+    model.config.save_pretrained(folder)
+    # save_model stores tied weights once (the MLM projector is the word embeddings).
+    save_model(model, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    meta = {**meta, "model_sha256": sha256_file(folder / "model.safetensors")}
+    write_json(folder / "meta.json", meta)
+    for p in folder.iterdir():
+        p.chmod(0o644)
+    return meta
+
+
 def save_checkpoint(model: torch.nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
     """Write config.json + model.safetensors + meta.json into ``folder`` atomically.
 
     ``meta`` gets ``model_sha256`` added.  Returns ``folder``.
     """
-    from safetensors.torch import save_model
-
     with atomic_dir(folder) as tmp:
-        tmp.chmod(0o755)  # mkdtemp makes it 0700; the cache may be shared
-        model.config.save_pretrained(tmp)
-        # save_model stores tied weights once (the MLM projector is the word embeddings).
-        save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        write_json(tmp / "meta.json", {**meta, "model_sha256": sha256_file(tmp / "model.safetensors")})
-        for p in tmp.iterdir():
-            p.chmod(0o644)
+        write_checkpoint(model, tmp, meta)
     return folder
 
 
-def _read_meta(folder: Path) -> dict[str, Any]:
+def read_checkpoint_meta(folder: Path) -> dict[str, Any]:
+    """The checkpoint's meta.json.  Raises OSError/ValueError if unreadable or without ``model_sha256``."""
     meta = json.loads((folder / "meta.json").read_text())
     if not isinstance(meta, dict) or not isinstance(meta.get("model_sha256"), str):
         raise ValueError("meta.json has no model_sha256")
     return meta
 
 
-def _problem(folder: Path, expected_hash: str | None = None) -> str | None:
-    """Why the checkpoint in ``folder`` cannot be used, or None if it can."""
+def checkpoint_problem(folder: Path, expected_hash: str | None = None) -> str | None:
+    """Why the checkpoint in ``folder`` cannot be used (one line), or None if it can."""
     try:
-        meta = _read_meta(folder)
+        meta = read_checkpoint_meta(folder)
     except (OSError, ValueError) as e:
         return f"meta.json unreadable ({e})"
     if expected_hash is not None and meta.get("recipe_hash") != expected_hash:
@@ -227,6 +241,41 @@ def _problem(folder: Path, expected_hash: str | None = None) -> str | None:
     return None
 
 
+def checkpoint_folder(prefix: str, digest: str) -> Path:
+    """``cache_dir()/checkpoints/<prefix><digest>``: where a trained baseline is cached."""
+    return cache.entry_path(cache_dir() / CHECKPOINTS_DIR, f"{prefix}{digest}")
+
+
+def cached_checkpoint(prefix: str, digest: str, train: Callable[[], tuple[torch.nn.Module, dict[str, Any], str]],
+                      corrupt_note: Callable[[Path, str], str],
+                      log: Callable[[str], None] = _log) -> cache.Entry[dict[str, Any]]:
+    """The checkpoint :func:`checkpoint_folder` ``(prefix, digest)``, trained by ``train()`` only if
+    missing or corrupt (checked by :func:`checkpoint_problem` against ``digest``).
+
+    ``train()`` returns ``(model, meta, note)``: the model is saved with
+    :func:`write_checkpoint` and ``note`` logged once it is in place.  A corrupt
+    checkpoint is rebuilt after logging ``corrupt_note(folder, problem)``.
+    Concurrent set-ups sharing the cache train it once (the second waits, then
+    reuses it).  Returns the entry with meta.json's contents as its value.
+    """
+    def load(folder: Path) -> tuple[dict[str, Any], str | None]:
+        problem = checkpoint_problem(folder, digest)
+        if problem:
+            raise cache.Corrupt(problem)
+        return read_checkpoint_meta(folder), None
+
+    def build(tmp: Path) -> tuple[dict[str, Any], str | None]:
+        model, meta, note = train()
+        return write_checkpoint(model, tmp, meta), note
+
+    entry = cache.get_or_build(cache_dir() / CHECKPOINTS_DIR, f"{prefix}{digest}", load=load, build=build,
+                               corrupt_note=corrupt_note, log=log)
+    meta, note = entry.value
+    if note:
+        log(note)
+    return cache.Entry(entry.folder, meta, entry.cached)
+
+
 def load_checkpoint(path: Path, model_class: str = "DistilBertForSequenceClassification"):
     """The ``model_class`` (a transformers DistilBERT class) saved in ``path``, in eval mode.
 
@@ -241,7 +290,7 @@ def load_checkpoint(path: Path, model_class: str = "DistilBertForSequenceClassif
     fix = f"run 'python -m harness setup --force' or delete {path}"
     if not path.is_dir():
         raise HarnessError(f"no fine-tuned checkpoint at {path}: run 'python -m harness setup'")
-    problem = _problem(path)
+    problem = checkpoint_problem(path)
     if problem:
         raise HarnessError(f"fine-tuned checkpoint {path} is corrupt: {problem}; {fix}")
     config = transformers.DistilBertConfig.from_json_file(str(path / "config.json"))
@@ -264,22 +313,18 @@ def baseline_checkpoint(recipe: FinetuneRecipe = FinetuneRecipe(), progress: boo
     """
     splits = _splits(recipe)
     digest = recipe_hash(recipe, splits)
-    folder = cache_dir() / "checkpoints" / f"{CHECKPOINT_PREFIX}{digest}"
-    # Concurrent set-ups sharing the cache: the second waits, then reuses the first one's checkpoint.
-    with file_lock(folder):
-        return _cached_or_trained(recipe, splits, digest, folder, progress)
+    folder = checkpoint_folder(CHECKPOINT_PREFIX, digest)
+    entry = cached_checkpoint(
+        CHECKPOINT_PREFIX, digest, lambda: _trained(recipe, splits, digest, folder, progress),
+        corrupt_note=lambda folder, problem: f"cached fine-tuned baseline {folder} is corrupt ({problem}); rebuilding")
+    if entry.cached:
+        _log(f"using cached fine-tuned baseline {folder} (val acc {entry.value['val_accuracy']:.4f})")
+    return entry.folder
 
 
-def _cached_or_trained(recipe: FinetuneRecipe, splits: dict[str, text.TextDataset], digest: str, folder: Path,
-                       progress: bool) -> Path:
-    if folder.exists():
-        problem = _problem(folder, digest)
-        if problem is None:
-            meta = _read_meta(folder)
-            _log(f"using cached fine-tuned baseline {folder} (val acc {meta['val_accuracy']:.4f})")
-            return folder
-        _log(f"cached fine-tuned baseline {folder} is corrupt ({problem}); rebuilding")
-
+def _trained(recipe: FinetuneRecipe, splits: dict[str, text.TextDataset], digest: str, folder: Path,
+             progress: bool) -> tuple[torch.nn.Module, dict[str, Any], str]:
+    """The baseline trained from scratch, its meta.json contents and the line to log once it is saved."""
     _log(f"fine-tuning the baseline (recipe {digest}: {len(splits['train'])} IMDB reviews, "
          f"{recipe.epochs} epoch(s), batch {recipe.batch_size}, max_length {recipe.max_length})")
     model = _initial_model(recipe)
@@ -308,6 +353,4 @@ def _cached_or_trained(recipe: FinetuneRecipe, splits: dict[str, text.TextDatase
         "torch_threads": torch.get_num_threads(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    save_checkpoint(model, folder, meta)
-    _log(f"fine-tuned baseline saved to {folder}: val acc {val_acc:.4f}, training {train_s:.0f} s")
-    return folder
+    return model, meta, f"fine-tuned baseline saved to {folder}: val acc {val_acc:.4f}, training {train_s:.0f} s"

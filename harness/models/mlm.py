@@ -35,8 +35,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from harness.core import train as training
-from harness.core.atomic import file_lock
-from harness.core.paths import cache_dir
 from harness.data import text
 
 CHECKPOINT_PREFIX = "minilm-l6-mlm-"
@@ -194,13 +192,9 @@ def baseline_checkpoint(recipe: MLMRecipe = MLMRecipe()) -> Path:
 
     texts = _train_texts(recipe)
     digest = recipe_hash(recipe, texts)
-    folder = cache_dir() / "checkpoints" / f"{CHECKPOINT_PREFIX}{digest}"
-    with file_lock(folder):
-        if folder.exists():
-            problem = finetune._problem(folder, digest)
-            if problem is None:
-                return folder
-            print(f"[mlm] cached MLM baseline {folder} is corrupt ({problem}); rebuilding", file=sys.stderr)
+    folder = finetune.checkpoint_folder(CHECKPOINT_PREFIX, digest)
+
+    def fitted():
         print(f"[mlm] fitting the MLM head on {len(texts)} IMDB reviews (encoder frozen)", file=sys.stderr)
         model = convert.load_minilm_as_distilbert(seed=recipe.seed, model_class=MODEL_CLASS)
         tokenizer = text.load_tokenizer()
@@ -209,13 +203,16 @@ def baseline_checkpoint(recipe: MLMRecipe = MLMRecipe()) -> Path:
         train_s = time.perf_counter() - t0
         model.eval()
         eval_loss = mlm_loss(*masked_logits(model, eval_batches()))
-        finetune.save_checkpoint(model, folder, {
-            "recipe": dataclasses.asdict(recipe), "recipe_hash": digest, "train_time_s": round(train_s, 2),
-            "steps": len(losses), "train_loss_first": losses[0], "train_loss_last": losses[-1],
-            "eval_mlm_loss": eval_loss, "torch_version": torch.__version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        print(f"[mlm] MLM baseline saved to {folder}: eval MLM loss {eval_loss:.4f}, {train_s:.0f} s", file=sys.stderr)
-    return folder
+        meta = {"recipe": dataclasses.asdict(recipe), "recipe_hash": digest, "train_time_s": round(train_s, 2),
+                "steps": len(losses), "train_loss_first": losses[0], "train_loss_last": losses[-1],
+                "eval_mlm_loss": eval_loss, "torch_version": torch.__version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        return model, meta, f"[mlm] MLM baseline saved to {folder}: eval MLM loss {eval_loss:.4f}, {train_s:.0f} s"
+
+    return finetune.cached_checkpoint(
+        CHECKPOINT_PREFIX, digest, fitted, log=lambda line: print(line, file=sys.stderr),
+        corrupt_note=lambda folder, problem: f"[mlm] cached MLM baseline {folder} is corrupt ({problem}); rebuilding",
+    ).folder
 
 
 def load_baseline() -> nn.Module:

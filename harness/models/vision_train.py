@@ -33,7 +33,6 @@ import torch.nn as nn
 
 from harness.core import train as training
 from harness.core.errors import HarnessError
-from harness.core.paths import cache_dir
 from harness.data import images
 
 CHECKPOINT_PREFIX = "convnext-fmnist-"
@@ -134,12 +133,12 @@ def load_checkpoint(path: Path) -> nn.Module:
     from safetensors.torch import load_file
     from transformers import ConvNextConfig, ConvNextForImageClassification
 
-    from harness.models.finetune import _problem
+    from harness.models.finetune import checkpoint_problem
 
     path = Path(path)
     if not path.is_dir():
         raise HarnessError(f"no trained convnext-fmnist checkpoint at {path}: run 'python -m harness setup'")
-    problem = _problem(path)
+    problem = checkpoint_problem(path)
     if problem:
         raise HarnessError(f"checkpoint {path} is corrupt: {problem}; delete it to retrain")
     model = ConvNextForImageClassification(ConvNextConfig.from_json_file(str(path / "config.json")))
@@ -150,24 +149,15 @@ def load_checkpoint(path: Path) -> nn.Module:
 def baseline_checkpoint(recipe: VisionRecipe = VisionRecipe(), progress: bool = True) -> Path:
     """Folder of the trained baseline for ``recipe``, training it (minutes) if not cached.
 
-    A file lock serialises concurrent builders of the same hash.
+    Cached by :func:`harness.models.finetune.cached_checkpoint`: concurrent
+    builders of the same hash train it once; a corrupt one is retrained.
     """
-    from harness.models.finetune import _problem, _read_meta, save_checkpoint
+    from harness.models.finetune import cached_checkpoint
 
     train_ds = _train_split(recipe)
     digest = recipe_hash(recipe, train_ds)
-    folder = cache_dir() / "checkpoints" / f"{CHECKPOINT_PREFIX}{digest}"
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    import filelock  # shipped with torch/transformers
 
-    with filelock.FileLock(str(folder) + ".lock"):
-        if folder.exists():
-            problem = _problem(folder, digest)
-            if problem is None:
-                _log(f"using cached convnext-fmnist baseline {folder} "
-                     f"(test acc {_read_meta(folder)['test_accuracy']:.4f})")
-                return folder
-            _log(f"cached baseline {folder} is corrupt ({problem}); retraining")
+    def trained():
         from transformers import ConvNextForImageClassification
 
         _log(f"training convnext-fmnist from scratch (recipe {digest}: {len(train_ds)} images, "
@@ -187,6 +177,11 @@ def baseline_checkpoint(recipe: VisionRecipe = VisionRecipe(), progress: bool = 
                     sum(losses[-max(1, len(losses) // 10):]) / max(1, len(losses) // 10),
                 "threads": torch.get_num_threads(), "torch_version": torch.__version__,
                 "transformers_version": transformers.__version__}
-        save_checkpoint(model, folder, meta)
-        _log(f"trained convnext-fmnist: test accuracy {test_acc:.4f} in {train_s:.0f} s")
-    return folder
+        return model, meta, f"trained convnext-fmnist: test accuracy {test_acc:.4f} in {train_s:.0f} s"
+
+    entry = cached_checkpoint(
+        CHECKPOINT_PREFIX, digest, trained,
+        corrupt_note=lambda folder, problem: f"cached baseline {folder} is corrupt ({problem}); retraining")
+    if entry.cached:
+        _log(f"using cached convnext-fmnist baseline {entry.folder} (test acc {entry.value['test_accuracy']:.4f})")
+    return entry.folder
