@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import torch
 import torch.nn as nn
 
-from ._distilbert import encoder_layers
+from .architecture import encoder_layers
 from .base import Batch, CompressionError, Compressor, CompressorConfig
 from .heads import kept_heads_of, prune_heads
 

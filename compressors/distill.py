@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._distilbert import encoder_layers
+from .architecture import encoder_layers
 from .base import CompressionError
 
 RELATIONS = ("q", "k", "v")

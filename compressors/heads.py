@@ -47,8 +47,8 @@ import torch
 import torch.nn as nn
 
 from . import _checks
-from ._distilbert import encoder_layers
 from ._train import load_batches
+from .architecture import encoder_layers
 from .base import (
     Batch,
     CompressionContext,

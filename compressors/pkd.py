@@ -24,7 +24,6 @@ import torch
 import torch.nn as nn
 
 from . import _checks
-from ._distilbert import linear_targets
 from ._stages import (
     StagedConfig,
     StagedPipeline,
@@ -35,6 +34,7 @@ from ._stages import (
     truncate,
 )
 from ._train import load_batches, train
+from .architecture import linear_targets
 from .base import Batch, CompressionContext, register
 from .distill import check_alpha, check_temperature, logit_kd_loss
 

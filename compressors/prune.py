@@ -36,8 +36,8 @@ import torch.nn as nn
 import torch.nn.utils.prune as tprune
 
 from . import _checks
-from ._distilbert import linear_targets
 from ._train import load_batches, train
+from .architecture import linear_targets
 from .base import Batch, CompressionContext, Compressor, CompressorConfig, register
 
 GLOBAL, LAYERWISE = "global", "layerwise"

@@ -29,6 +29,7 @@ import torch
 import torch.ao.nn.quantized.dynamic as nnqd
 import torch.nn as nn
 
+from .architecture import is_head
 from .base import CompressionError, Compressor, CompressorConfig, register
 
 ENGINES = ("torch.ao", "torchao")
@@ -54,14 +55,10 @@ class Int8DynamicConfig(CompressorConfig):
             )
 
 
-def _is_head(name: str) -> bool:
-    return name.split(".")[0] in {"classifier", "pre_classifier", "score"}
-
-
 def _quantize_torch_ao(model: nn.Module, config: Int8DynamicConfig) -> nn.Module:
     targets = {
         name for name, mod in model.named_modules()
-        if type(mod) is nn.Linear and (config.include_classifier or not _is_head(name))
+        if type(mod) is nn.Linear and (config.include_classifier or not is_head(name))
     }
     qconfig = (torch.ao.quantization.per_channel_dynamic_qconfig if config.per_channel
                else torch.ao.quantization.default_dynamic_qconfig)
@@ -108,10 +105,13 @@ def _quantize_torchao(model: nn.Module, config: Int8DynamicConfig) -> nn.Module:
     # Imported here, not at module level: only the torchao engine needs it, and
     # importing it is slow and loads its kernel libraries into the process.
     with _quiet_torchao_import():
-        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+        from torchao.quantization import (
+            Int8DynamicActivationInt8WeightConfig,
+            quantize_,
+        )
 
     def keep(mod: nn.Module, name: str) -> bool:
-        return isinstance(mod, nn.Linear) and (config.include_classifier or not _is_head(name))
+        return isinstance(mod, nn.Linear) and (config.include_classifier or not is_head(name))
 
     quantize_(model, Int8DynamicActivationInt8WeightConfig(), filter_fn=keep)
     return model
@@ -154,7 +154,7 @@ class Int8Dynamic(Compressor):
         # observing and packing uninitialised FP32 weights would cost ~0.7 s
         # and touch every page of the FP32 skeleton, inflating cold start and RSS.
         for name, mod in list(skeleton.named_modules()):
-            if type(mod) is nn.Linear and (config.include_classifier or not _is_head(name)):
+            if type(mod) is nn.Linear and (config.include_classifier or not is_head(name)):
                 parent_name, _, child = name.rpartition(".")
                 parent = skeleton.get_submodule(parent_name) if parent_name else skeleton
                 setattr(parent, child, nnqd.Linear(

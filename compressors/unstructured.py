@@ -21,10 +21,9 @@ import torch.nn as nn
 import torch.nn.utils.prune as tprune
 
 from . import _checks
+from .architecture import is_head
 from .base import CompressionError, Compressor, CompressorConfig, register
 from .prune import LAYERWISE, prune_to
-
-HEAD_MODULES = ("classifier", "pre_classifier", "score")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +56,7 @@ def weight_targets(model: nn.Module, include_classifier: bool, variant: str) -> 
     """
     out = [(name, mod) for name, mod in model.named_modules()
            if type(mod) in (nn.Linear, nn.Conv2d)
-           and (include_classifier or name.split(".")[0] not in HEAD_MODULES)]
+           and (include_classifier or not is_head(name))]
     if not out:
         raise CompressionError(f"variant '{variant}' found no float Conv2d/Linear layers to prune; "
                                f"put quantization after pruning ('{variant}@0.5+int8')")

@@ -17,6 +17,8 @@ from typing import Any, Iterator
 import torch
 import torch.nn as nn
 
+from compressors.architecture import is_head
+
 
 def _weight_tensors(state: dict[str, Any]) -> Iterator[torch.Tensor]:
     seen: set[tuple[int, int, torch.dtype]] = set()
@@ -58,8 +60,6 @@ def _dense_weight(module: nn.Module) -> torch.Tensor | None:
     return weight
 
 
-HEAD_MODULES = ("classifier", "pre_classifier", "score")
-
 
 def _linear_weights(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
     """``(module name, dense float weight)`` of every Linear-like layer
@@ -88,7 +88,7 @@ def linear_sparsity(model: nn.Module) -> float:
     Returns 0.0 for a model without such layers."""
     zeros = total = 0
     for name, weight in _linear_weights(model):
-        if name.split(".")[0] not in HEAD_MODULES:
+        if not is_head(name):
             zeros += int((weight == 0).sum())
             total += weight.numel()
     return zeros / total if total else 0.0

@@ -1,4 +1,5 @@
-"""Where the prunable parts of a DistilBERT classifier live.
+"""Where the prunable parts of a DistilBERT classifier live: the one module that
+knows the architecture's module names (blocks, attention, FFN, classification head).
 
 The models are ``transformers.DistilBertForSequenceClassification`` (a bare
 ``DistilBertModel`` works too): ``distilbert.transformer.layer[i]`` is a block
@@ -13,7 +14,14 @@ import torch.nn as nn
 
 from .base import CompressionError
 
-HEAD_MODULES = ("pre_classifier", "classifier")
+# Top-level modules that form a classification head (DistilBERT: pre_classifier +
+# classifier; "score" for classifier heads named that way); never encoder weights.
+HEAD_MODULES = ("pre_classifier", "classifier", "score")
+
+
+def is_head(name: str) -> bool:
+    """True for a qualified module or parameter name inside the classification head."""
+    return name.split(".")[0] in HEAD_MODULES
 
 
 def _layer_list(model: nn.Module) -> tuple[str, nn.ModuleList | None]:
