@@ -57,7 +57,7 @@ def tiny(tmp_path, monkeypatch):
     monkeypatch.setattr(finetune, "_tokenizer", _tokenizer)
     monkeypatch.setattr(finetune, "_initial_model",
                         lambda recipe: builds.append(recipe) or _tiny_model(recipe.seed))
-    monkeypatch.setattr(finetune, "_weights_sha256", lambda: "0" * 64)
+    monkeypatch.setattr(finetune, "pretrained_weights_sha256", lambda: "0" * 64)
     return builds
 
 

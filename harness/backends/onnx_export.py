@@ -340,8 +340,7 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
     else:
         src_dir = torch_dir(source)
         src_sha = variants.read_info(src_dir, verify=False).weights_sha256
-    safe = variant.replace("@", "_at_").replace("/", "_")
-    name = f"{profile}/{safe}-{artifact_key(profile, variant, src_dir, src_sha, quant)}"
+    name = f"{profile}/{variants.folder_name(variant)}-{artifact_key(profile, variant, src_dir, src_sha, quant)}"
 
     def build(tmp: Path) -> None:
         start = time.perf_counter()

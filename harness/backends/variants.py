@@ -202,10 +202,14 @@ def _area() -> Path:
     return cache_dir() / "variants"
 
 
+def folder_name(variant: str) -> str:
+    """A variant name as a folder name (``@`` and ``/`` are not kept in cache paths)."""
+    return variant.replace("@", "_at_").replace("/", "_")
+
+
 def _entry_name(profile: str, source_key: str, variant: str) -> str:
     """``<profile>/<variant>-<key>``: the variant's folder inside the variants cache area."""
-    safe = variant.replace("@", "_at_").replace("/", "_")
-    return f"{profile}/{safe}-{variant_key(profile, source_key, variant)}"
+    return f"{profile}/{folder_name(variant)}-{variant_key(profile, source_key, variant)}"
 
 
 def get_or_build(

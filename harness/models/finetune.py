@@ -118,7 +118,7 @@ def _initial_model(recipe: FinetuneRecipe):
     return convert.load_minilm_as_distilbert(num_labels=2, seed=recipe.seed)
 
 
-def _weights_sha256() -> str:
+def pretrained_weights_sha256() -> str:
     """sha256 of the pretrained weights (verified against the pin by asset_dir)."""
     s = assets.spec("minilm-l6")
     assets.asset_dir(s.name)
@@ -130,7 +130,7 @@ def recipe_hash(recipe: FinetuneRecipe, splits: dict[str, text.TextDataset] | No
     splits = splits if splits is not None else _splits(recipe)
     payload = {
         "recipe": recipe.to_dict(),
-        "weights_sha256": _weights_sha256(),
+        "weights_sha256": pretrained_weights_sha256(),
         "train_sha256": splits["train"].sha256(),
         "validation_sha256": splits["validation"].sha256(),
     }

@@ -140,7 +140,7 @@ def recipe_hash(recipe: MLMRecipe, texts: list[str] | None = None) -> str:
 
     texts = _train_texts(recipe) if texts is None else texts
     blob = json.dumps({"recipe": dataclasses.asdict(recipe),
-                       "weights": finetune._weights_sha256(),
+                       "weights": finetune.pretrained_weights_sha256(),
                        "texts": hashlib.sha256("\n".join(texts).encode()).hexdigest()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
