@@ -153,7 +153,11 @@ def _recover(model: nn.Module, context: CompressionContext, config: StructuredCo
 
     train_config = training.TrainConfig(lr=config.recovery_lr, steps=config.recovery_steps, schedule="cosine",
                                         weight_decay=0.05, seed=context.seed, desc="structured recovery")
-    return len(training.train(model, itertools.cycle(context.train_batches()), train_config, loss_fn))
+    steps = len(training.train(model, itertools.cycle(context.train_batches()), train_config, loss_fn))
+    if steps < config.recovery_steps:  # cycle() of an empty iterable ends at once
+        raise CompressionError("structured recovery got no training batches from the context; "
+                               "pass a CompressionContext whose train_batches() yields (pixel_values, labels)")
+    return steps
 
 
 def _fit(module: nn.Module, old_shape: tuple[int, ...], new: torch.Tensor) -> None:
