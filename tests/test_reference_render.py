@@ -19,7 +19,7 @@ from harness.report.tables import write_report
 REFERENCE = Path(__file__).resolve().parent.parent / "reports" / "reference"
 KINDS = (".md", ".csv", ".json")
 NOT_RENDERED = {"run.json", "README.md"}
-GENERATED = re.compile(r"^_Generated \S+ from ", re.M)
+GENERATED = re.compile(r"^_Generated \S+ from ", re.MULTILINE)
 
 
 def _mask(text: str) -> str:
