@@ -58,7 +58,7 @@ def edgemin_table(rows: dict[str, dict[str, Any]], profile: str = "minilm-l6") -
                       fmt(p50, "{:.2f}"), fmt(b50 / p50 if b50 and p50 else None, "{:.2f}×"),
                       fmt(r.get("heads_kept"), "{}"), train])
     text = markdown_table(table, ["Stage", "IMDB acc", "MR acc", "Size MB", "Params", "GFLOPs (bs1, seq128)",
-                                    "p50 ms @128", "Speed-up vs teacher", "Heads kept", "Training time"])
+                                  "p50 ms @128", "Speed-up vs teacher", "Heads kept", "Training time"])
     notes = []
     for name, s3 in stages:
         if not (name.startswith("edgemin-s3") and base and b50 and s3["p50_ms"].get("128")
@@ -88,8 +88,8 @@ def pkd_table(rows: dict[str, dict[str, Any]], profile: str = "minilm-l6") -> st
                       fmt(r["p50_ms"].get("128"), "{:.2f} ms"), fmt(r.get("s2.train_s"), "{:.0f} s"),
                       fmt(r.get("s2.pruned_nonzero_after"), "{}")])
     return markdown_table(table, ["Model variant", "Variant", "Accuracy IMDB", "Accuracy MR", "File size",
-                                    "Sparsity (all weights)", "Encoder Linear sparsity", "Heads kept",
-                                    "Latency p50 @128", "KD training", "Pruned weights regrown"])
+                                  "Sparsity (all weights)", "Encoder Linear sparsity", "Heads kept",
+                                  "Latency p50 @128", "KD training", "Pruned weights regrown"])
 
 
 def quality_table(rows: dict[str, dict[str, Any]]) -> str:
@@ -122,8 +122,8 @@ def paper_ratios(rows: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
                      NA if ratio is None else f"{100 * (ratio - claim) / claim:+.0f}%"]
         line.append(fmt(r.get("params"), "{:,}"))
         table.append(line)
-    text = markdown_table(table, ["Student (vs distilbert-base fp32)", "Size ×", "claim", "diff", "Params ×", "claim",
-                                    "diff", "FLOPs ×", "claim", "diff", "Params"])
+    text = markdown_table(table, ["Student (vs distilbert-base fp32)", "Size ×", "claim", "diff", "Params ×",
+                                  "claim", "diff", "FLOPs ×", "claim", "diff", "Params"])
     ours = rows.get("minilm-l6/edgemin-s3")
     if ours and ours.get("params"):
         notes.append(f"Parameters after stage 3: ours (MiniLM-L3 student, minilm-l6 profile) {ours['params']:,} vs the "

@@ -59,8 +59,8 @@ def _split(stage: str) -> tuple[str, str | None, dict[str, Any]]:
 
     try:
         return compressors.split_spec(stage)
-    except compressors.CompressionError:  # a name no compressor parses: no arguments
-        return stage.partition("@")[0], None, {}
+    except compressors.CompressionError:  # options that are not field=value: the method, no arguments
+        return stage.split(":")[0].partition("@")[0], None, {}
 
 
 def variant_config(variant: str, facts: dict[str, Any] | None = None) -> VariantConfig:
@@ -100,8 +100,20 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     ``results`` are benchmarks' ``extra_info`` dicts (``storage.results``, or the
     suite's in-session records); runs saved before the backend axis are torch.
-    Each row's ``config`` is its :class:`VariantConfig` (not a number: left out
-    of ``summary.json``).
+    A row's fields (None / {} where the run did not measure them):
+
+    * ``profile``, ``variant``, ``backend``; ``real_weights`` (the profile has trained weights);
+    * static: ``size_mb``, ``size_sparse_mb`` (MB, 10^6 bytes), ``params``, ``nonzero_params``
+      (counts), ``sparsity``, ``linear_sparsity`` (fractions), ``flops``, ``macs_fvcore``
+      (batch 1, seq 128), ``quant_engine``, ``quantized_linear_fraction``, ``pruning_recovery_epochs``;
+    * timings per sequence length ``{"128": ms}``: ``p50_ms``, ``p90_ms``, ``p99_ms``, ``cv``,
+      ``p50_block_cv`` (fractions); ``throughput_sps`` per batch size ``{"32": samples/s}``;
+    * fresh process: ``cold_start_ms``, ``load_ms``, ``first_forward_ms``, ``peak_rss_mb``,
+      ``peak_rss_delta_mb``;
+    * quality: ``accuracy``, ``accuracy_mr`` (fractions) with ``*_ci95`` ``[low, high]``,
+      ``eval_loss``, ``eval_loss_mr`` (nats), ``agreement`` (fraction), ``kl_fp32`` (nats);
+    * ``config``: the :class:`VariantConfig` (not a number: :func:`public` leaves it out of
+      ``summary.json``).
     """
     by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
     facts: dict[tuple[str, str, str], dict[str, Any]] = {}
