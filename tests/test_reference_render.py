@@ -1,7 +1,7 @@
-"""Re-rendering the committed reference run gives the committed report, byte for byte.
+"""Re-rendering the committed reference runs gives the committed reports, byte for byte.
 
-``reports/reference/`` holds ``run.json`` and what ``python -m harness report``
-rendered from it.  The run is rendered under its original file name (the
+``reports/reference/`` (and its ``sweep/``, ``vision/``, ``distill/`` folders)
+holds ``run.json`` and what ``python -m harness report`` rendered from it.  The run is rendered under its original file name (the
 ``"run"`` field of the committed ``summary.json``: the name is printed in the
 report, the footers and ``summary.json``), and every ``.md``/``.csv``/``.json``
 file must equal the committed one exactly -- except the single
@@ -13,6 +13,8 @@ import json
 import re
 import shutil
 from pathlib import Path
+
+import pytest
 
 from harness.report.tables import write_report
 
@@ -26,19 +28,21 @@ def _mask(text: str) -> str:
     return GENERATED.sub("_Generated <timestamp> from ", text)
 
 
-def test_reference_run_renders_to_the_committed_files(tmp_path):
-    name = json.loads((REFERENCE / "summary.json").read_text())["run"]
+@pytest.mark.parametrize("folder", [".", "sweep", "vision", "distill"])
+def test_reference_run_renders_to_the_committed_files(tmp_path, folder):
+    reference = REFERENCE / folder
+    name = json.loads((reference / "summary.json").read_text())["run"]
     run = tmp_path / name
-    shutil.copyfile(REFERENCE / "run.json", run)
+    shutil.copyfile(reference / "run.json", run)
     out = tmp_path / "out"
     write_report(run, out)
-    committed = sorted(p.name for p in REFERENCE.iterdir()
+    committed = sorted(p.name for p in reference.iterdir()
                        if p.is_file() and p.suffix in KINDS and p.name not in NOT_RENDERED)
     rendered = sorted(p.name for p in out.iterdir() if p.suffix in KINDS)
     assert rendered == committed
     for file in committed:
-        want, got = (REFERENCE / file).read_text(), (out / file).read_text()
+        want, got = (reference / file).read_text(), (out / file).read_text()
         if file == "report.md":
             assert len(GENERATED.findall(want)) == 1 and len(GENERATED.findall(got)) == 1
             want, got = _mask(want), _mask(got)
-        assert got == want, f"{file} differs from reports/reference/{file}"
+        assert got == want, f"{file} differs from {reference / file}"
