@@ -108,8 +108,8 @@ def compare_timings(old_runs: list[list[dict[str, Any]]], new: list[dict[str, An
             side = "the baseline" if min(len(x) for x in a) < 3 else "the new run"
             raise HarnessError(f"{r['name']}: {side} has fewer than 3 raw samples, so no significance test is "
                                "possible; re-run with --benchmark-save-data (on by default) and enough rounds")
-        floor = max([noise(x) for x in bases] + [noise(r)])
-        verdict, ratio, p = timing_verdict(a, b, noise=floor, **kwargs)
+        drift = max([noise(x) for x in bases] + [noise(r)])
+        verdict, ratio, p = timing_verdict(a, b, noise=drift, **kwargs)
         old_median = statistics.median(statistics.median(x) for x in a)
         out.append(Comparison(r["name"], "median s", old_median, statistics.median(b), ratio, p, verdict,
                               f"{len(a)} blessed runs" if len(a) > 1 else ""))
