@@ -53,7 +53,7 @@ def _run_path(run: Path | None) -> Path:
 
 def _check(args: argparse.Namespace) -> int:
     from harness.gate import budgets
-    from harness.report.tables import render_budgets
+    from harness.report.gate import render_budgets
     from harness.results import storage
     from harness.results.rows import rows_from_results
 
@@ -75,7 +75,7 @@ def _bless(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from harness.gate import baselines, budgets
     from harness.gate.compare import compare_runs
-    from harness.report.tables import render_comparisons
+    from harness.report.gate import render_comparisons
     from harness.results import storage
 
     new = storage.load_run(_run_path(args.run))
@@ -129,7 +129,7 @@ def _list(args: argparse.Namespace) -> int:
         print(tabulate(rows, headers=["Profile", "Model", "Real weights", "Seq lengths", "Batch sizes"],
                        tablefmt="github"), end="\n\n")
     if what in ("metrics", "all"):
-        from harness.report.tables import METRIC_DOCS
+        from harness.report.metric_docs import METRIC_DOCS
 
         print("Metrics (every one measured in the same run, with the machine fingerprint):\n")
         print(tabulate([[k, u, how] for k, (u, how) in METRIC_DOCS.items()],

@@ -29,7 +29,7 @@ def test_against_baseline(bench, request):
     """Compare this run with the runs blessed on this machine (``--gate``)."""
     from harness.gate import baselines
     from harness.gate.compare import compare_runs
-    from harness.report.tables import render_comparisons
+    from harness.report.gate import render_comparisons
     from harness.results import fingerprint
 
     info = fingerprint.collect(bench.threads)

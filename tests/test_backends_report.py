@@ -8,6 +8,7 @@ from harness.gate import budgets
 from harness.gate.compare import compare_rows
 from harness.report import backends as report_backends
 from harness.report import tables as report
+from harness.results.rows import rows_from_results
 
 PROFILE = "minilm-l6"
 
@@ -86,7 +87,7 @@ metric = "p50_ms@128"
 max_ratio = 0.5
 why = "torch only by default"
 ''')
-    rows = report.rows_from_results([b["extra_info"] for b in json.loads(_run(tmp_path).read_text())["benchmarks"]])
+    rows = rows_from_results([b["extra_info"] for b in json.loads(_run(tmp_path).read_text())["benchmarks"]])
     ort_fp32 = budgets.applicable(bs, PROFILE, "fp32", True, backend="onnxruntime")
     assert [b.metric for b in ort_fp32] == ["p50_ms@128"]  # a ratio budget may apply to fp32 on ORT
     assert budgets.applicable(bs, PROFILE, "fp32", True) == []  # but never to torch fp32

@@ -8,6 +8,8 @@ from harness.backends import variants
 from harness.data.inputs import text_batches
 from harness.measure import integrity
 from harness.measure.integrity import IntegrityError
+from harness.report.integrity import render_integrity
+from harness.results.rows import integrity_rows
 
 
 def _pool(n=8, seq=32):
@@ -184,9 +186,9 @@ def test_report_states_the_timing_inputs_and_flags_a_weights_mismatch():
         {"metric": "integrity_caching", "profile": "p", "variant": "v", "ratio": 0.99, "p_value": 0.4,
          "flagged": False},
     ]
-    rows = integrity.summarize(results)
+    rows = integrity_rows(results)
     assert rows[0]["weights_match"] is False and rows[0]["min_distinct_inputs"] == 256
-    text = "\n".join(integrity.render_integrity({"integrity": rows}))
+    text = "\n".join(render_integrity({"integrity": rows}))
     assert "**NO**" in text and "never one tensor repeated" in text and "0.99×" in text
 
 

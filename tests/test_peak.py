@@ -26,9 +26,12 @@ def test_bad_arguments(kwargs, message):
 @pytest.mark.parametrize("variant, engine, expected", [
     ("fp32", None, "fp32"), ("int8-dynamic", "torch.ao", "int8"), ("int8-dynamic-pc", None, "int8"),
     ("magnitude-global@0.5", None, "fp32"), ("heads-grad@0.2+int8", None, "int8"),
-    ("magnitude-global@0.5", "torch.ao", "int8")])
+    ("magnitude-global@0.5", "torch.ao", "int8"), ("magnitude-global@0.5:recovery_epochs=1", None, "fp32")])
 def test_precision(variant, engine, expected):
-    assert peak.precision(variant, engine) == expected
+    from harness.results.rows import variant_config
+
+    config = variant_config(variant, {"quant_engine": engine})
+    assert config.precision == peak.precision(config.methods, engine) == expected
 
 
 def test_efficiency():

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from harness.core.errors import HarnessError
 from harness.core.paths import ROOT
 from harness.gate import budgets
+from harness.report import summary as report_summary
 from harness.report import tables as report
 from harness.results import storage
 
@@ -149,8 +150,8 @@ def _load_and_render(path: Path) -> None:
     except HarnessError as exc:
         assert str(exc) and "\n" not in str(exc)
         return
-    doc = report.summary(run, path)
-    report.render({**doc, "budgets": report._budget_verdicts(doc["rows"])})
+    doc = report_summary.summary(run, path)
+    report.render({**doc, "budgets": report_summary.budget_verdicts(doc["rows"])})
 
 
 @settings(max_examples=100, **SETTINGS)

@@ -5,6 +5,8 @@ import pytest
 
 from harness.cli import main
 from harness.core.errors import HarnessError
+from harness.report import stages
+from harness.report import summary as report_summary
 from harness.report import tables as report
 from harness.results import storage
 
@@ -142,10 +144,10 @@ def test_sweep_and_stage_tables(tmp_path):
 
 def test_pruned_but_not_faster_flag():
     fp32 = {"p50_ms": {"128": 10.0}}
-    assert report.flags({"sparsity": 0.5, "p50_ms": {"128": 9.8}}, fp32) == ["pruned-not-faster"]
-    assert report.flags({"sparsity": 0.5, "p50_ms": {"128": 9.4}}, fp32) == []
-    assert report.flags({"sparsity": 0.2, "p50_ms": {"128": 10.0}}, fp32) == []
-    assert report.flags({"sparsity": 0.9, "p50_ms": {}}, fp32) == []  # not measured: no verdict
+    assert report_summary.flags({"sparsity": 0.5, "p50_ms": {"128": 9.8}}, fp32) == ["pruned-not-faster"]
+    assert report_summary.flags({"sparsity": 0.5, "p50_ms": {"128": 9.4}}, fp32) == []
+    assert report_summary.flags({"sparsity": 0.2, "p50_ms": {"128": 10.0}}, fp32) == []
+    assert report_summary.flags({"sparsity": 0.9, "p50_ms": {}}, fp32) == []  # not measured: no verdict
 
 
 def test_sweep_table_pairs_global_and_layerwise():
@@ -154,9 +156,33 @@ def test_sweep_table_pairs_global_and_layerwise():
             for v, p50, acc in (("fp32", 10.0, 0.85), ("magnitude-global@0.5", 10.1, 0.84),
                                 ("magnitude-layerwise@0.5", 10.2, 0.82), ("magnitude-global@0.5+int8", 6.0, 0.8),
                                 ("magnitude-global@0.5:recovery_epochs=1", 10.0, 0.845))]
-    text = report._sweep_table(rows, {"minilm-l6": rows[0]}).markdown()
+    text = stages.sweep_table(rows, {"minilm-l6": rows[0]}).markdown()
     lines = [line for line in text.splitlines() if line.startswith("| minilm-l6")]
     assert len(lines) == 2  # one-shot and recovered rows; the +int8 chain is not a sweep point
     one_shot, recovered = (" ".join(line.split()) for line in lines)
     assert one_shot.startswith("| minilm-l6 | 0 | 0.50 | 84.00%") and "82.00%" in one_shot
     assert recovered.startswith("| minilm-l6 | 1 | 0.50 | 84.50%")
+
+
+def test_a_re_render_removes_only_its_own_files_it_no_longer_writes(tmp_path):
+    """An orphan ``cold-start-memory.csv`` (and the plots, when re-rendered without
+    them) goes; a file the report never wrote stays, whatever its kind."""
+    out = tmp_path / "out"
+    report.write_report(_run(tmp_path), out)
+    assert {"cold-start-memory.csv", "pareto.png"} <= {p.name for p in out.iterdir()}
+    mine = {"notes.csv": "a,b\n", "photo.png": "x", "notes.txt": "keep"}
+    for name, text in mine.items():
+        (out / name).write_text(text)
+    (out / "sub").mkdir()
+    (out / "sub" / "cold-start-memory.csv").write_text("nested")
+    path = _run(tmp_path)
+    run = json.loads(path.read_text())
+    run["benchmarks"] = [b for b in run["benchmarks"] if b["extra_info"]["metric"] not in ("cold_start", "memory")]
+    path.write_text(json.dumps(run))
+    report.write_report(path, out, with_plots=False)
+    names = {p.name for p in out.iterdir()}
+    assert "cold-start-memory.csv" not in names and not [n for n in names if n.endswith(".png") and n != "photo.png"]
+    assert {"report.md", "summary.json", "tables.json", "key-comparison.csv"} <= names
+    assert all((out / name).read_text() == text for name, text in mine.items())
+    assert (out / "sub" / "cold-start-memory.csv").read_text() == "nested"
+    assert report.previous_files(tmp_path / "empty") == set()

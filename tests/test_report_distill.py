@@ -1,5 +1,6 @@
 """The distillation report sections on a synthetic run (no model needed)."""
 from harness.report import distill as report_distill
+from harness.results.rows import distill_rows
 
 
 def _r(metric, profile, variant, **extra):
@@ -25,7 +26,7 @@ def _results(s3_p50=3.0, s3_acc=0.80):
 
 
 def test_sections_render_every_table():
-    text = "\n".join(report_distill.render(report_distill.collect(_results())))
+    text = "\n".join(report_distill.render(distill_rows(_results())))
     for heading in ("EdgeMIN stages", "study 003", "Triple-loss quality", "Architecture-exact ratios"):
         assert heading in text
     assert "**met** — 3.33× faster, IMDB +2.00 points below" in text
@@ -37,16 +38,16 @@ def test_sections_render_every_table():
 
 
 def test_target_not_met_and_empty_run():
-    text = "\n".join(report_distill.render(report_distill.collect(_results(s3_p50=5.0, s3_acc=0.70))))
+    text = "\n".join(report_distill.render(distill_rows(_results(s3_p50=5.0, s3_acc=0.70))))
     assert "**not met** — 2.00× faster, IMDB +12.00 points below" in text
-    assert report_distill.render(report_distill.collect([_r("static", "minilm-l6", "fp32", size_mb=1.0)])) == []
+    assert report_distill.render(distill_rows([_r("static", "minilm-l6", "fp32", size_mb=1.0)])) == []
 
 
 def test_each_recipe_gets_its_own_rows_and_verdict():
     extra = [_r("static", "minilm-l6", "edgemin-s3@full", size_mb=40.0, params=17_000_000, flops=2e9),
              _r("latency", "minilm-l6", "edgemin-s3@full", seq_len=128, p50_ms=2.5),
              _r("quality", "minilm-l6", "edgemin-s3@full", eval_set="imdb-test", accuracy=0.815)]
-    text = "\n".join(report_distill.render(report_distill.collect(_results() + extra)))
+    text = "\n".join(report_distill.render(distill_rows(_results() + extra)))
     assert "Target (edgemin-s3 ≥ 3× faster" in text and "Target (edgemin-s3@full ≥ 3× faster" in text
     assert "**met** — 4.00× faster, IMDB +0.50 points below" in text
     rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| edgemin")]

@@ -19,6 +19,7 @@ from harness.measure.params import count_params
 from harness.models import tasks, vision_train
 from harness.models.profiles import get_profile
 from harness.report import vision as report_vision
+from harness.results.rows import vision_rows
 
 
 def _write_idx(path: Path, magic: int, array: np.ndarray) -> None:
@@ -234,7 +235,7 @@ def test_study_004_table_reductions_and_flag():
         _rec("structured@0.5+int8", "latency", seq_len=28, p50_ms=1.0),
         _rec("structured@0.5+int8", "quality", eval_set="fmnist-test", accuracy=0.88, accuracy_ci95=[0.87, 0.89]),
     ]
-    rows = {r["variant"]: r for r in report_vision.vision_rows(results)}
+    rows = {r["variant"]: r for r in report_vision.with_reductions(vision_rows(results))}
     s = rows["structured@0.5+int8"]
     assert s["size_reduction"] == pytest.approx(0.9) and s["params_reduction"] == pytest.approx(0.75)
     assert s["macs"] == 250 and s["macs_reduction"] == pytest.approx(0.75) and s["p50_ratio"] == 0.5

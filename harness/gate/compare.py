@@ -77,13 +77,15 @@ def timing_verdict(old: list[float] | list[list[float]], new: list[float], noise
     return "unchanged", ratio, p_slower
 
 
-def _samples(result: dict[str, Any]) -> list[float]:
+def samples(result: dict[str, Any]) -> list[float]:
+    """A timed result's raw per-round samples in seconds (cold start: its per-process samples)."""
     if result["metric"] == "cold_start":
         return [v / 1e3 for v in result.get("cold_start_raw_ms", [])]
     return list(result.get("samples_s") or result.get("stats", {}).get("data") or [])
 
 
-def _noise(result: dict[str, Any]) -> float:
+def noise(result: dict[str, Any]) -> float:
+    """The result's within-run drift ``p50_block_cv`` (0 when not recorded)."""
     value = result.get("p50_block_cv")
     return float(value) if isinstance(value, (int, float)) else 0.0
 
@@ -101,13 +103,13 @@ def compare_timings(old_runs: list[list[dict[str, Any]]], new: list[dict[str, An
         if not bases:
             out.append(Comparison(r["name"], "time", None, None, None, None, "missing", "not in the baseline"))
             continue
-        a, b = [_samples(x) for x in bases], _samples(r)
+        a, b = [samples(x) for x in bases], samples(r)
         if min(len(x) for x in a) < 3 or len(b) < 3:
             side = "the baseline" if min(len(x) for x in a) < 3 else "the new run"
             raise HarnessError(f"{r['name']}: {side} has fewer than 3 raw samples, so no significance test is "
                                "possible; re-run with --benchmark-save-data (on by default) and enough rounds")
-        noise = max([_noise(x) for x in bases] + [_noise(r)])
-        verdict, ratio, p = timing_verdict(a, b, noise=noise, **kwargs)
+        drift = max([noise(x) for x in bases] + [noise(r)])
+        verdict, ratio, p = timing_verdict(a, b, noise=drift, **kwargs)
         old_median = statistics.median(statistics.median(x) for x in a)
         out.append(Comparison(r["name"], "median s", old_median, statistics.median(b), ratio, p, verdict,
                               f"{len(a)} blessed runs" if len(a) > 1 else ""))

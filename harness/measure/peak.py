@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from harness.core.errors import HarnessError
 
@@ -107,11 +107,14 @@ def measure(size: int = DEFAULT_SIZE, threads: int | None = None, seconds: float
     return out
 
 
-def precision(variant: str, quant_engine: str | None = None) -> str:
-    """``"int8"`` for a variant whose Linears run INT8 GEMMs (an ``int8`` stage
-    or a recorded quantization engine), else ``"fp32"``."""
-    stages = variant.split("+")
-    if quant_engine or any(s.split("@")[0].startswith("int8") for s in stages):
+def precision(methods: Sequence[str], quant_engine: str | None = None) -> str:
+    """``"int8"`` for a variant whose Linears run INT8 GEMMs (a stage whose
+    compressor is ``int8*``, or a recorded quantization engine), else ``"fp32"``.
+
+    ``methods`` are the variant's stage compressors in order
+    (``harness.results.rows.VariantConfig.methods``, e.g. ``("heads-grad", "int8")``).
+    """
+    if quant_engine or any(m.startswith("int8") for m in methods):
         return "int8"
     return "fp32"
 

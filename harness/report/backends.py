@@ -1,8 +1,8 @@
 """Report sections of the backend axis (issue 8): PyTorch eager vs ONNX Runtime.
 
 ``harness.report.tables`` keeps its tables on the torch rows (:func:`torch_rows`) and
-appends :func:`sections`; :func:`summary_extras` adds what those sections need
-from the raw results to ``summary.json``.  Every figure comes from the saved
+appends :func:`sections`, which read the summary rows and ``backend_sessions`` /
+``latency_mean_ms`` (``harness.results.rows.backend_extras``).  Every figure comes from the saved
 run; ratios are within the run (the meaningful numbers on a shared machine).
 
 Sections (only when a backend other than torch was measured):
@@ -18,10 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tabulate import tabulate
+from harness.report.common import NA_RANDOM, fmt, markdown_table, pct, ratio
 
-NA = "–"
-NA_RANDOM = "n/a (random weights)"
 SEQ = "128"
 BATCH = "32"
 
@@ -35,47 +33,18 @@ def torch_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if _backend(r) == "torch"]
 
 
-def summary_extras(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """``backend_sessions`` (backend -> session options of its first result) and
-    ``latency_mean_ms`` ("profile/variant/backend" -> {seq: mean ms}) for ``summary.json``."""
-    sessions: dict[str, Any] = {}
-    means: dict[str, dict[str, float]] = {}
-    for r in results:
-        backend = r.get("backend") or "torch"
-        if r.get("backend_session") and backend not in sessions:
-            sessions[backend] = r["backend_session"]
-        if r.get("metric") == "latency" and r.get("mean_ms") is not None:
-            means.setdefault(f"{r['profile']}/{r['variant']}/{backend}", {})[str(r["seq_len"])] = r["mean_ms"]
-    return {"backend_sessions": sessions, "latency_mean_ms": means}
-
-
-def _f(value: Any, fmt: str = "{:.1f}") -> str:
-    return NA if value is None else fmt.format(value)
-
-
-def _ratio(a: Any, b: Any) -> str:
-    return NA if a is None or b in (None, 0) else f"{a / b:.2f}×"
-
-
 def _acc(row: dict[str, Any], key: str) -> str:
-    if row.get("real_weights") is False:
-        return NA_RANDOM
-    value = row.get(key)
-    return NA if value is None else f"{100 * value:.2f}%"
-
-
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    return NA_RANDOM if row.get("real_weights") is False else pct(row.get(key), 2)
 
 
 def side_by_side(rows: list[dict[str, Any]]) -> str:
     """Key metrics of every (profile, variant, backend), with a Backend column."""
     order = sorted(rows, key=lambda r: (r["profile"], r["variant"] != "fp32", r["variant"], _backend(r) != "torch"))
-    table = [[r["profile"], r["variant"], _backend(r), _f(r.get("size_mb"), "{:.2f}"), _f(r.get("cold_start_ms")),
-              _f(r["p50_ms"].get(SEQ), "{:.2f}"), _f(r["throughput_sps"].get(BATCH), "{:.2f}"),
-              _f(r.get("peak_rss_mb")), _f(r.get("peak_rss_delta_mb")), _acc(r, "accuracy"), _acc(r, "accuracy_mr"),
-              NA_RANDOM if r.get("real_weights") is False else _f(r.get("agreement"), "{:.4f}")] for r in order]
-    return _table(table, ["Model", "Variant", "Backend", "Size MB", "Cold start ms", f"p50 ms @{SEQ}",
+    table = [[r["profile"], r["variant"], _backend(r), fmt(r.get("size_mb"), "{:.2f}"), fmt(r.get("cold_start_ms")),
+              fmt(r["p50_ms"].get(SEQ), "{:.2f}"), fmt(r["throughput_sps"].get(BATCH), "{:.2f}"),
+              fmt(r.get("peak_rss_mb")), fmt(r.get("peak_rss_delta_mb")), _acc(r, "accuracy"), _acc(r, "accuracy_mr"),
+              NA_RANDOM if r.get("real_weights") is False else fmt(r.get("agreement"), "{:.4f}")] for r in order]
+    return markdown_table(table, ["Model", "Variant", "Backend", "Size MB", "Cold start ms", f"p50 ms @{SEQ}",
                           f"Throughput sps @{BATCH}", "Peak RSS MB", "Peak RSS over post-import MB",
                           "Accuracy IMDB", "Accuracy MR", "Agreement with torch fp32"])
 
@@ -89,27 +58,27 @@ def torch_vs(rows: list[dict[str, Any]], backend: str = "onnxruntime") -> str:
         if b != backend or base is None:
             continue
         fp32 = by.get((profile, "fp32", "torch"), {})
-        table.append([profile, variant, _f(base["p50_ms"].get(SEQ), "{:.2f}"), _f(other["p50_ms"].get(SEQ), "{:.2f}"),
-                      _ratio(other["p50_ms"].get(SEQ), base["p50_ms"].get(SEQ)),
-                      _ratio(other["p50_ms"].get(SEQ), fp32.get("p50_ms", {}).get(SEQ)),
-                      _ratio(other["throughput_sps"].get(BATCH), base["throughput_sps"].get(BATCH)),
-                      _ratio(other.get("cold_start_ms"), base.get("cold_start_ms")),
-                      _ratio(other.get("size_mb"), base.get("size_mb")),
-                      _ratio(other.get("peak_rss_delta_mb"), base.get("peak_rss_delta_mb"))])
+        table.append([profile, variant, fmt(base["p50_ms"].get(SEQ), "{:.2f}"), fmt(other["p50_ms"].get(SEQ), "{:.2f}"),
+                      ratio(other["p50_ms"].get(SEQ), base["p50_ms"].get(SEQ)),
+                      ratio(other["p50_ms"].get(SEQ), fp32.get("p50_ms", {}).get(SEQ)),
+                      ratio(other["throughput_sps"].get(BATCH), base["throughput_sps"].get(BATCH)),
+                      ratio(other.get("cold_start_ms"), base.get("cold_start_ms")),
+                      ratio(other.get("size_mb"), base.get("size_mb")),
+                      ratio(other.get("peak_rss_delta_mb"), base.get("peak_rss_delta_mb"))])
     if not table:
         return ""
-    return _table(table, ["Model", "Variant", f"torch p50 ms @{SEQ}", f"ORT p50 ms @{SEQ}", "p50 ORT / torch",
+    return markdown_table(table, ["Model", "Variant", f"torch p50 ms @{SEQ}", f"ORT p50 ms @{SEQ}", "p50 ORT / torch",
                           "p50 ORT / torch fp32", f"Throughput @{BATCH} ORT / torch", "Cold start ORT / torch",
                           "Size ORT / torch", "Peak RSS rise ORT / torch"])
 
 
 def onnx_models(rows: list[dict[str, Any]], means: dict[str, dict[str, float]], backend: str = "onnxruntime") -> str:
     """Study 001's ONNX table: Model | Size MB | Avg ms | p50 ms | p90 ms (batch 1, seq 128)."""
-    table = [[f"{r['profile']}/{r['variant']}.onnx", _f(r.get("size_mb"), "{:.2f}"),
-              _f(means.get(f"{r['profile']}/{r['variant']}/{backend}", {}).get(SEQ), "{:.2f}"),
-              _f(r["p50_ms"].get(SEQ), "{:.2f}"), _f(r["p90_ms"].get(SEQ), "{:.2f}")]
+    table = [[f"{r['profile']}/{r['variant']}.onnx", fmt(r.get("size_mb"), "{:.2f}"),
+              fmt(means.get(f"{r['profile']}/{r['variant']}/{backend}", {}).get(SEQ), "{:.2f}"),
+              fmt(r["p50_ms"].get(SEQ), "{:.2f}"), fmt(r["p90_ms"].get(SEQ), "{:.2f}")]
              for r in rows if _backend(r) == backend]
-    return _table(table, ["Model", "Size MB", "Avg ms", "p50 ms", "p90 ms"]) if table else ""
+    return markdown_table(table, ["Model", "Size MB", "Avg ms", "p50 ms", "p90 ms"]) if table else ""
 
 
 def _session_line(backend: str, info: dict[str, Any]) -> str:

@@ -25,7 +25,9 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.gate import compare
 from harness.gate.budgets import METRICS
+from harness.report.common import NA, markdown_table
 from harness.results import fingerprint, storage
+from harness.results.rows import collect
 
 # metric -> (unit, higher is better); p90 is a timing like p50.
 UNITS = {**METRICS, "achieved_gflops": ("GFLOP/s", True), "params": ("count", False),
@@ -85,18 +87,19 @@ def _timing_key(result: dict[str, Any]) -> tuple | None:
     return None
 
 
-def _timing_samples(run: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
-    return {k: r for r in storage.results(run) if "profile" in r and (k := _timing_key(r))}
+def _timing_samples(results: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    return {k: r for r in results if "profile" in r and (k := _timing_key(r))}
 
 
-def _rows(run: dict[str, Any], path: Path) -> list[dict[str, Any]]:
-    from harness.report.tables import summary
+def _summary(run: dict[str, Any], path: Path, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's summary document (the rows every report reads), from its results read once."""
+    from harness.report.summary import document
 
-    rows = summary(run, Path(path))["rows"]
-    if not rows:
+    doc = document(run, Path(path), collect(results))
+    if not doc["rows"]:
         raise HarnessError(f"{path} has no variants (only machine-level results); "
                            "diff runs saved by 'pytest suites/ --benchmark-autosave'")
-    return rows
+    return doc
 
 
 def diff_runs(path_a: Path, path_b: Path, alpha: float = 0.01, threshold: float = 0.05,
@@ -108,7 +111,9 @@ def diff_runs(path_a: Path, path_b: Path, alpha: float = 0.01, threshold: float 
     from harness.gate import budgets
 
     run_a, run_b = storage.load_run(Path(path_a)), storage.load_run(Path(path_b))
-    rows_a, rows_b = _rows(run_a, path_a), _rows(run_b, path_b)
+    results_a, results_b = storage.results(run_a), storage.results(run_b)
+    doc_a, doc_b = _summary(run_a, path_a, results_a), _summary(run_b, path_b, results_b)
+    rows_a, rows_b = doc_a["rows"], doc_b["rows"]
     tolerances = budgets.load_tolerances() if tolerances is None else tolerances
     notes: list[str] = []
     fp_a, fp_b = (r["machine_info"].get("edgebench", {}) for r in (run_a, run_b))
@@ -117,7 +122,7 @@ def diff_runs(path_a: Path, path_b: Path, alpha: float = 0.01, threshold: float 
         notes.append(f"timings not comparable: the runs come from different machines (fingerprint differs in "
                      f"{', '.join(differ)}); sizes, FLOPs and accuracy still compare")
     gate = {(c.name, c.metric): c for c in compare.compare_rows(rows_a, rows_b, tolerances)}
-    samples_a, samples_b = _timing_samples(run_a), _timing_samples(run_b)
+    samples_a, samples_b = _timing_samples(results_a), _timing_samples(results_b)
     by_a = {(r["profile"], r["variant"]): r for r in rows_a}
     by_b = {(r["profile"], r["variant"]): r for r in rows_b}
     for side, only in (("A", [k for k in by_a if k not in by_b]), ("B", [k for k in by_b if k not in by_a])):
@@ -142,16 +147,13 @@ def diff_runs(path_a: Path, path_b: Path, alpha: float = 0.01, threshold: float 
             else:
                 verdict = ""
             out.append(Change(key[0], key[1], metric, unit, old, new, ratio, p, verdict))
-    out += _peak_changes(run_a, run_b, bool(differ))
+    out += _peak_changes(doc_a["gemm_peak"], doc_b["gemm_peak"], bool(differ))
     return out, notes
 
 
-def _peak_changes(run_a: dict[str, Any], run_b: dict[str, Any], other_machine: bool) -> list[Change]:
+def _peak_changes(pa: dict[str, Any] | None, pb: dict[str, Any] | None, other_machine: bool) -> list[Change]:
     """The machine's GEMM peaks (``suites/test_peak.py``) when both runs measured them:
     shown for context (a lower peak says the machine, not the model, got slower)."""
-    from harness.report.tables import _gemm_peak
-
-    pa, pb = _gemm_peak(storage.results(run_a)), _gemm_peak(storage.results(run_b))
     if not pa or not pb:
         return []
     out = []
@@ -174,10 +176,10 @@ def _timing(key: tuple, metric: str, samples_a: dict, samples_b: dict, other_mac
     ra, rb = samples_a.get(skey), samples_b.get(skey)
     if ra is None or rb is None:
         return "", None
-    sa, sb = compare._samples(ra), compare._samples(rb)
+    sa, sb = compare.samples(ra), compare.samples(rb)
     if len(sa) < 3 or len(sb) < 3:
         return "", None
-    noise = max(compare._noise(ra), compare._noise(rb))
+    noise = max(compare.noise(ra), compare.noise(rb))
     verdict, _, p = compare.timing_verdict(sa, sb, noise=noise, alpha=alpha, threshold=threshold)
     # A throughput sample is a batch's time: slower samples mean lower samples/s.
     return {"regression": "slower", "improvement": "faster"}.get(verdict, verdict), p
@@ -185,7 +187,7 @@ def _timing(key: tuple, metric: str, samples_a: dict, samples_b: dict, other_mac
 
 def _fmt(value: float | None, metric: str) -> str:
     if value is None:
-        return "–"
+        return NA
     base = metric.partition("@")[0]
     if base in ("params", "nonzero_params", "flops"):
         return f"{value:,.0f}"
@@ -200,7 +202,7 @@ MARK = {"slower": "▲ slower *", "worse": "▲ worse *", "faster": "▼ faster 
 def table_rows(changes: list[Change]) -> tuple[list[str], list[list[str]]]:
     headers = ["Model", "Variant", "Metric", "Unit", "A (old)", "B (new)", "B/A", "p (one-sided)", "Change"]
     rows = [[c.profile, c.variant, c.metric, c.unit, _fmt(c.old, c.metric), _fmt(c.new, c.metric),
-             "–" if c.ratio is None else f"{c.ratio:.3f}×", "–" if c.p_value is None else f"{c.p_value:.2g}",
+             NA if c.ratio is None else f"{c.ratio:.3f}×", NA if c.p_value is None else f"{c.p_value:.2g}",
              MARK.get(c.verdict, c.verdict)] for c in changes]
     return headers, rows
 
@@ -210,8 +212,6 @@ def render(changes: list[Change], notes: list[str], name_a: str, name_b: str, fm
     import csv
     import io
     import json
-
-    from tabulate import tabulate
 
     headers, rows = table_rows(changes)
     if fmt == "json":
@@ -229,5 +229,5 @@ def render(changes: list[Change], notes: list[str], name_a: str, name_b: str, fm
              *[f"- **Note:** {n}" for n in notes], *([""] if notes else []),
              f"{len(changes)} metrics, {n_sig} significant change(s) (`*`: Mann-Whitney U p < alpha and beyond the "
              "noise floor for timings; beyond the budgets.toml tolerance otherwise).", "",
-             tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
+             markdown_table(rows, headers)]
     return "\n".join(lines) + "\n"

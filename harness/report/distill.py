@@ -9,15 +9,15 @@
 * The architecture-exact ratios (``distilbert-base`` vs ``minilm-l12-h384``)
   next to study 000's claims, with the difference stated, never adjusted.
 
-Every figure comes from the run; a missing one shows as "–".
+Every figure comes from the run (``harness.results.rows.distill_rows``); a missing one
+shows as "–".
 """
 from __future__ import annotations
 
 from typing import Any
 
-from tabulate import tabulate
+from harness.report.common import NA, fmt, markdown_table, pct
 
-NA = "–"
 TARGET_SPEEDUP = 3.0
 TARGET_ACC_DROP_PT = 3.0
 # Study 000, "Expected Outcomes": teacher distilbert-base -> final MiniLM-L12-H384 student.
@@ -25,32 +25,8 @@ CLAIMS = {"size": 1.96, "params": 2.8, "flops": 2.6, "params_after_s3": 11.9e6}
 TEACHER_PROFILE, STUDENT_PROFILE = "distilbert-base", "minilm-l12-h384"
 
 
-def collect(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per ``"profile/variant"``: the static facts, p50 per seq, accuracies and triple-loss metrics."""
-    rows: dict[str, dict[str, Any]] = {}
-    for r in results:
-        if "profile" not in r or "variant" not in r:
-            continue
-        row = rows.setdefault(f"{r['profile']}/{r['variant']}", {"p50_ms": {}})
-        m = r["metric"]
-        if m == "static":
-            row.update({k: v for k, v in r.items() if k not in ("stats", "name", "metric")})
-        elif m == "latency":
-            row["p50_ms"][str(r["seq_len"])] = r["p50_ms"]
-        elif m == "quality":
-            row["accuracy" if r["eval_set"] == "imdb-test" else "accuracy_mr"] = r["accuracy"]
-        elif m == "triple_loss":
-            for k in ("distill_eval_loss", "distill_temperature", "cosine_eval_loss", "mlm_eval_loss", "n"):
-                row[f"tl_{k}"] = r.get(k)
-    return rows
-
-
-def _f(v: Any, fmt: str) -> str:
-    return NA if v is None else fmt.format(v)
-
-
 def _pct(v: Any) -> str:
-    return _f(None if v is None else 100 * v, "{:.2f}%")
+    return pct(v, 2)
 
 
 def _train_s(row: dict[str, Any], stage: str) -> Any:
@@ -72,18 +48,17 @@ def edgemin_table(rows: dict[str, dict[str, Any]], profile: str = "minilm-l6") -
         p50 = r["p50_ms"].get("128")
         train = NA
         if name.startswith("edgemin-s1"):
-            train = f"KD {_f(r.get('s1.kd_train_s'), '{:.0f}')} s + task FT {_f(r.get('s1.task_train_s'), '{:.0f}')} s"
+            train = f"KD {fmt(r.get('s1.kd_train_s'), '{:.0f}')} s + task FT {fmt(r.get('s1.task_train_s'), '{:.0f}')} s"
         elif name.startswith("edgemin-s2"):
-            train = f"head scoring {_f(r.get('s2.head_scoring_s'), '{:.0f}')} s + FT {_f(_train_s(r, 's2'), '{:.0f}')} s"
+            train = f"head scoring {fmt(r.get('s2.head_scoring_s'), '{:.0f}')} s + FT {fmt(_train_s(r, 's2'), '{:.0f}')} s"
         elif name.startswith("edgemin-s3"):
             train = "none (post-training INT8)"
-        table.append([name, _pct(r.get("accuracy")), _pct(r.get("accuracy_mr")), _f(r.get("size_mb"), "{:.2f}"),
-                      _f(r.get("params"), "{:,}"), _f(r.get("flops") and r["flops"] / 1e9, "{:.3f}"),
-                      _f(p50, "{:.2f}"), _f(b50 / p50 if b50 and p50 else None, "{:.2f}×"),
-                      _f(r.get("heads_kept"), "{}"), train])
-    text = tabulate(table, headers=["Stage", "IMDB acc", "MR acc", "Size MB", "Params", "GFLOPs (bs1, seq128)",
-                                    "p50 ms @128", "Speed-up vs teacher", "Heads kept", "Training time"],
-                    tablefmt="github", disable_numparse=True)
+        table.append([name, _pct(r.get("accuracy")), _pct(r.get("accuracy_mr")), fmt(r.get("size_mb"), "{:.2f}"),
+                      fmt(r.get("params"), "{:,}"), fmt(r.get("flops") and r["flops"] / 1e9, "{:.3f}"),
+                      fmt(p50, "{:.2f}"), fmt(b50 / p50 if b50 and p50 else None, "{:.2f}×"),
+                      fmt(r.get("heads_kept"), "{}"), train])
+    text = markdown_table(table, ["Stage", "IMDB acc", "MR acc", "Size MB", "Params", "GFLOPs (bs1, seq128)",
+                                  "p50 ms @128", "Speed-up vs teacher", "Heads kept", "Training time"])
     notes = []
     for name, s3 in stages:
         if not (name.startswith("edgemin-s3") and base and b50 and s3["p50_ms"].get("128")
@@ -108,26 +83,24 @@ def pkd_table(rows: dict[str, dict[str, Any]], profile: str = "minilm-l6") -> st
         r = rows.get(f"{profile}/{v}")
         if r is None:
             continue
-        table.append([label, v, _pct(r.get("accuracy")), _pct(r.get("accuracy_mr")), _f(r.get("size_mb"), "{:.2f} MB"),
-                      _pct(r.get("sparsity")), _pct(r.get("linear_sparsity")), _f(r.get("heads_kept"), "{}"),
-                      _f(r["p50_ms"].get("128"), "{:.2f} ms"), _f(r.get("s2.train_s"), "{:.0f} s"),
-                      _f(r.get("s2.pruned_nonzero_after"), "{}")])
-    return tabulate(table, headers=["Model variant", "Variant", "Accuracy IMDB", "Accuracy MR", "File size",
-                                    "Sparsity (all weights)", "Encoder Linear sparsity", "Heads kept",
-                                    "Latency p50 @128", "KD training", "Pruned weights regrown"],
-                    tablefmt="github", disable_numparse=True)
+        table.append([label, v, _pct(r.get("accuracy")), _pct(r.get("accuracy_mr")), fmt(r.get("size_mb"), "{:.2f} MB"),
+                      _pct(r.get("sparsity")), _pct(r.get("linear_sparsity")), fmt(r.get("heads_kept"), "{}"),
+                      fmt(r["p50_ms"].get("128"), "{:.2f} ms"), fmt(r.get("s2.train_s"), "{:.0f} s"),
+                      fmt(r.get("s2.pruned_nonzero_after"), "{}")])
+    return markdown_table(table, ["Model variant", "Variant", "Accuracy IMDB", "Accuracy MR", "File size",
+                                  "Sparsity (all weights)", "Encoder Linear sparsity", "Heads kept",
+                                  "Latency p50 @128", "KD training", "Pruned weights regrown"])
 
 
 def quality_table(rows: dict[str, dict[str, Any]]) -> str:
     table = [[key.split("/", 1)[0], key.split("/", 1)[1],
               "n/a (classifier)" if r.get("tl_mlm_eval_loss") is None else f"{r['tl_mlm_eval_loss']:.4f}",
-              _f(r.get("tl_distill_eval_loss"), "{:.5f}"),
+              fmt(r.get("tl_distill_eval_loss"), "{:.5f}"),
               "n/a (hidden sizes differ)" if r.get("tl_cosine_eval_loss") is None else f"{r['tl_cosine_eval_loss']:.5f}"]
              for key, r in rows.items() if "tl_distill_eval_loss" in r]
     if not table:
         return ""
-    return tabulate(table, headers=["Model", "Variant", "MLM eval loss", "Distill eval loss", "Cosine eval loss"],
-                    tablefmt="github", disable_numparse=True)
+    return markdown_table(table, ["Model", "Variant", "MLM eval loss", "Distill eval loss", "Cosine eval loss"])
 
 
 def paper_ratios(rows: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
@@ -145,13 +118,12 @@ def paper_ratios(rows: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
             t, s = teacher.get(metric), r.get(metric)
             ratio = t / s if t and s else None
             claim = CLAIMS[claim_key]
-            line += [_f(ratio, "{:.2f}×"), f"{claim:.2f}×",
+            line += [fmt(ratio, "{:.2f}×"), f"{claim:.2f}×",
                      NA if ratio is None else f"{100 * (ratio - claim) / claim:+.0f}%"]
-        line.append(_f(r.get("params"), "{:,}"))
+        line.append(fmt(r.get("params"), "{:,}"))
         table.append(line)
-    text = tabulate(table, headers=["Student (vs distilbert-base fp32)", "Size ×", "claim", "diff", "Params ×", "claim",
-                                    "diff", "FLOPs ×", "claim", "diff", "Params"],
-                    tablefmt="github", disable_numparse=True)
+    text = markdown_table(table, ["Student (vs distilbert-base fp32)", "Size ×", "claim", "diff", "Params ×",
+                                  "claim", "diff", "FLOPs ×", "claim", "diff", "Params"])
     ours = rows.get("minilm-l6/edgemin-s3")
     if ours and ours.get("params"):
         notes.append(f"Parameters after stage 3: ours (MiniLM-L3 student, minilm-l6 profile) {ours['params']:,} vs the "
@@ -163,7 +135,8 @@ def paper_ratios(rows: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
 
 
 def render(rows: dict[str, dict[str, Any]]) -> list[str]:
-    """Markdown lines of every distillation section that has data in ``rows`` (:func:`collect`; none: [])."""
+    """Markdown lines of every distillation section that has data in ``rows``
+    (``harness.results.rows.distill_rows``; none: [])."""
     out: list[str] = []
     text, notes = edgemin_table(rows)
     if text:

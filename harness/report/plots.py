@@ -123,7 +123,7 @@ def sparsity_sweep(rows: list[dict[str, Any]], footer: str) -> bytes | None:
     """Study 002: accuracy vs target sparsity, global vs layer-wise (with/without
     recovery when both exist), compression ratio on the right axis; None
     without a measured sweep on a profile with real weights."""
-    from harness.report.common import sweep_points
+    from harness.results.rows import sweep_points
 
     fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32" and r.get("backend", "torch") == "torch"}
     points = {k: v for k, v in sweep_points(rows).items() if any(r.get("accuracy") is not None for r in v)}

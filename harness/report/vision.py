@@ -11,59 +11,29 @@ profile's static image size.  ``smaller-not-faster`` marks a variant at least
 10% smaller on disk whose p50 is not at least 5% below FP32's (issue 9: INT8
 on a 1.2M-parameter ConvNeXt shrank the file 2.5-3× with no speed-up).
 
-Called from :mod:`harness.report.tables` (``summary`` adds ``doc["vision"]``,
-``render`` appends :func:`render_section`).
+The rows come from :func:`harness.results.rows.vision_rows`;
+:mod:`harness.report.summary` adds :func:`with_reductions` as ``doc["vision"]``
+and :mod:`harness.report.tables` appends :func:`render_section`.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from tabulate import tabulate
+from harness.report.common import NA_RANDOM, acc_text, fmt, markdown_table, pct
+from harness.results.rows import config_of
 
 STUDY_004 = {"size": 0.897, "params": 0.95, "macs": 0.95}
 SMALLER_BY, FASTER_BY = 0.10, 0.05
-NA = "n/a"
+MISSING = "n/a"  # this table's mark for a missing figure (the other tables use common.NA)
 
 
-def _image_profiles() -> set[str]:
-    from harness.models.profiles import PROFILES
-
-    return {name for name, p in PROFILES.items() if p.task == "image"}
-
-
-def vision_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (image profile, variant) from a run's ``extra_info`` records."""
-    from harness.models.profiles import PROFILES
-
-    image = _image_profiles()
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in results:
-        if r.get("profile") not in image or r.get("metric") == "int8_engine":
-            continue
-        key = (r["profile"], r["variant"])
-        row = rows.setdefault(key, {"profile": key[0], "variant": key[1], "p50_ms": {},
-                                    "static_size": PROFILES[key[0]].static_length,
-                                    "real_weights": PROFILES[key[0]].real_weights})
-        m = r["metric"]
-        if m == "static":
-            for k in ("size_mb", "params", "nonzero_params", "flops", "flops_by_length", "int8_flops_fraction",
-                      "structured_pruner", "hidden_sizes", "pruning_recovery_steps"):
-                row[k] = r.get(k)
-            row["macs"] = r["flops"] // 2 if r.get("flops") is not None else None
-        elif m == "latency":
-            row["p50_ms"][str(r["seq_len"])] = r["p50_ms"]
-        elif m == "throughput" and r.get("batch_size") == 8:
-            row["throughput_sps_8"] = r["throughput_sps"]
-        elif m == "memory":
-            row["peak_rss_mb"] = r["peak_rss_mb"]
-        elif m == "quality":
-            which = "edge20" if r["eval_set"].endswith("edge20") else "test"
-            row[f"accuracy_{which}"] = r["accuracy"]
-            row[f"accuracy_{which}_ci95"] = r.get("accuracy_ci95")
-    for row in rows.values():
-        base = rows.get((row["profile"], "fp32"))
-        row.update(reductions(row, base))
-    return list(rows.values())
+def with_reductions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` (``harness.results.rows.vision_rows``) with :func:`reductions` against
+    the FP32 row of the same profile added to each (in place; returned)."""
+    by = {(r["profile"], r["variant"]): r for r in rows}
+    for row in rows:
+        row.update(reductions(row, by.get((row["profile"], "fp32"))))
+    return rows
 
 
 def _reduction(value: Any, base: Any) -> float | None:
@@ -90,20 +60,24 @@ def reductions(row: dict[str, Any], base: dict[str, Any] | None) -> dict[str, An
 
 
 def _pct(v: Any) -> str:
-    return NA if v is None else f"{100 * v:.1f}%"
+    return pct(v, na=MISSING)
 
 
-def _num(v: Any, fmt: str) -> str:
-    return NA if v is None else fmt.format(v)
+def _num(v: Any, spec: str) -> str:
+    return fmt(v, spec, na=MISSING)
 
 
 def _acc(row: dict[str, Any], which: str) -> str:
     if not row["real_weights"]:
-        return "n/a (random weights)"
-    acc, ci = row.get(f"accuracy_{which}"), row.get(f"accuracy_{which}_ci95")
-    if acc is None:
-        return NA
-    return f"{100 * acc:.2f}%" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+        return NA_RANDOM
+    acc = row.get(f"accuracy_{which}")
+    return MISSING if acc is None else acc_text(acc, row.get(f"accuracy_{which}_ci95"))
+
+
+def _study_004_variant(row: dict[str, Any]) -> bool:
+    """Structured pruning then INT8: the pipeline study 004 reports."""
+    config = config_of(row)
+    return config.chained and config.methods[0] == "structured" and config.precision == "int8"
 
 
 def render_section(doc: dict[str, Any]) -> list[str]:
@@ -127,21 +101,20 @@ def render_section(doc: dict[str, Any]) -> list[str]:
             _pct(r.get("int8_flops_fraction")),
             _acc(r, "test"), _acc(r, "edge20"),
             _num(r["p50_ms"].get(str(r["static_size"])), "{:.2f}"), _num(r.get("p50_ratio"), "{:.2f}×"),
-            ", ".join(f"{k}px {r['p50_ms'][k]:.2f}" for k in other) or NA,
+            ", ".join(f"{k}px {r['p50_ms'][k]:.2f}" for k in other) or MISSING,
             "smaller-not-faster" if r.get("smaller_not_faster") else ""])
-    out += [tabulate(table, headers=["Model", "Variant", "Size MB", "Size −", "Params", "Params −", "MACs",
-                                     "MACs −", "Non-zero", "Non-zero −", "INT8 FLOPs", "Accuracy [95% CI]",
-                                     "Edge-20", "p50 ms", "p50 ×", "p50 ms other sizes", "Flag"],
-                     tablefmt="github", disable_numparse=True), ""]
-    combined = [r for r in rows if r["variant"].startswith("structured@") and "+int8" in r["variant"]]
+    out += [markdown_table(table, ["Model", "Variant", "Size MB", "Size −", "Params", "Params −", "MACs",
+                                   "MACs −", "Non-zero", "Non-zero −", "INT8 FLOPs", "Accuracy [95% CI]",
+                                   "Edge-20", "p50 ms", "p50 ×", "p50 ms other sizes", "Flag"]), ""]
+    combined = [r for r in rows if _study_004_variant(r)]
     if combined:
         out += ["Study 004 claims 89.7% size, 95% params and 95% MACs reduction for OTOv3 + dynamic "
                 "quantization on ConvNeXt-Small/CIFAR-10. Measured here:", ""]
-        out += [tabulate([[r["profile"], r["variant"], r.get("structured_pruner") or NA,
+        out += [markdown_table([[r["profile"], r["variant"], r.get("structured_pruner") or MISSING,
                            f"{_pct(r.get('size_reduction'))} vs {_pct(STUDY_004['size'])}",
                            f"{_pct(r.get('params_reduction'))} vs {_pct(STUDY_004['params'])}",
                            f"{_pct(r.get('macs_reduction'))} vs {_pct(STUDY_004['macs'])}",
                            _num(r.get("p50_ratio"), "{:.2f}×")] for r in combined],
-                         headers=["Model", "Variant", "Structured pruner", "Size − (study)", "Params − (study)",
-                                  "MACs − (study)", "p50 ×"], tablefmt="github", disable_numparse=True), ""]
+                               ["Model", "Variant", "Structured pruner", "Size − (study)", "Params − (study)",
+                                "MACs − (study)", "p50 ×"]), ""]
     return out

@@ -78,26 +78,6 @@ def stamp(config: pytest.Config) -> dict[str, Any]:
     return out
 
 
-def render_failures(doc: dict[str, Any]) -> list[str]:
-    """Markdown lines of the report's "Failures" section (none when nothing failed)."""
-    failures = doc.get("failures") or []
-    lines: list[str] = []
-    if doc.get("interrupted"):
-        lines += [f"**Partial run**: interrupted by {doc['interrupted']}; missing measurements were never taken.", ""]
-    if not failures:
-        return lines
-    from tabulate import tabulate
-
-    lines += ["## Failures", "",
-              f"{len(failures)} measurement(s) failed; their variants' other numbers and every other variant "
-              "were still measured. A failed measurement has no number anywhere in this report.", ""]
-    table = [[str(f.get("profile") or "–"), str(f.get("variant") or "–"), str(f.get("name", "?")),
-              str(f.get("reason", "?")).replace("|", "/")] for f in failures]
-    lines += [tabulate(table, headers=["Model", "Variant", "Test", "Reason"], tablefmt="github",
-                       disable_numparse=True), ""]
-    return lines
-
-
 # --- interrupts ---------------------------------------------------------------------
 
 def install_signal_handlers(config: pytest.Config) -> None:

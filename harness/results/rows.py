@@ -1,12 +1,98 @@
-"""One pass from a saved run's results to summary rows, one per (profile, variant, backend)."""
+"""A run's results, read once, as the rows every report section, plot, the
+diff, the gate and ``summary.json`` read.
+
+:func:`collect` takes a run's results (``storage.results(run)``, or the suite's
+in-session records) and returns a :class:`RunRows`: one summary row per
+(profile, variant, backend) (:func:`rows_from_results`), each with its
+:class:`VariantConfig`; the run's GEMM peak; the INT8 engine probe; the
+integrity rows; the study-004 vision rows; the distillation rows; the backend
+session options and mean latencies.  Renderers read these fields and never
+re-walk the results or re-parse a variant's name: the one name parser
+(:func:`variant_config`, for runs saved before a fact was recorded) is here.
+"""
 from __future__ import annotations
 
+import dataclasses
+from collections import defaultdict
 from typing import Any
 
 from harness.models.profiles import PROFILES
 
 # Results describing the run or machine rather than one (profile, variant).
 MACHINE_METRICS = ("int8_engine", "gemm_peak")
+GEMM_PEAK_KEYS = ("threads", "size", "fp32_gflops", "fp32_gflops_median", "fp32_kernel",
+                  "int8_gops", "int8_gops_median", "int8_kernel", "load_avg_1m")
+SWEEP_METHODS = ("magnitude-global", "magnitude-layerwise")
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantConfig:
+    """What a variant is made of.
+
+    ``stages``: the stage specs in order (``"magnitude-global@0.5:recovery_epochs=1"``,
+    ``"int8"``); ``methods``: each stage's compressor; ``target_sparsity``: the
+    first stage's target (its ``@`` argument as a fraction, None without one);
+    ``recovery_epochs``: fine-tuning epochs after pruning (0: one-shot);
+    ``quant_engine``: the recorded INT8 engine (None: not quantized or not
+    recorded); ``precision``: ``"int8"`` when the Linears run INT8 GEMMs, else ``"fp32"``.
+    """
+
+    stages: tuple[str, ...]
+    methods: tuple[str, ...]
+    target_sparsity: float | None
+    recovery_epochs: int
+    quant_engine: str | None
+    precision: str
+
+    @property
+    def chained(self) -> bool:
+        """An ``A+B`` pipeline of several stages."""
+        return len(self.stages) > 1
+
+    def prefixes(self) -> list[str]:
+        """The variant names of the pipeline's stages so far: ``["a", "a+b", ...]``."""
+        return ["+".join(self.stages[:i + 1]) for i in range(len(self.stages))]
+
+
+def _split(stage: str) -> tuple[str, str | None, dict[str, Any]]:
+    import compressors
+
+    try:
+        return compressors.split_spec(stage)
+    except compressors.CompressionError:  # options that are not field=value: the method, no arguments
+        return stage.split(":")[0].partition("@")[0], None, {}
+
+
+def variant_config(variant: str, facts: dict[str, Any] | None = None) -> VariantConfig:
+    """A variant's config from its recorded static ``facts`` (the ``static``
+    result: ``stages``, ``pruning_target_sparsity``, ``pruning_recovery_epochs``,
+    ``quant_engine``), each missing fact read from the variant's name instead
+    (runs saved before it was recorded).  A variant name is its spec: stages
+    joined by ``+``, each ``method@arg:option=value``."""
+    from harness.measure import peak
+
+    facts = facts or {}
+    stages = tuple(variant.split("+"))
+    specs = [_split(s) for s in stages]
+    recorded = facts.get("stages")
+    methods = tuple(recorded.split("+")) if recorded else tuple(method for method, _, _ in specs)
+    target = facts.get("pruning_target_sparsity")
+    if target is None and specs[0][1] is not None:
+        try:
+            target = float(specs[0][1])
+        except ValueError:
+            target = None
+    epochs = facts.get("pruning_recovery_epochs")
+    if not epochs:
+        epochs = specs[0][2].get("recovery_epochs", 0)
+    engine = facts.get("quant_engine")
+    return VariantConfig(stages, methods, target, int(epochs), engine, peak.precision(methods, engine))
+
+
+def config_of(row: dict[str, Any]) -> VariantConfig:
+    """The row's :class:`VariantConfig` (built from the row's own fields for a row not made by :func:`collect`)."""
+    config = row.get("config")
+    return config if isinstance(config, VariantConfig) else variant_config(row["variant"], row)
 
 
 def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -14,8 +100,23 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     ``results`` are benchmarks' ``extra_info`` dicts (``storage.results``, or the
     suite's in-session records); runs saved before the backend axis are torch.
+    A row's fields (None / {} where the run did not measure them):
+
+    * ``profile``, ``variant``, ``backend``; ``real_weights`` (the profile has trained weights);
+    * static: ``size_mb``, ``size_sparse_mb`` (MB, 10^6 bytes), ``params``, ``nonzero_params``
+      (counts), ``sparsity``, ``linear_sparsity`` (fractions), ``flops``, ``macs_fvcore``
+      (batch 1, seq 128), ``quant_engine``, ``quantized_linear_fraction``, ``pruning_recovery_epochs``;
+    * timings per sequence length ``{"128": ms}``: ``p50_ms``, ``p90_ms``, ``p99_ms``, ``cv``,
+      ``p50_block_cv`` (fractions); ``throughput_sps`` per batch size ``{"32": samples/s}``;
+    * fresh process: ``cold_start_ms``, ``load_ms``, ``first_forward_ms``, ``peak_rss_mb``,
+      ``peak_rss_delta_mb``;
+    * quality: ``accuracy``, ``accuracy_mr`` (fractions) with ``*_ci95`` ``[low, high]``,
+      ``eval_loss``, ``eval_loss_mr`` (nats), ``agreement`` (fraction), ``kl_fp32`` (nats);
+    * ``config``: the :class:`VariantConfig` (not a number: :func:`public` leaves it out of
+      ``summary.json``).
     """
     by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+    facts: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in results:
         if r["metric"] in MACHINE_METRICS or "profile" not in r:
             continue
@@ -33,6 +134,7 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         })
         m = r["metric"]
         if m == "static":
+            facts[key] = r
             for k in ("size_mb", "size_sparse_mb", "params", "nonzero_params", "sparsity", "linear_sparsity",
                       "flops", "macs_fvcore",
                       "quant_engine", "quantized_linear_fraction", "pruning_recovery_epochs"):
@@ -58,4 +160,167 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["eval_loss" + suffix] = r["eval_loss"]
             if not suffix:
                 row["agreement"], row["kl_fp32"] = r["agreement"], r["kl_fp32"]
+    for key, row in by_key.items():
+        row["config"] = variant_config(key[1], facts.get(key, row))
     return list(by_key.values())
+
+
+def public(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as ``summary.json`` holds it (numbers and names; no :class:`VariantConfig`)."""
+    return {k: v for k, v in row.items() if k != "config"}
+
+
+def gemm_peak(results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The run's measured GEMM peak (``suites/test_peak.py``; the last one), or None when not measured."""
+    found = [r for r in results if r["metric"] == "gemm_peak"]
+    return {k: found[-1].get(k) for k in GEMM_PEAK_KEYS} if found else None
+
+
+def int8_engines(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The INT8 engine probe (seq 128, batch 1): profile, engine, p50_ms, cv per engine."""
+    return [{"profile": r["profile"], "engine": r["engine"], "p50_ms": r["p50_ms"], "cv": r["cv"]}
+            for r in results if r["metric"] == "int8_engine"]
+
+
+def backend_extras(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """``backend_sessions`` (backend -> session options of its first result) and
+    ``latency_mean_ms`` ("profile/variant/backend" -> {seq: mean ms})."""
+    sessions: dict[str, Any] = {}
+    means: dict[str, dict[str, float]] = {}
+    for r in results:
+        backend = r.get("backend") or "torch"
+        if r.get("backend_session") and backend not in sessions:
+            sessions[backend] = r["backend_session"]
+        if r.get("metric") == "latency" and r.get("mean_ms") is not None:
+            means.setdefault(f"{r['profile']}/{r['variant']}/{backend}", {})[str(r["seq_len"])] = r["mean_ms"]
+    return {"backend_sessions": sessions, "latency_mean_ms": means}
+
+
+def distill_rows(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per ``"profile/variant"``: the static facts, p50 per seq, accuracies and
+    triple-loss metrics (``tl_*``) -- the distillation sections' input."""
+    rows: dict[str, dict[str, Any]] = {}
+    for r in results:
+        if "profile" not in r or "variant" not in r:
+            continue
+        row = rows.setdefault(f"{r['profile']}/{r['variant']}", {"p50_ms": {}})
+        m = r["metric"]
+        if m == "static":
+            row.update({k: v for k, v in r.items() if k not in ("stats", "name", "metric")})
+        elif m == "latency":
+            row["p50_ms"][str(r["seq_len"])] = r["p50_ms"]
+        elif m == "quality":
+            row["accuracy" if r["eval_set"] == "imdb-test" else "accuracy_mr"] = r["accuracy"]
+        elif m == "triple_loss":
+            for k in ("distill_eval_loss", "distill_temperature", "cosine_eval_loss", "mlm_eval_loss", "n"):
+                row[f"tl_{k}"] = r.get(k)
+    return rows
+
+
+def vision_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (image profile, variant): size, params, MACs (``flops // 2``),
+    p50 per image size, throughput at batch 8, peak RSS, test / edge-20 accuracy;
+    ``config`` as in :func:`rows_from_results`."""
+    image = {name for name, p in PROFILES.items() if p.task == "image"}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    facts: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in results:
+        if r.get("profile") not in image or r.get("metric") == "int8_engine":
+            continue
+        key = (r["profile"], r["variant"])
+        row = rows.setdefault(key, {"profile": key[0], "variant": key[1], "p50_ms": {},
+                                    "static_size": PROFILES[key[0]].static_length,
+                                    "real_weights": PROFILES[key[0]].real_weights})
+        m = r["metric"]
+        if m == "static":
+            for k in ("size_mb", "params", "nonzero_params", "flops", "flops_by_length", "int8_flops_fraction",
+                      "structured_pruner", "hidden_sizes", "pruning_recovery_steps"):
+                row[k] = r.get(k)
+            row["macs"] = r["flops"] // 2 if r.get("flops") is not None else None
+        elif m == "latency":
+            row["p50_ms"][str(r["seq_len"])] = r["p50_ms"]
+        elif m == "throughput" and r.get("batch_size") == 8:
+            row["throughput_sps_8"] = r["throughput_sps"]
+        elif m == "memory":
+            row["peak_rss_mb"] = r["peak_rss_mb"]
+        elif m == "quality":
+            which = "edge20" if r["eval_set"].endswith("edge20") else "test"
+            row[f"accuracy_{which}"] = r["accuracy"]
+            row[f"accuracy_{which}_ci95"] = r.get("accuracy_ci95")
+        if m == "static":
+            facts[key] = r
+    for key, row in rows.items():
+        row["config"] = variant_config(key[1], facts.get(key))
+    return list(rows.values())
+
+
+def integrity_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One integrity row per (profile, variant, backend) that recorded a weights
+    hash or a caching probe (``harness.measure.integrity``'s ledger fields)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in results:
+        key = (r.get("profile"), r.get("variant"), r.get("backend") or "torch")
+        row = rows.setdefault(key, {"profile": key[0], "variant": key[1], "backend": key[2],
+                                    "timed_sha": set(), "evaluated_sha": set(),
+                                    "distinct_inputs": [], "logits_checked": 0, "timed_vs_accuracy": None,
+                                    "caching": None})
+        if r.get("timed_state_sha256") and r.get("metric") in ("latency", "throughput"):
+            row["timed_sha"].add(r["timed_state_sha256"])
+            row["distinct_inputs"].append(r.get("distinct_inputs"))
+            row["logits_checked"] += r.get("logits_checked") or 0
+        if r.get("evaluated_state_sha256"):
+            row["evaluated_sha"].add(r["evaluated_state_sha256"])
+        if r.get("timed_vs_accuracy_max_abs_diff") is not None:
+            row["timed_vs_accuracy"] = (r["timed_vs_accuracy_max_abs_diff"], r.get("timed_vs_accuracy_tolerance"))
+        if r.get("metric") == "integrity_caching":
+            row["caching"] = (r.get("ratio"), r.get("p_value"), r.get("flagged"))
+    out = []
+    for row in rows.values():
+        if not row["timed_sha"] and not row["evaluated_sha"] and row["caching"] is None:
+            continue
+        same = (None if not row["timed_sha"] or not row["evaluated_sha"]
+                else row["timed_sha"] == row["evaluated_sha"] and len(row["timed_sha"]) == 1)
+        counts = [n for n in row["distinct_inputs"] if isinstance(n, int)]
+        out.append({"profile": row["profile"], "variant": row["variant"], "backend": row["backend"],
+                    "timed_sha256": sorted(row["timed_sha"]), "evaluated_sha256": sorted(row["evaluated_sha"]),
+                    "weights_match": same, "min_distinct_inputs": min(counts) if counts else None,
+                    "logits_checked": row["logits_checked"], "timed_vs_accuracy": row["timed_vs_accuracy"],
+                    "caching": row["caching"]})
+    return out
+
+
+def sweep_points(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
+    """Study-002 rows: ``{(profile, "global"|"layerwise", recovery_epochs): [row, ...]}``
+    for the single-stage ``magnitude-{global,layerwise}@S`` variants, sorted by
+    S; each row gets ``target_sparsity`` = S."""
+    out: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        config = config_of(r)
+        if config.chained or config.methods[0] not in SWEEP_METHODS or config.target_sparsity is None:
+            continue
+        key = (r["profile"], config.methods[0].split("-")[1], config.recovery_epochs)
+        out[key].append(dict(r, target_sparsity=config.target_sparsity))
+    return {k: sorted(v, key=lambda r: r["target_sparsity"]) for k, v in out.items()}
+
+
+@dataclasses.dataclass
+class RunRows:
+    """Everything the report reads from one run's results (see the module docstring)."""
+
+    rows: list[dict[str, Any]]
+    gemm_peak: dict[str, Any] | None
+    int8_engines: list[dict[str, Any]]
+    integrity: list[dict[str, Any]]
+    vision: list[dict[str, Any]]
+    distill: dict[str, dict[str, Any]]
+    backend_sessions: dict[str, Any]
+    latency_mean_ms: dict[str, dict[str, float]]
+
+
+def collect(results: list[dict[str, Any]]) -> RunRows:
+    """The run's :class:`RunRows` from its results (``storage.results(run)``, read once by the caller)."""
+    extras = backend_extras(results)
+    return RunRows(rows=rows_from_results(results), gemm_peak=gemm_peak(results),
+                   int8_engines=int8_engines(results), integrity=integrity_rows(results),
+                   vision=vision_rows(results), distill=distill_rows(results),
+                   backend_sessions=extras["backend_sessions"], latency_mean_ms=extras["latency_mean_ms"])

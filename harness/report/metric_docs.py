@@ -1,0 +1,21 @@
+"""What each summary-row metric means: ``python -m harness list metrics`` and the README."""
+from __future__ import annotations
+
+# name -> (unit, what and how it is measured)
+METRIC_DOCS: dict[str, tuple[str, str]] = {
+    "size_mb": ("MB (10^6 bytes)", "serialized state dict on disk (safetensors, or weights-only model.pt for packed INT8)"),
+    "size_sparse_mb": ("MB", "what the weights would take with every 2-D float tensor in CSR (int32 indices)"),
+    "params / nonzero_params / sparsity": ("count, count, fraction", "over the state dict, quantized weights dequantized"),
+    "flops": ("FLOPs (1 MAC = 2 FLOPs)", "torch.utils.flop_counter at batch 1, seq 128; macs_fvcore cross-checks"),
+    "p50_ms / p90_ms / p99_ms": ("ms", "batch 1 per sequence length, inference_mode, fixed threads, warm-up, "
+                                       ">= 20 rounds (~3 s), variants interleaved; raw samples saved"),
+    "cv / p50_block_cv": ("fraction", "noise: stddev/mean of the rounds; spread of the p50 over 5 blocks of rounds"),
+    "throughput_sps": ("samples/s", "batch / p50 at seq 128 for each batch size"),
+    "cold_start_ms": ("ms", "fresh interpreter per sample: load (config, skeleton, weights) + first forward"),
+    "peak_rss_mb": ("MB", "fresh process: kernel high-water RSS (VmHWM) after load + one forward"),
+    "accuracy / accuracy_mr": ("fraction, 95% bootstrap CI", "IMDB test split / Rotten Tomatoes (MR) sentences"),
+    "eval_loss / agreement / kl_fp32": ("nats, fraction, nats", "cross-entropy; share of predictions equal to "
+                                                                "fp32's; mean KL(p_fp32 || p_variant)"),
+    "achieved_gflops / peak_fraction": ("GFLOP/s, fraction", "counted FLOPs / p50 at seq 128; divided by this "
+                                                             "run's FP32 or INT8 GEMM peak (suites/test_peak.py)"),
+}
