@@ -117,10 +117,12 @@ def entry_lock(area: Path, name: str) -> Iterator[None]:
     path = lock_path(area, name)
     locks_root = Path(area) / LOCKS_DIR
     while True:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:  # another holder removed the empty lock folder meanwhile
+        except (FileNotFoundError, FileExistsError):
+            # Another holder removed the empty lock folder meanwhile (pathlib's mkdir raises
+            # FileExistsError when a folder it saw appear is gone again before its check).
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
