@@ -66,7 +66,7 @@ class StructuredConfig(CompressorConfig):
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        if not (_checks._number(self.sparsity) and 0 <= self.sparsity < 1):
+        if not (_checks.is_number(self.sparsity) and 0 <= self.sparsity < 1):
             raise CompressionError(f"{owner}.sparsity = {self.sparsity!r} is outside [0, 1): 1 would empty every "
                                    f"stage; pass the fraction of channels to remove, e.g. 0.5")
         _checks.integer(owner, "recovery_steps", self.recovery_steps, 0)

@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from harness.core import checks
 from harness.core import train as training
 from harness.data import text
 
@@ -63,16 +64,12 @@ class MLMRecipe:
     version: int = 1
 
     def __post_init__(self) -> None:
-        from compressors import (
-            _checks,  # the project's one-line validators (ValueError subclasses)
-        )
-
         owner = type(self).__name__
         for name in ("n_train", "max_length", "epochs", "batch_size", "version"):
-            _checks.integer(owner, name, getattr(self, name), 1)
-        _checks.integer(owner, "seed", self.seed, 0)
-        _checks.positive(owner, "mask_prob", self.mask_prob, below=1.0)
-        _checks.positive(owner, "lr", self.lr, below=1.0)
+            checks.integer(owner, name, getattr(self, name), 1)
+        checks.integer(owner, "seed", self.seed, 0)
+        checks.positive(owner, "mask_prob", self.mask_prob, below=1.0)
+        checks.positive(owner, "lr", self.lr, below=1.0)
 
 
 def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, special_ids: list[int], mask_id: int,
