@@ -53,6 +53,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+import compressors
+from compressors.compose import parse_spec
+from harness.backends import variants
 from harness.core import atomic, cache
 from harness.core.errors import HarnessError
 from harness.core.paths import cache_dir
@@ -112,9 +115,6 @@ def plan(variant: str) -> tuple[str, OrtQuantization | None]:
             (torch-quantized modules other than the INT8 dynamic stages with
             default options), naming the supported path.
     """
-    import compressors
-    from compressors.compose import parse_spec
-
     try:
         stages = parse_spec(variant) if "+" in variant else [(compressors.get(variant).name, variant)]
         quant = None
@@ -329,8 +329,6 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
         HarnessError: unsupported variant (see :func:`plan`), export or
             quantization failure, missing onnx/onnxruntime.
     """
-    from harness.backends import variants
-
     source, quant = plan(variant)
     root = root or cache_dir() / "onnx"
     if quant is not None:

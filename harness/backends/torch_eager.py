@@ -11,6 +11,7 @@ from typing import Any, Callable
 import torch
 
 from harness.backends.base import Backend, Inputs
+from harness.backends.variants import import_model_class, load_variant
 
 
 class TorchRunner:
@@ -44,13 +45,9 @@ class TorchEager(Backend):
         return torch_dir(variant)
 
     def import_runtime(self, artifact_dir: Path) -> None:
-        from harness.backends.variants import import_model_class
-
         import_model_class(artifact_dir)
 
     def load(self, artifact_dir: Path, threads: int, verify: bool = True) -> TorchRunner:
-        from harness.backends.variants import load_variant
-
         torch.set_num_threads(threads)
         model, info = load_variant(artifact_dir, verify=verify)
         return TorchRunner(model, info)

@@ -34,8 +34,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# the project's one-line validators (ValueError subclasses)
+from compressors import _checks
 from harness.core import train as training
 from harness.data import text
+from harness.models import convert, finetune
 
 CHECKPOINT_PREFIX = "minilm-l6-mlm-"
 MODEL_CLASS = "DistilBertForMaskedLM"
@@ -63,10 +66,6 @@ class MLMRecipe:
     version: int = 1
 
     def __post_init__(self) -> None:
-        from compressors import (
-            _checks,  # the project's one-line validators (ValueError subclasses)
-        )
-
         owner = type(self).__name__
         for name in ("n_train", "max_length", "epochs", "batch_size", "version"):
             _checks.integer(owner, name, getattr(self, name), 1)
@@ -136,8 +135,6 @@ def _train_texts(recipe: MLMRecipe) -> list[str]:
 
 def recipe_hash(recipe: MLMRecipe, texts: list[str] | None = None) -> str:
     """16 hex digits over the recipe, the encoder weights' sha256 and the training texts."""
-    from harness.models import finetune
-
     texts = _train_texts(recipe) if texts is None else texts
     blob = json.dumps({"recipe": dataclasses.asdict(recipe),
                        "weights": finetune.pretrained_weights_sha256(),
@@ -188,8 +185,6 @@ def baseline_checkpoint(recipe: MLMRecipe = MLMRecipe()) -> Path:
     sha256 like the fine-tuned baseline and rebuilt if corrupt.  Raises
     HarnessError (naming ``python -m harness setup``) if the assets are missing.
     """
-    from harness.models import convert, finetune
-
     texts = _train_texts(recipe)
     digest = recipe_hash(recipe, texts)
     folder = finetune.checkpoint_folder(CHECKPOINT_PREFIX, digest)
@@ -216,8 +211,6 @@ def baseline_checkpoint(recipe: MLMRecipe = MLMRecipe()) -> Path:
 
 
 def load_baseline() -> nn.Module:
-    from harness.models import finetune
-
     return finetune.load_checkpoint(baseline_checkpoint(), MODEL_CLASS)
 
 
