@@ -211,7 +211,8 @@ def write_report(run_path: Path | None, out_dir: Path, with_plots: bool = True) 
     doc["budgets"] = budget_verdicts(doc["rows"])
     figures: list[tuple[str, str, str, bytes]] = []
     if with_plots:
-        from harness.report import plots  # imports matplotlib: only when figures are drawn
+        # Imports matplotlib: only when figures are drawn.
+        from harness.report import plots
 
         figures = plots.render_all(doc)
     text = render(doc, [(slug, caption, name) for slug, caption, name, _ in figures])
