@@ -53,9 +53,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-import compressors
-from compressors.compose import parse_spec
-from harness.backends import variants
 from harness.core import atomic, cache
 from harness.core.errors import HarnessError
 from harness.core.paths import cache_dir
@@ -115,6 +112,11 @@ def plan(variant: str) -> tuple[str, OrtQuantization | None]:
             (torch-quantized modules other than the INT8 dynamic stages with
             default options), naming the supported path.
     """
+    # Lazy, like variants below: the backend registry imports this module in the
+    # fresh onnxruntime cold-start/memory workers, whose import cost is measured.
+    import compressors
+    from compressors.compose import parse_spec
+
     try:
         stages = parse_spec(variant) if "+" in variant else [(compressors.get(variant).name, variant)]
         quant = None
@@ -329,6 +331,8 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
         HarnessError: unsupported variant (see :func:`plan`), export or
             quantization failure, missing onnx/onnxruntime.
     """
+    from harness.backends import variants  # lazy: see plan
+
     source, quant = plan(variant)
     root = root or cache_dir() / "onnx"
     if quant is not None:
