@@ -24,9 +24,14 @@ from typing import Any, Callable, ClassVar, Sequence
 import torch
 import torch.nn as nn
 
+from harness.core import cache
+from harness.core.atomic import write_json
+from harness.core.paths import cache_dir
+
 from .architecture import encoder_layers
 from .base import Batch, CompressionError, Compressor, CompressorConfig
 from .heads import kept_heads_of, prune_heads
+from .quantize import Int8Dynamic, Int8DynamicConfig
 
 STAGES_DIR = "stages"
 
@@ -75,8 +80,6 @@ def _write(model: nn.Module, folder: Path, meta: dict[str, Any], variant: str) -
     """Write a stage's files into the (new, empty) ``folder``."""
     from safetensors.torch import save_file
 
-    from harness.core.atomic import write_json
-
     folder.chmod(0o755)
     model.config.save_pretrained(folder)
     save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
@@ -98,8 +101,6 @@ def _load(folder: Path, variant: str) -> tuple[nn.Module, dict[str, Any]]:
 
 def stage_root() -> Path:
     """Where stage results are cached (module-level so tests can point it at a temporary folder)."""
-    from harness.core.paths import cache_dir
-
     return cache_dir() / STAGES_DIR
 
 
@@ -112,8 +113,6 @@ def cached_stage(stage: str, payload: dict[str, Any],
     to load is rebuilt with one line on stderr.  Cached through
     :func:`harness.core.cache.get_or_build`: concurrent runs train a stage once.
     """
-    from harness.core import cache
-
     key = stage_key(payload)
 
     def load(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -194,8 +193,6 @@ class StagedPipeline(Compressor):
     def finish(self, model: nn.Module, stages: dict[str, Any]) -> nn.Module:
         """Quantize if this is the last stage; attach the stage log for :meth:`describe`."""
         if self.quantized:
-            from .quantize import Int8Dynamic, Int8DynamicConfig
-
             model = Int8Dynamic().compress(model, Int8DynamicConfig())
         model.edgebench_stages = stages  # read by describe(); not part of the state dict
         return model.eval()
@@ -208,8 +205,6 @@ class StagedPipeline(Compressor):
             raise CompressionError(f"the saved '{self.name}' variant records no kept_heads; delete it to rebuild it")
         prune_heads(skeleton, config.kept_heads, self.name, copy=False)
         if self.quantized:
-            from .quantize import Int8Dynamic, Int8DynamicConfig
-
             skeleton = Int8Dynamic().restore(skeleton, Int8DynamicConfig())
         return skeleton
 

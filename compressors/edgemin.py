@@ -52,6 +52,7 @@ from ._stages import (
 from ._train import load_batches, train
 from .base import Batch, CompressionContext, CompressionError, register
 from .distill import QKVCapture, relation_kd_loss, resolve_layer
+from .heads import HeadsGrad, HeadsGradConfig
 
 FULL = {"prune_epochs": 2, "max_length": 128, "train_batches": None, "kd_steps": 500}
 
@@ -182,8 +183,6 @@ def _stage1(teacher: nn.Module, batches: list[Batch], data_fp: str, config: Edge
 
 def _stage2(s1: nn.Module, s1_key: str, batches: list[Batch], config: EdgeMINConfig,
             context: CompressionContext):
-    from .heads import HeadsGrad, HeadsGradConfig
-
     payload = {"stage": 2, "version": 1, "from": s1_key, "seed": context.seed,
                **{k: getattr(config, k) for k in ("prune_ratio", "prune_batches", "prune_epochs", "prune_lr", "max_length", "train_batches")}}
 

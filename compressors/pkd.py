@@ -37,6 +37,8 @@ from ._train import load_batches, train
 from .architecture import linear_targets
 from .base import Batch, CompressionContext, register
 from .distill import check_alpha, check_temperature, logit_kd_loss
+from .heads import HeadsAttn, HeadsAttnConfig
+from .prune import FFNL1, FFNL1Config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,9 +85,6 @@ class PKDConfig(StagedConfig):
 
 def prune_one_shot(model: nn.Module, config: PKDConfig, context: CompressionContext) -> nn.Module:
     """Stage 1 in place: ``heads-attn`` then ``ffn-l1`` with the config's options (registry compressors)."""
-    from .heads import HeadsAttn, HeadsAttnConfig
-    from .prune import FFNL1, FFNL1Config
-
     model = HeadsAttn().compress(model, HeadsAttnConfig(ratio=config.head_ratio, n_batches=config.head_batches,
                                                         criterion=config.criterion), context)
     return FFNL1().compress(model, FFNL1Config(sparsity=config.sparsity, include_classifier=True))

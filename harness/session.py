@@ -14,9 +14,13 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from harness import backends
 from harness.backends import variants
-from harness.measure.integrity import IntegrityLedger
+from harness.backends.torch_eager import TorchRunner
+from harness.data.inputs import text_batch
+from harness.measure import integrity
 from harness.models.profiles import get_profile
+from harness.models.tasks import TextTask, get_task
 from harness.results import faults
 
 
@@ -63,7 +67,7 @@ class BenchSession:
         self._logits: dict[tuple[str, str, str, str], torch.Tensor] = {}
         self._triple_loss: dict[tuple[str, str, int], tuple] = {}
         # Timed weights and logits, for the accuracy pass's integrity checks (harness.measure.integrity).
-        self.integrity = IntegrityLedger()
+        self.integrity = integrity.IntegrityLedger()
         self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
         # Every measurement's extra_info (+ raw samples in seconds), for the gate.
         self.results: list[dict[str, Any]] = []
@@ -93,8 +97,6 @@ class BenchSession:
     def model(self, case: Case) -> tuple[nn.Module, variants.VariantInfo]:
         """The PyTorch model of ``case`` -- for another backend, of the torch
         variant its artifact is made from (parameter counts, FLOPs)."""
-        from harness import backends
-
         case = case.on("torch", backends.get(case.backend).source_variant(case.variant))
         key = (case.profile, case.variant)
         if key not in self._models:
@@ -104,8 +106,6 @@ class BenchSession:
     def artifact_dir(self, case: Case) -> Path:
         """What ``case.backend`` loads from disk (the saved variant for torch,
         the exported ``.onnx`` folder for onnxruntime), built and cached."""
-        from harness import backends
-
         if case.backend == "torch":
             return self.variant_dir(case)
         key = (case.profile, case.variant, case.backend)
@@ -116,9 +116,6 @@ class BenchSession:
 
     def runner(self, case: Case):
         """The loaded :class:`harness.backends.Runner` of ``case``, loaded once."""
-        from harness import backends
-        from harness.backends.torch_eager import TorchRunner
-
         key = (case.profile, case.variant, case.backend)
         if key not in self._runners:
             if case.backend == "torch":  # share the already loaded model
@@ -129,8 +126,6 @@ class BenchSession:
 
     def task(self, profile: str):
         """The profile's :class:`harness.models.tasks.Task` (text or image)."""
-        from harness.models.tasks import get_task
-
         task = get_task(get_profile(profile).task)
         task.eval_limit = self.eval_limit
         return task
@@ -139,8 +134,6 @@ class BenchSession:
         """Training data for data-dependent compressors: the task's training set
         for a real-weights profile; None for random-init ones (recovering random
         weights measures nothing, so their variants are pruned one-shot)."""
-        from harness.models.tasks import TextTask
-
         prof, task = get_profile(profile), self.task(profile)
         if isinstance(task, TextTask):  # the text and MLM tasks: IMDB training reviews, for any profile
             return task.training_context()
@@ -150,8 +143,6 @@ class BenchSession:
         """Timing inputs of ``case``'s task: ``seq_len`` is the task's length axis
         (tokens for text, pixels per side for images).  Without ``case``: text."""
         if case is None:
-            from harness.data.inputs import text_batch
-
             return text_batch(batch_size, seq_len)
         task = self.task(case.profile)
         model = self.model(Case(case.profile, "fp32"))[0] if task.inputs_need_model else None  # baseline's shapes
@@ -166,8 +157,6 @@ class BenchSession:
 
     def timed_forward(self, case: Case, batch_size: int, length: int):
         """The :class:`harness.measure.integrity.TimedForward` that timing loops run for ``case``."""
-        from harness.measure import integrity
-
         pool, indices = self.timing_pool(case, batch_size, length)
         return integrity.TimedForward(self.runner(case), pool, indices)
 

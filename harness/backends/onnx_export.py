@@ -112,6 +112,8 @@ def plan(variant: str) -> tuple[str, OrtQuantization | None]:
             (torch-quantized modules other than the INT8 dynamic stages with
             default options), naming the supported path.
     """
+    # Lazy, like variants below: the backend registry imports this module in the
+    # fresh onnxruntime cold-start/memory workers, whose import cost is measured.
     import compressors
     from compressors.compose import parse_spec
 
@@ -329,7 +331,7 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
         HarnessError: unsupported variant (see :func:`plan`), export or
             quantization failure, missing onnx/onnxruntime.
     """
-    from harness.backends import variants
+    from harness.backends import variants  # lazy: see plan
 
     source, quant = plan(variant)
     root = root or cache_dir() / "onnx"

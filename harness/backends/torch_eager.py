@@ -44,12 +44,14 @@ class TorchEager(Backend):
         return torch_dir(variant)
 
     def import_runtime(self, artifact_dir: Path) -> None:
+        # Lazy: the registry loads every backend module in the fresh cold-start/memory
+        # workers, and an onnxruntime worker must not import variants (+ compressors).
         from harness.backends.variants import import_model_class
 
         import_model_class(artifact_dir)
 
     def load(self, artifact_dir: Path, threads: int, verify: bool = True) -> TorchRunner:
-        from harness.backends.variants import load_variant
+        from harness.backends.variants import load_variant  # lazy: see import_runtime
 
         torch.set_num_threads(threads)
         model, info = load_variant(artifact_dir, verify=verify)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.core.errors import HarnessError
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -55,8 +57,6 @@ def safe_output_path(path: str | os.PathLike, what: str, base: Path | None = Non
             root (e.g. ``../../etc``), naming the roots and the way to allow
             another folder.
     """
-    from harness.core.errors import HarnessError
-
     text = os.fspath(path)
     if not text or "\x00" in text:
         raise HarnessError(f"{what} {text!r} is not a usable path; pass a folder under the project")
@@ -78,8 +78,6 @@ def safe_name(name: str, what: str) -> str:
     Raises HarnessError otherwise (e.g. a machine id ``../../x`` in a crafted run file).
     """
     import re
-
-    from harness.core.errors import HarnessError
 
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
         raise HarnessError(f"{what} {name!r} is not a plain file name; the file it came from is corrupt or crafted")

@@ -11,12 +11,12 @@ import functools
 
 import torch
 
+from harness.data import text
+
 
 @functools.lru_cache(maxsize=1)
 def _token_stream() -> tuple[tuple[int, ...], int, int]:
     """(WordPiece ids of the first 400 IMDB test reviews, [CLS] id, [SEP] id)."""
-    from harness.data import text
-
     tok = text.load_tokenizer()
     texts = text.imdb_splits()["test"].texts[:400]
     ids: list[int] = []
@@ -52,8 +52,6 @@ def text_batch(batch_size: int, seq_len: int, stream: tuple[int, ...] | None = N
 @functools.lru_cache(maxsize=1)
 def _test_reviews() -> tuple[tuple[tuple[int, ...], ...], int, int]:
     """(WordPiece ids of every IMDB test review, no special tokens; [CLS] id; [SEP] id)."""
-    from harness.data import text
-
     tok = text.load_tokenizer()
     texts = text.imdb_splits()["test"].texts
     # 510 = the longest body a 512-token row holds; truncating here keeps tokenization fast and quiet.

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.core import atomic
 from harness.core.errors import HarnessError
-from harness.core.paths import ROOT
+from harness.core.paths import ROOT, safe_name, safe_output_path
 from harness.results import storage
 
 BASELINES = ROOT / "baselines"
@@ -26,8 +26,6 @@ KEEP = 5
 def baseline_dir(machine_id: str, root: Path | None = None) -> Path:
     """``<root>/<machine_id>``; the id comes from a run file, so it must be one plain
     name that stays inside ``root`` (HarnessError otherwise)."""
-    from harness.core.paths import safe_name, safe_output_path
-
     base = root or BASELINES
     return safe_output_path(base / safe_name(machine_id, "machine id"), "baseline folder", roots=[base])
 

@@ -28,8 +28,11 @@ from typing import Any
 
 import tomllib
 
+import compressors
+from harness.backends import BACKENDS
 from harness.core.errors import HarnessError
 from harness.core.paths import ROOT
+from harness.models.profiles import PROFILES
 
 SCHEMA = 1
 DEFAULT_PATH = ROOT / "baselines" / "budgets.toml"
@@ -143,9 +146,6 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
             wrong schema, or an entry with an unknown key, profile pattern,
             variant or metric, or not exactly one bound (entry's line named).
     """
-    import compressors
-    from harness.models.profiles import PROFILES
-
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -182,7 +182,6 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
             except compressors.CompressionError as exc:
                 raise HarnessError(f"{where}: {exc}") from None
         backend = entry.get("backend", "torch")
-        from harness.backends import BACKENDS
 
         if not isinstance(backend, str) or not any(_match(b, backend) for b in BACKENDS):
             raise HarnessError(f"{where}: backend {backend!r} matches no backend ({', '.join(BACKENDS)})")
@@ -240,8 +239,6 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
 
 def evaluate_all(budgets: list[Budget], rows: list[dict[str, Any]]) -> list[BudgetVerdict]:
     """Every applicable budget on every (profile, variant) row of a run."""
-    from harness.models.profiles import PROFILES
-
     return [evaluate(b, r["profile"], r["variant"], rows, r.get("backend", "torch"))
             for r in rows if r["profile"] in PROFILES
             for b in applicable(budgets, r["profile"], r["variant"], PROFILES[r["profile"]].real_weights,

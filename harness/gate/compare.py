@@ -25,7 +25,8 @@ from typing import Any
 
 from harness.core.errors import HarnessError
 from harness.gate.budgets import METRICS
-from harness.results import fingerprint
+from harness.results import fingerprint, storage
+from harness.results.rows import rows_from_results
 
 TIMED = ("latency", "throughput", "cold_start")
 DETERMINISTIC = ("size_mb", "params", "nonzero_params", "flops", "accuracy", "accuracy_mr", "peak_rss_mb")
@@ -147,9 +148,6 @@ def compare_runs(old_runs: list[dict[str, Any]], new_run: dict[str, Any], tolera
                  **kwargs: Any) -> tuple[list[Comparison], list[str]]:
     """All comparisons of a run with one or more blessed runs, plus notes
     (another machine, a single blessed run)."""
-    from harness.results import storage
-    from harness.results.rows import rows_from_results
-
     notes: list[str] = []
     new_res = storage.results(new_run)
     old_res = [storage.results(run) for run in old_runs]

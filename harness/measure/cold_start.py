@@ -22,6 +22,7 @@ FIELDS = ("import_ms", "load_ms", "first_forward_ms", "cold_start_ms")
 
 def worker_cold_start(variant_dir: Path, inputs_file: Path, threads: int, t_start: float,
                       backend: str = "torch") -> dict[str, Any]:
+    # Imported here, in the fresh worker: their cost is part of the measured import_ms.
     import torch
 
     from harness import backends

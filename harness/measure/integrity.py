@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 
 from harness.core.errors import HarnessError
+from harness.models.inference import predict_logits
 
 SAMPLES = 6                # timed rounds whose logits are kept and checked (rounds 0, 2, 6, 14, 30, 62)
 RECOMPUTE_ATOL, RECOMPUTE_RTOL = 1e-5, 1e-4  # same model, same batch, same threads: (near-)bitwise
@@ -163,8 +164,6 @@ def after_timing(ledger: IntegrityLedger, key: tuple[str, str], fn: TimedForward
     ``ledger`` is the session's record (updated here), ``key`` is (profile, variant).
     Returns the fields recorded with the result row.  Raises IntegrityError.
     """
-    from harness.models.inference import predict_logits
-
     worst = 0.0
     for k, timed in sorted(fn.captured.items()):
         batch = fn.pool[k]

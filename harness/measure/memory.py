@@ -59,6 +59,7 @@ def worker_peak_memory(variant_dir: Path, inputs_file: Path, threads: int, backe
     ``peak_rss_delta_mb`` -- the rise over the post-import RSS -- is the
     figure that compares backends; ``peak_rss_mb`` includes torch's runtime.
     """
+    # Imported here, in the fresh worker, before the post-import RSS the delta is measured from.
     import psutil
     import torch
     from memory_profiler import memory_usage

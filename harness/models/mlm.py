@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from harness.core import checks
 from harness.core import train as training
 from harness.data import text
+from harness.models import convert, finetune
 
 CHECKPOINT_PREFIX = "minilm-l6-mlm-"
 MODEL_CLASS = "DistilBertForMaskedLM"
@@ -133,8 +134,6 @@ def _train_texts(recipe: MLMRecipe) -> list[str]:
 
 def recipe_hash(recipe: MLMRecipe, texts: list[str] | None = None) -> str:
     """16 hex digits over the recipe, the encoder weights' sha256 and the training texts."""
-    from harness.models import finetune
-
     texts = _train_texts(recipe) if texts is None else texts
     blob = json.dumps({"recipe": dataclasses.asdict(recipe),
                        "weights": finetune.pretrained_weights_sha256(),
@@ -185,8 +184,6 @@ def baseline_checkpoint(recipe: MLMRecipe = MLMRecipe()) -> Path:
     sha256 like the fine-tuned baseline and rebuilt if corrupt.  Raises
     HarnessError (naming ``python -m harness setup``) if the assets are missing.
     """
-    from harness.models import convert, finetune
-
     texts = _train_texts(recipe)
     digest = recipe_hash(recipe, texts)
     folder = finetune.checkpoint_folder(CHECKPOINT_PREFIX, digest)
@@ -213,8 +210,6 @@ def baseline_checkpoint(recipe: MLMRecipe = MLMRecipe()) -> Path:
 
 
 def load_baseline() -> nn.Module:
-    from harness.models import finetune
-
     return finetune.load_checkpoint(baseline_checkpoint(), MODEL_CLASS)
 
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 
 from harness.core.errors import HarnessError
+from harness.models import finetune, mlm, vision_train
 
 SEQ_LENGTHS = (16, 32, 64, 128, 256, 512)
 BATCH_SIZES = (1, 8, 32)
@@ -88,26 +89,18 @@ def _random_key(config_kwargs: dict, seed: int = 42) -> Callable[[], str]:
 
 
 def _minilm_key() -> str:
-    from harness.models import finetune
-
     return "finetuned-" + finetune.recipe_hash(finetune.FinetuneRecipe())
 
 
 def _minilm_load() -> nn.Module:
-    from harness.models import finetune
-
     return finetune.load_checkpoint(finetune.baseline_checkpoint(finetune.FinetuneRecipe()))
 
 
 def _mlm_key() -> str:
-    from harness.models import mlm
-
     return "mlm-" + mlm.recipe_hash(mlm.MLMRecipe())
 
 
 def _mlm_load() -> nn.Module:
-    from harness.models import mlm
-
     return mlm.load_baseline()
 
 
@@ -129,14 +122,10 @@ def _convnext_random(config_kwargs: dict, seed: int = 42) -> Callable[[], nn.Mod
 
 
 def _fmnist_key() -> str:
-    from harness.models import vision_train
-
     return "trained-" + vision_train.recipe_hash(vision_train.VisionRecipe())
 
 
 def _fmnist_load() -> nn.Module:
-    from harness.models import vision_train
-
     return vision_train.load_checkpoint(vision_train.baseline_checkpoint(vision_train.VisionRecipe()))
 
 

@@ -27,7 +27,12 @@ from typing import Any, Callable, ClassVar
 import torch
 import torch.nn as nn
 
+from compressors import CompressionContext
 from harness.core.errors import HarnessError
+from harness.data import assets, images, text
+from harness.data.inputs import text_batch, text_batches
+from harness.models import convert, mlm
+from harness.models.inference import predict_logits, predict_logits_hidden
 
 POOL = 256  # distinct batches per timing pool (fewer when the test set has fewer long reviews)
 
@@ -105,25 +110,17 @@ class TextTask(Task):
     triple_loss = True
 
     def inputs(self, model, batch_size, length):
-        from harness.data.inputs import text_batch
-
         return text_batch(batch_size, length)
 
     def timing_pool(self, model, batch_size, length):
         """Up to ``POOL`` distinct batches of IMDB test reviews, with their indices."""
-        from harness.data.inputs import text_batches
-
         return text_batches(batch_size, length, POOL)
 
     def check_data(self):
-        from harness.data import assets
-
         for name in assets.ASSETS:
             assets.asset_dir(name)
 
     def _full(self, eval_set: str):
-        from harness.data import text
-
         if eval_set == "imdb-test":
             return text.imdb_splits()["test"]
         if eval_set == "mr":
@@ -141,9 +138,6 @@ class TextTask(Task):
         return None if kept is None else {index: row for row, index in enumerate(kept)}
 
     def logits(self, model, eval_set):
-        from harness.data import text
-        from harness.models.inference import predict_logits
-
         return predict_logits(model, text.batches(self.dataset(eval_set), text.load_tokenizer(), batch_size=32))
 
     def training_context(self, batch_size: int = 16, max_length: int = 128):
@@ -151,10 +145,6 @@ class TextTask(Task):
         fine-tuning): the IMDB train split as ``(input_ids (B, L), attention_mask (B, L),
         labels (B,))`` batches, tokenised lazily on each call; EdgeMIN's student is
         paraphrase-MiniLM-L3 (:func:`harness.models.convert.load_minilm_l3_as_distilbert`)."""
-        from compressors import CompressionContext
-        from harness.data import text
-        from harness.models import convert
-
         def train_batches():
             return text.batches(text.imdb_splits()["train"], text.load_tokenizer(), batch_size, max_length)
 
@@ -164,9 +154,6 @@ class TextTask(Task):
         return CompressionContext(train_batches, seed=42, load_student=load_student)
 
     def triple_loss_inputs(self, model, n):
-        from harness.data import text
-        from harness.models.inference import predict_logits_hidden
-
         ds = self.dataset(self.eval_sets[0])
         ds = ds.subset(range(min(n, len(ds))))
         logits, hidden = predict_logits_hidden(model, text.batches(ds, text.load_tokenizer(), batch_size=32))
@@ -190,8 +177,6 @@ class MLMTask(TextTask):
         return super().timing_pool(model, batch_size, length)[0], None
 
     def _batches(self, eval_set: str):
-        from harness.models import mlm
-
         if eval_set != "imdb-mlm":
             raise self._unknown(eval_set)
         return mlm.eval_batches()
@@ -203,13 +188,9 @@ class MLMTask(TextTask):
         return None  # the masked set is fixed (256 reviews), never cut by eval_limit
 
     def logits(self, model, eval_set):
-        from harness.models import mlm
-
         return mlm.masked_logits(model, self._batches(eval_set))[0]
 
     def triple_loss_inputs(self, model, n):
-        from harness.models import mlm
-
         logits, labels, hidden = mlm.masked_logits(model, self._batches("imdb-mlm"), hidden=True)
         return logits, hidden, labels
 
@@ -278,8 +259,6 @@ class ImageTask(Task):
 
     def _batch(self, model, batch_size: int, length: int, k: int) -> dict[str, torch.Tensor]:
         """Batch ``k``: test images ``[k * batch_size, (k + 1) * batch_size)``, resized."""
-        from harness.data import images
-
         config = self._config(model)
         test = images.fashion_mnist("test")
         if batch_size > len(test):
@@ -291,20 +270,14 @@ class ImageTask(Task):
     def timing_pool(self, model, batch_size, length):
         """Up to ``POOL`` distinct batches of consecutive test images (disjoint), like the
         text task's distinct reviews; examples are not tracked (the logit check is IMDB's)."""
-        from harness.data import images
-
         first = self.inputs(model, batch_size, length)  # validates sizes once
         count = max(1, min(POOL, len(images.fashion_mnist("test")) // batch_size))
         return [first] + [self._batch(model, batch_size, length, k) for k in range(1, count)], None
 
     def check_data(self):
-        from harness.data import images
-
         images.check_installed()
 
     def dataset(self, eval_set: str):
-        from harness.data import images
-
         if eval_set == "fmnist-test":
             return self._limited(images.fashion_mnist("test"))
         if eval_set == "fmnist-edge20":
@@ -316,8 +289,6 @@ class ImageTask(Task):
 
     @torch.inference_mode()
     def logits(self, model, eval_set, batch_size: int = 256):
-        from harness.data import images
-
         config = self._config(model)
         size = int(getattr(config, "image_size", 28))
         out = []
@@ -330,9 +301,6 @@ class ImageTask(Task):
     def training_context(self):
         """Fashion-MNIST train batches ``(pixel_values (B, 1, 28, 28), labels (B,))``
         in a fixed shuffled order (seed 42) for recovery fine-tuning."""
-        from compressors import CompressionContext
-        from harness.data import images
-
         def train_batches():
             ds = images.fashion_mnist("train")
             if self.train_size is not None:

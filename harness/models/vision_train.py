@@ -34,6 +34,7 @@ import torch.nn as nn
 from harness.core import train as training
 from harness.core.errors import HarnessError
 from harness.data import images
+from harness.models.finetune import cached_checkpoint, checkpoint_problem
 
 CHECKPOINT_PREFIX = "convnext-fmnist-"
 
@@ -133,8 +134,6 @@ def load_checkpoint(path: Path) -> nn.Module:
     from safetensors.torch import load_file
     from transformers import ConvNextConfig, ConvNextForImageClassification
 
-    from harness.models.finetune import checkpoint_problem
-
     path = Path(path)
     if not path.is_dir():
         raise HarnessError(f"no trained convnext-fmnist checkpoint at {path}: run 'python -m harness setup'")
@@ -152,8 +151,6 @@ def baseline_checkpoint(recipe: VisionRecipe = VisionRecipe(), progress: bool = 
     Cached by :func:`harness.models.finetune.cached_checkpoint`: concurrent
     builders of the same hash train it once; a corrupt one is retrained.
     """
-    from harness.models.finetune import cached_checkpoint
-
     train_ds = _train_split(recipe)
     digest = recipe_hash(recipe, train_ds)
 

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.gate import compare
+from harness.gate import budgets, compare
 from harness.gate.budgets import METRICS
 from harness.report.common import NA, markdown_table
+from harness.report.summary import document
 from harness.results import fingerprint, storage
 from harness.results.rows import collect
 
@@ -93,8 +94,6 @@ def _timing_samples(results: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]
 
 def _summary(run: dict[str, Any], path: Path, results: list[dict[str, Any]]) -> dict[str, Any]:
     """The run's summary document (the rows every report reads), from its results read once."""
-    from harness.report.summary import document
-
     doc = document(run, Path(path), collect(results))
     if not doc["rows"]:
         raise HarnessError(f"{path} has no variants (only machine-level results); "
@@ -108,8 +107,6 @@ def diff_runs(path_a: Path, path_b: Path, alpha: float = 0.01, threshold: float 
 
     Raises HarnessError: a run missing, not ours, or without variants.
     """
-    from harness.gate import budgets
-
     run_a, run_b = storage.load_run(Path(path_a)), storage.load_run(Path(path_b))
     results_a, results_b = storage.results(run_a), storage.results(run_b)
     doc_a, doc_b = _summary(run_a, path_a, results_a), _summary(run_b, path_b, results_b)

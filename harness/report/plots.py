@@ -24,6 +24,9 @@ matplotlib.use("Agg")  # files only: never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
+from harness.report import common
+from harness.results.rows import sweep_points
+
 DPI = 110
 
 
@@ -123,8 +126,6 @@ def sparsity_sweep(rows: list[dict[str, Any]], footer: str) -> bytes | None:
     """Study 002: accuracy vs target sparsity, global vs layer-wise (with/without
     recovery when both exist), compression ratio on the right axis; None
     without a measured sweep on a profile with real weights."""
-    from harness.results.rows import sweep_points
-
     fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32" and r.get("backend", "torch") == "torch"}
     points = {k: v for k, v in sweep_points(rows).items() if any(r.get("accuracy") is not None for r in v)}
     profiles = list(dict.fromkeys(k[0] for k in points))
@@ -265,9 +266,7 @@ FIGURES = (
 
 def render_all(doc: dict[str, Any]) -> list[tuple[str, str, str, bytes]]:
     """``(table slug, caption, file name, PNG bytes)`` of every figure the run has data for."""
-    from harness.report.common import footer
-
-    foot = footer(doc)
+    foot = common.footer(doc)
     out = []
     for slug, caption, name, fn in FIGURES:
         png = fn(doc["rows"], foot)

@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.gate import budgets
 from harness.measure import peak
+from harness.report import vision as report_vision
 from harness.results import rows as run_rows
 from harness.results import storage
 
@@ -43,8 +45,6 @@ def add_efficiency(row: dict[str, Any], gemm_peak: dict[str, Any] | None) -> Non
 
 def document(run: dict[str, Any], run_path: Path, collected: run_rows.RunRows) -> dict[str, Any]:
     """The summary document of ``run`` (saved at ``run_path``) from its collected rows."""
-    from harness.report import vision as report_vision
-
     rows = collected.rows
     fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32" and r["backend"] == "torch"}
     for r in rows:
@@ -75,8 +75,6 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
 
 def budget_verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every applicable budget of ``baselines/budgets.toml`` on ``rows``, failures first."""
-    from harness.gate import budgets
-
     out = [{"verdict": v.label, "message": v.message, "why": v.budget.why}
            for v in budgets.evaluate_all(budgets.load_budgets(), rows)]
     return sorted(out, key=lambda v: v["verdict"] != "FAIL")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core import atomic
+from harness.core.errors import HarnessError
 from harness.report import backends as report_backends
 from harness.report import distill as report_distill
 from harness.report import vision as report_vision
@@ -206,12 +207,11 @@ def write_report(run_path: Path | None, out_dir: Path, with_plots: bool = True) 
     run = storage.load_run(run_path)
     doc = summary(run, run_path)
     if not doc["rows"]:
-        from harness.core.errors import HarnessError
-
         raise HarnessError(f"{run_path} has no results of this suite's metrics; re-run 'pytest suites/ --benchmark-autosave'")
     doc["budgets"] = budget_verdicts(doc["rows"])
     figures: list[tuple[str, str, str, bytes]] = []
     if with_plots:
+        # Imports matplotlib: only when figures are drawn.
         from harness.report import plots
 
         figures = plots.render_all(doc)

@@ -32,6 +32,7 @@ import pytest
 
 from harness.core import atomic
 from harness.core.errors import HarnessError
+from harness.core.paths import safe_output_path
 
 FAILURES = pytest.StashKey[list]()
 INTERRUPTED = pytest.StashKey[str]()
@@ -146,8 +147,6 @@ def check_output_options(config: pytest.Config) -> None:
 
     Raises pytest.UsageError (exit 4) naming the option otherwise.
     """
-    from harness.core.paths import safe_output_path
-
     try:
         storage = config.getoption("benchmark_storage", None)
         if isinstance(storage, str) and ("://" not in storage or storage.startswith("file://")):

@@ -16,7 +16,10 @@ import dataclasses
 from collections import defaultdict
 from typing import Any
 
+import compressors
+from harness.measure import peak
 from harness.models.profiles import PROFILES
+from harness.models.tasks import eval_suffix
 
 # Results describing the run or machine rather than one (profile, variant).
 MACHINE_METRICS = ("int8_engine", "gemm_peak")
@@ -55,8 +58,6 @@ class VariantConfig:
 
 
 def _split(stage: str) -> tuple[str, str | None, dict[str, Any]]:
-    import compressors
-
     try:
         return compressors.split_spec(stage)
     except compressors.CompressionError:  # options that are not field=value: the method, no arguments
@@ -69,8 +70,6 @@ def variant_config(variant: str, facts: dict[str, Any] | None = None) -> Variant
     ``quant_engine``), each missing fact read from the variant's name instead
     (runs saved before it was recorded).  A variant name is its spec: stages
     joined by ``+``, each ``method@arg:option=value``."""
-    from harness.measure import peak
-
     facts = facts or {}
     stages = tuple(variant.split("+"))
     specs = [_split(s) for s in stages]
@@ -152,8 +151,6 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif m == "memory":
             row["peak_rss_mb"], row["peak_rss_delta_mb"] = r["peak_rss_mb"], r["peak_rss_delta_mb"]
         elif m == "quality":
-            from harness.models.tasks import eval_suffix
-
             suffix = eval_suffix(r["eval_set"])
             row["accuracy" + suffix] = r["accuracy"]
             row[f"accuracy{suffix}_ci95"] = r["accuracy_ci95"]
