@@ -19,15 +19,15 @@ while per-channel kept 100.6%, at the same latency (measured here).
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import warnings
 from typing import Any
 
 import torch
 import torch.ao.nn.quantized.dynamic as nnqd
 import torch.nn as nn
+
+from harness.core.quiet import drop_known_import_noise
 
 from .architecture import is_head
 from .base import CompressionError, Compressor, CompressorConfig, register
@@ -70,45 +70,14 @@ def _quantize_torch_ao(model: nn.Module, config: Int8DynamicConfig) -> nn.Module
         )
 
 
-# What importing torchao logs on a CPU-only machine, by logger: its CUDA-only
-# kernels failing to load (harmless: the int8 path runs on torch._int_mm), and
-# torch deprecating torchao's register_constant on an Enum.  Only these records
-# are dropped, only while torchao is imported, so our own output stays visible.
-_TORCHAO_IMPORT_NOISE = {
-    "torchao": "Failed to load ",
-    "torch.utils._pytree": "is an Enum subclass and is now natively supported",
-}
-
-
-class _DropKnown(logging.Filter):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in str(record.msg)
-
-
-@contextlib.contextmanager
-def _quiet_torchao_import():
-    filters = [(logging.getLogger(name), _DropKnown(text)) for name, text in _TORCHAO_IMPORT_NOISE.items()]
-    for logger, known in filters:
-        logger.addFilter(known)
-    try:
-        yield
-    finally:
-        for logger, known in filters:
-            logger.removeFilter(known)
-
-
 def _quantize_torchao(model: nn.Module, config: Int8DynamicConfig) -> nn.Module:
     # Imported here, not at module level: only the torchao engine needs it, and
     # importing it is slow and loads its kernel libraries into the process.
-    with _quiet_torchao_import():
-        from torchao.quantization import (
-            Int8DynamicActivationInt8WeightConfig,
-            quantize_,
-        )
+    drop_known_import_noise()  # its CPU-only kernel-load failures (harness.core.quiet)
+    from torchao.quantization import (
+        Int8DynamicActivationInt8WeightConfig,
+        quantize_,
+    )
 
     def keep(mod: nn.Module, name: str) -> bool:
         return isinstance(mod, nn.Linear) and (config.include_classifier or not is_head(name))
