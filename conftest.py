@@ -29,10 +29,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "variants a backend cannot run are skipped with the reason (default: %(default)s)")
     group.addoption("--threads", type=int, default=None,
                     help="intra-op threads for every measurement (default: physical cores)")
+    group.addoption("--blocks", type=int, default=9,
+                    help="minimum repetitions of every latency/throughput campaign: each repetition times one "
+                         "block of every cell of the shape, in a shuffled order (default: %(default)s)")
+    group.addoption("--block-seconds", type=float, default=0.4,
+                    help="seconds per timed block, at least one round (default: %(default)s)")
+    group.addoption("--timing-cap-s", type=float, default=90.0,
+                    help="a campaign adds repetitions until its paired ratios are within ±1%% and no budget is "
+                         "undecided, for at most this many seconds (default: %(default)s)")
     group.addoption("--bench-seconds", type=float, default=3.0,
-                    help="target timed seconds per latency/throughput benchmark (default: %(default)s)")
+                    help="target timed seconds of the in-process INT8 engine probe (default: %(default)s)")
     group.addoption("--min-rounds", type=int, default=20,
-                    help="minimum timed rounds per latency benchmark (default: %(default)s)")
+                    help="minimum timed rounds of the in-process INT8 engine probe (default: %(default)s)")
     group.addoption("--cold-start-samples", type=int, default=5,
                     help="fresh processes per cold-start measurement (default: %(default)s)")
     group.addoption("--memory-samples", type=int, default=3,
@@ -71,6 +79,10 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "profiles": config.getoption("--profiles"),
         "variants": config.getoption("--variants"),
         "backends": config.getoption("--backends"),
+        "timing_design": "interleaved",
+        "blocks": config.getoption("--blocks"),
+        "block_seconds": config.getoption("--block-seconds"),
+        "timing_cap_s": config.getoption("--timing-cap-s"),
         "bench_seconds": config.getoption("--bench-seconds"),
         "min_rounds": config.getoption("--min-rounds"),
     }

@@ -59,7 +59,8 @@ def _check(args: argparse.Namespace) -> int:
 
     run = storage.load_run(_run_path(args.run))
     rows = rows_from_results(storage.results(run))
-    verdicts = budgets.evaluate_all(budgets.load_budgets(args.budgets), rows)
+    verdicts = budgets.evaluate_all(budgets.load_budgets(args.budgets), rows,
+                                    run["machine_info"].get("edgebench", {}).get("isa_flags"))
     print(render_budgets(verdicts))
     return 1 if any(v.passed is False for v in verdicts) else 0
 

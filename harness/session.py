@@ -19,9 +19,26 @@ from harness.backends import variants
 from harness.backends.torch_eager import TorchRunner
 from harness.data.inputs import text_batch
 from harness.measure import integrity
+from harness.measure.interleave import Campaign, Target, TimingWorker
+from harness.measure.stats import AA_BOUNDS
 from harness.models.profiles import get_profile
 from harness.models.tasks import TextTask, get_task
 from harness.results import faults
+
+
+@dataclasses.dataclass
+class TimingOptions:
+    """How a campaign times (harness.measure.interleave): ``block_s`` seconds per block (at
+    least ``min_rounds`` rounds), at least ``min_repetitions`` repetitions, then more until
+    every ratio's CI half-width is at most ``precision`` (fraction) and no budget is
+    undecided, or ``cap_s`` seconds per campaign have passed; ``seed`` fixes the shuffles."""
+
+    block_s: float = 0.4
+    min_rounds: int = 1
+    min_repetitions: int = 9
+    cap_s: float = 90.0
+    precision: float = 0.01
+    seed: int = 20261201
 
 
 def default_threads() -> int:
@@ -71,13 +88,90 @@ class BenchSession:
         self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
         # Every measurement's extra_info (+ raw samples in seconds), for the gate.
         self.results: list[dict[str, Any]] = []
+        # Interleaved timing: which cases each (profile, batch, length) campaign times (the
+        # suite fills it from its collected items), budgets' ratio limits per cell, workers.
+        self.timing = TimingOptions()
+        self.timing_plan: dict[tuple[str, int, int], list[Case]] = {}
+        self.timing_limits: Any = lambda case, batch, length: []
+        self._workers: dict[str, TimingWorker] = {}
+        self._campaigns: dict[tuple[str, int, int], Campaign] = {}
         torch.set_num_threads(threads)
 
     def record(self, extra_info: dict[str, Any], samples_s: list[float] | None = None) -> None:
         self.results.append({**extra_info, "samples_s": list(samples_s or [])})
 
     def close(self) -> None:
+        for worker in self._workers.values():
+            worker.close()
         self._tmp.cleanup()
+
+    # --- interleaved timing ---------------------------------------------------------
+
+    def _worker(self, case: Case, label: str) -> TimingWorker:
+        if label not in self._workers:
+            self.runner(case)  # verified (checksums, ONNX checker) here; the worker loads unverified
+            self._workers[label] = TimingWorker(label, self.artifact_dir(case), case.backend, self.threads)
+        return self._workers[label]
+
+    def campaign(self, case: Case, batch_size: int, length: int) -> Campaign:
+        """The finished campaign of ``case``'s shape: every planned case of the profile at
+        (``batch_size``, ``length``), torch fp32 twice (the A/A control), timed once per run.
+
+        A case that fails to build or load is left out (its own item reports why)."""
+        key = (case.profile, batch_size, length)
+        if key not in self._campaigns:
+            cases = list(self.timing_plan.get(key) or [case])
+            fp32 = Case(case.profile, "fp32")
+            workers: dict[str, TimingWorker] = {}
+            for c in cases:
+                try:
+                    workers[c.id] = self._worker(c, c.id)
+                except Exception:  # noqa: BLE001 -- reported by that case's own item
+                    if c.id == case.id:
+                        raise
+            if fp32.id in workers:
+                workers[f"{fp32.id}~aa"] = self._worker(fp32, f"{fp32.id}~aa")
+            pool, _ = self.timing_pool(case, batch_size, length)
+            path = Path(self._tmp.name) / f"pool-{case.profile}-{batch_size}x{length}.pt"
+            torch.save(pool, path)
+            tag = self.task(case.profile).length_tag
+            campaign = Campaign(f"{case.profile} bs={batch_size} {tag}={length}", workers, path,
+                                self.timing.block_s, self.timing.min_rounds, self.timing.seed + len(self._campaigns))
+            targets, pairs = [], []
+            for c in cases:
+                if c.id not in workers:
+                    continue
+                refs = [r.id for r in (fp32, fp32.on(c.backend)) if r.id in workers and r.id != c.id]
+                pairs += [(c.id, r) for r in dict.fromkeys(refs)]
+                if fp32.id in workers and c.id != fp32.id:
+                    targets += [Target(c.id, fp32.id, limit) for limit in self.timing_limits(c, batch_size, length)]
+            if fp32.id in workers:
+                pairs.append((f"{fp32.id}~aa", fp32.id))
+                targets += [Target(f"{fp32.id}~aa", fp32.id, limit) for limit in AA_BOUNDS]
+            campaign.run(self.timing.min_repetitions, self.timing.cap_s, targets, self.timing.precision, pairs,
+                         progress=None)
+            self._campaigns[key] = campaign
+        return self._campaigns[key]
+
+    def timing_record(self, case: Case, batch_size: int, length: int, ikey: tuple[str, str]) -> tuple[list[float], dict]:
+        """``case``'s pooled per-round samples (s) and the fields its result row records:
+        the campaign's blocks and order, the A/A control (torch fp32 only) and the integrity
+        checks of the worker's timed logits and weights."""
+        campaign = self.campaign(case, batch_size, length)
+        if case.id not in campaign.workers:
+            raise faults.VariantBuildError(f"{case.id} could not be timed (see its build or load failure)")
+        pool, indices = self.timing_pool(case, batch_size, length)
+        captured = {k: torch.tensor(v) for k, v in campaign.captured.get(case.id, {}).items()}
+        worker = campaign.workers[case.id]
+        fields = campaign.record(case.id)
+        fields["campaign_order"] = campaign.order
+        fields["backend_session"] = worker.state.get("session")
+        aa = f"{case.id}~aa"
+        if aa in campaign.workers:
+            fields["aa_block_p50_ms"] = [s * 1e3 for s in campaign.block_p50_s(aa)]
+        fields.update(integrity.check_timed(self.integrity, ikey, self.runner(case), pool, indices, captured,
+                                            worker.state["state_sha256"], len(campaign.samples_s(case.id)), length))
+        return campaign.samples_s(case.id), fields
 
     def variant_dir(self, case: Case) -> Path:
         key = (case.profile, case.variant)

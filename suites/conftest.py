@@ -144,6 +144,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [i for i in items if i.originalname != "test_against_baseline"]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After every plugin's modifyitems (-k, -m): the plan holds exactly the selected cells.
+    session.config.stash[TIMING_PLAN] = _timing_plan(session.items)
+
+
+def _timing_plan(items: list[pytest.Item]) -> dict[tuple[str, int, int], list[Case]]:
+    """(profile, batch size, length) -> the cases the selected latency/throughput items time there
+    (one interleaved campaign each; batch-1 latency at the static length and throughput at batch 1
+    are the same campaign)."""
+    from harness.models.profiles import get_profile
+
+    plan: dict[tuple[str, int, int], list[Case]] = {}
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        case = params.get("case")
+        if case is None or case.skip or item.originalname not in ("test_latency", "test_throughput"):
+            continue
+        if item.originalname == "test_latency":
+            key = (case.profile, 1, params["seq_len"])
+        else:
+            key = (case.profile, params["batch_size"], get_profile(case.profile).static_length)
+        cells = plan.setdefault(key, [])
+        if all(c.id != case.id for c in cells):
+            cells.append(case)
+    return plan
+
+
+TIMING_PLAN = pytest.StashKey[dict]()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Show a HarnessError (corrupt cache, failed worker, ...) as its one-line message."""
@@ -159,15 +190,41 @@ def pytest_runtest_makereport(item, call):
 def bench(request: pytest.FixtureRequest):
     from harness.session import default_threads
 
-    session = BenchSession(request.config.getoption("--threads") or default_threads(),
-                           rebuild=not request.config.getoption("--no-rebuild"))
-    session.eval_limit = request.config.getoption("--eval-limit")
+    from harness.gate import budgets
+    from harness.models.profiles import get_profile
+    from harness.session import TimingOptions
+
+    config = request.config
+    session = BenchSession(config.getoption("--threads") or default_threads(),
+                           rebuild=not config.getoption("--no-rebuild"))
+    session.eval_limit = config.getoption("--eval-limit")
+    session.timing = TimingOptions(block_s=config.getoption("--block-seconds"),
+                                   min_repetitions=config.getoption("--blocks"),
+                                   cap_s=config.getoption("--timing-cap-s"))
+    session.timing_plan = config.stash.get(TIMING_PLAN, {})
+    all_budgets = budgets.load_budgets(config.getoption("--budgets") or budgets.DEFAULT_PATH)
+
+    def limits(case: Case, batch_size: int, length: int) -> list[float]:
+        """Time-ratio bounds the budgets will judge ``case`` against at this shape (a campaign
+        keeps adding repetitions while one of them falls inside a CI)."""
+        out = []
+        for b in budgets.applicable(all_budgets, case.profile, case.variant, get_profile(case.profile).real_weights,
+                                    backend=case.backend):
+            if b.paired and b.base_metric == "p50_ms" and batch_size == 1 and b.metric == f"p50_ms@{length}":
+                out.append(b.limit)
+            elif (b.paired and b.metric == f"throughput_sps@{batch_size}"
+                  and length == get_profile(case.profile).static_length):
+                out.append(1 / b.limit)  # a throughput ratio is the inverse time ratio
+        return out
+
+    session.timing_limits = limits
     yield session
     session.close()
 
 
 @pytest.fixture(scope="session")
 def opts(request: pytest.FixtureRequest) -> dict:
+    """Options of the fresh-process measurements and the in-process INT8 engine probe."""
     c = request.config
     return {
         "seconds": c.getoption("--bench-seconds"),

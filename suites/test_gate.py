@@ -16,7 +16,7 @@ def test_budget(bench, budget, profile, variant, backend):
     verdict = budgets_mod.evaluate(budget, profile, variant, rows_from_results(bench.results), backend)
     if verdict.passed is None:
         pytest.skip(verdict.message)
-    if not verdict.passed:
+    if not verdict.passed:  # fail, inconclusive (CI straddles the bound) or too noisy (A/A control)
         load = max((r.get("load_avg_1m") or 0.0 for r in bench.results), default=0.0)
         cores = bench.threads
         hint = (f" [machine load reached {load:.1f} on {cores} threads' worth of cores while measuring: "

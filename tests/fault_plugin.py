@@ -5,7 +5,8 @@
 * ``oom-worker`` -- SIGKILLs itself in the fresh process, as the kernel's
   out-of-memory killer does;
 * ``fail-build`` -- its compression raises;
-* ``interrupt-timing`` -- sends the suite SIGINT from inside a timing loop.
+* ``interrupt-timing`` -- sends the suite SIGINT from inside a timing loop (from its
+  timing worker to the waiting suite process, as a Ctrl-C during a campaign).
 
 With ``EDGEBENCH_TEST_SIGTERM_DURING_SAVE=<variant>`` the process sends itself
 SIGTERM after that variant's files are written but before they are published
@@ -69,11 +70,12 @@ class FailBuild(Compressor):
 
 def _interrupt_on_call(model, n=5):
     forward, calls = model.forward, []
+    timing_worker = _in_fresh_worker() and sys.argv[1:2] == ["time"]
 
     def counted(*args, **kwargs):
         calls.append(1)
-        if len(calls) == n and not _in_fresh_worker():
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of a timing loop
+        if len(calls) == n and timing_worker:
+            os.kill(os.getppid(), signal.SIGINT)  # Ctrl-C of the suite in the middle of a timing campaign
         return forward(*args, **kwargs)
 
     model.forward = counted
@@ -82,7 +84,7 @@ def _interrupt_on_call(model, n=5):
 
 @register
 class InterruptTiming(Compressor):
-    """The suite's process gets SIGINT on this variant's 5th forward after loading."""
+    """The suite's process gets SIGINT on this variant's 5th forward in its timing worker."""
 
     name = "interrupt-timing"
     config_cls = FaultConfig

@@ -5,7 +5,10 @@ The artifact is an exported (and possibly ORT-quantized) ``model.onnx``
 
 * ``intra_op_num_threads`` = the thread count torch uses in the same run (one
   per physical core), ``inter_op_num_threads`` = 1 with sequential execution
-  (a single-stream, batch-1 edge deployment, like torch eager);
+  (a single-stream, batch-1 edge deployment, like torch eager); intra-op
+  spinning left at ORT's default (on): each timed session has a worker process
+  of its own (:mod:`harness.measure.interleave`), so its spinning threads no
+  longer steal cores from another measurement in the same process;
 * ``CPUExecutionProvider`` only;
 * ``graph_optimization_level = ORT_ENABLE_ALL`` (ORT's default for
   inference: constant folding, node fusions such as attention/LayerNorm/GELU);
@@ -49,7 +52,7 @@ class OrtRunner:
 
         return {"runtime": f"onnxruntime {ort.__version__}", "providers": self.session.get_providers(),
                 "graph_optimization_level": GRAPH_OPT_LEVEL, "intra_op_threads": self.threads,
-                "inter_op_threads": 1, "execution_mode": "ORT_SEQUENTIAL", "allow_spinning": False, "opset": self.meta["opset"],
+                "inter_op_threads": 1, "execution_mode": "ORT_SEQUENTIAL", "allow_spinning": "ORT default (on)", "opset": self.meta["opset"],
                 "exporter": self.meta["exporter"], "quantization": self.meta["quantization"]}
 
 
@@ -82,9 +85,6 @@ class OnnxRuntime(Backend):
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # ORT's intra-op threads spin after every run by default; in an interleaved
-        # run that spinning steals the cores from the next (torch) measurement.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT_LEVEL)
         opts.log_severity_level = 3  # errors only: ORT's warnings would flood the suite's output
         path = Path(artifact_dir) / onnx_export.MODEL_FILE

@@ -14,8 +14,22 @@ backend (``harness.backends``); ratio budgets always compare with the
 what ONNX Runtime buys over today's PyTorch eager baseline (and a ratio budget
 may apply to ``fp32`` on a backend other than torch).
 
-and a ``why`` saying where the number comes from.  Budgets are machine
-independent and checked on every run; they are not tuned until green.
+and a ``why`` saying where the number comes from.  Budgets are checked on every
+run; they are not tuned until green.  INT8's gain is a property of the
+instruction set (VNNI/AMX vs AVX2 only), so a budget may carry ``cpu_flags``:
+ISA flags of the recorded fingerprint (``harness.results.fingerprint.ISA_FLAGS``)
+that must all be present (``"!flag"``: absent); on another CPU it does not apply.
+
+**Timing ratios are judged on their confidence interval.**  A ``p50_ms@N`` or
+``throughput_sps@N`` ratio budget of an interleaved run (issue 16) reads the
+paired in-run ratio and its 95% CI (``harness.results.rows``): **pass** when the
+whole CI is inside the bound, **fail** when it is wholly outside,
+**inconclusive** when it straddles the bound (the campaign has already bought
+more repetitions up to its time cap: the machine is too noisy to decide), and
+**too noisy** when the run's own A/A control (torch fp32 timed twice) lies
+outside :data:`harness.measure.stats.AA_BOUNDS`.  Only "pass" passes.  A run
+saved before issue 16 (one block per variant, no CI) is judged on its point
+ratio and labelled "single-block timing, no CI".
 ``evaluate`` returns verdicts; rendering them is the caller's business.
 """
 from __future__ import annotations
@@ -32,6 +46,8 @@ import compressors
 from harness.backends import BACKENDS
 from harness.core.errors import HarnessError
 from harness.core.paths import ROOT
+from harness.measure.stats import AA_BOUNDS
+from harness.results.fingerprint import ISA_FLAGS, collect_cpu
 from harness.models.profiles import PROFILES
 
 SCHEMA = 1
@@ -68,6 +84,7 @@ class Budget:
     why: str
     line: int
     backend: str = "torch"
+    cpu_flags: tuple[str, ...] = ()
 
     @property
     def base_metric(self) -> str:
@@ -75,6 +92,16 @@ class Budget:
 
     def matches(self, profile: str, variant: str, backend: str = "torch") -> bool:
         return _match(profile, self.profile) and _match(variant, self.variant) and _match(backend, self.backend)
+
+    def holds_on(self, isa_flags: Any) -> bool:
+        """Whether the budget applies to a CPU with these ISA flags."""
+        have = set(isa_flags)
+        return all((f[1:] not in have) if f.startswith("!") else (f in have) for f in self.cpu_flags)
+
+    @property
+    def paired(self) -> bool:
+        """A timing ratio judged on its paired in-run CI (p50 per length, throughput per batch)."""
+        return self.bound.endswith("ratio") and self.base_metric in ("p50_ms", "throughput_sps")
 
     def describe(self) -> str:
         op = "≤" if self.bound.startswith("max") else "≥"
@@ -87,7 +114,9 @@ class Budget:
 class BudgetVerdict:
     """Outcome of one budget on one (profile, variant).
 
-    ``passed`` is None when the metric was not measured in the run.
+    ``passed`` is None when the metric was not measured in the run; ``state`` is one of
+    "pass", "fail", "inconclusive", "too noisy" (both count as not passed) or "not measured".
+    ``ci95`` is the paired ratio's interval for a timing ratio of an interleaved run.
     """
 
     budget: Budget
@@ -97,9 +126,13 @@ class BudgetVerdict:
     reference: float | None
     passed: bool | None
     message: str
+    state: str = ""
+    ci95: tuple[float, float] | None = None
 
     @property
     def label(self) -> str:
+        if self.state in ("inconclusive", "too noisy"):
+            return self.state.upper()
         return "FAIL" if self.passed is False else "pass" if self.passed else "not measured"
 
 
@@ -166,7 +199,7 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
     for n, entry in enumerate(entries):
         line = lines[n] if n < len(lines) else 0
         where = f"{path.name} line {line} (budget #{n + 1})"
-        unknown = set(entry) - {"profile", "variant", "metric", "why", "backend", *BOUNDS}
+        unknown = set(entry) - {"profile", "variant", "metric", "why", "backend", "cpu_flags", *BOUNDS}
         if unknown:
             raise HarnessError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         for key in ("variant", "metric", "why"):
@@ -186,21 +219,28 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
         if not isinstance(backend, str) or not any(_match(b, backend) for b in BACKENDS):
             raise HarnessError(f"{where}: backend {backend!r} matches no backend ({', '.join(BACKENDS)})")
         _check_metric(entry["metric"], where)
+        flags = entry.get("cpu_flags", [])
+        if not isinstance(flags, list) or not all(isinstance(f, str) and f.lstrip("!") in ISA_FLAGS for f in flags):
+            raise HarnessError(f"{where}: cpu_flags must be a list of ISA flags ({', '.join(ISA_FLAGS)}), "
+                               "each optionally prefixed with '!' (absent)")
         bounds = [b for b in BOUNDS if b in entry]
         if len(bounds) != 1 or not isinstance(entry[bounds[0]], (int, float)) or isinstance(entry[bounds[0]], bool):
             raise HarnessError(f"{where}: give exactly one numeric bound of {', '.join(BOUNDS)}")
         if bounds[0].endswith("ratio") and entry["variant"] == "fp32" and backend == "torch":
             raise HarnessError(f"{where}: a ratio budget compares with fp32, so it cannot apply to fp32 itself")
         budgets.append(Budget(profile, entry["variant"], entry["metric"], bounds[0], float(entry[bounds[0]]),
-                              entry["why"], line, backend))
+                              entry["why"], line, backend, tuple(flags)))
     return budgets
 
 
 def applicable(budgets: list[Budget], profile: str, variant: str, real_weights: bool,
-               backend: str = "torch") -> list[Budget]:
-    """Budgets that apply to one (profile, variant, backend); accuracy budgets need
-    real weights, and ratio budgets skip torch fp32 (its ratio to itself is 1 by definition)."""
-    return [b for b in budgets if b.matches(profile, variant, backend)
+               backend: str = "torch", isa_flags: Any = None) -> list[Budget]:
+    """Budgets that apply to one (profile, variant, backend) on a CPU with ``isa_flags``
+    (None: this machine's); accuracy budgets need real weights, and ratio budgets skip
+    torch fp32 (its ratio to itself is 1 by definition)."""
+    if isa_flags is None:
+        isa_flags = collect_cpu()["isa_flags"]
+    return [b for b in budgets if b.matches(profile, variant, backend) and b.holds_on(isa_flags)
             and (real_weights or b.base_metric not in ACCURACY_METRICS)
             and not (variant == "fp32" and backend == "torch" and b.bound.endswith("ratio"))]
 
@@ -221,6 +261,8 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
     if value is None:
         return BudgetVerdict(budget, profile, variant, None, None, None, f"{label}: not measured in this run")
     reference = None
+    if budget.paired and row.get("timing_design") == "interleaved":
+        return _judge_paired(budget, profile, variant, value, row, by_key.get((profile, "fp32", "torch")), label)
     if budget.bound.endswith("ratio"):
         base = by_key.get((profile, "fp32", "torch"))
         reference = None if base is None else metric_value(base, budget.metric)
@@ -230,6 +272,8 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
         ratio = value / reference
         passed = ratio <= budget.limit if budget.bound == "max_ratio" else ratio >= budget.limit
         shown = f"{_fmt(value, budget.metric)} = {ratio:.3f}× {'fp32' if backend == 'torch' else 'torch fp32'}"
+        if budget.paired:
+            shown += " (single-block timing, no CI)"
     else:
         passed = value <= budget.limit if budget.bound == "max" else value >= budget.limit
         shown = _fmt(value, budget.metric)
@@ -237,9 +281,48 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
                          f"{label} = {shown} (budget {budget.describe()})")
 
 
-def evaluate_all(budgets: list[Budget], rows: list[dict[str, Any]]) -> list[BudgetVerdict]:
-    """Every applicable budget on every (profile, variant) row of a run."""
+def _judge_paired(budget: Budget, profile: str, variant: str, value: float, row: dict[str, Any],
+                  base: dict[str, Any] | None, label: str) -> BudgetVerdict:
+    """A timing ratio budget on the paired in-run ratio's CI (see the module docstring)."""
+    field = "p50_ratio" if budget.base_metric == "p50_ms" else "throughput_ratio"
+    index = budget.metric.partition("@")[2]
+    paired = row.get(field, {}).get(index)
+    if paired is None:
+        return BudgetVerdict(budget, profile, variant, value, None, None,
+                             f"{label}: torch fp32 not timed in the same campaign, ratio budget not checkable",
+                             "not measured")
+    ratio, (low, high), n = paired["ratio"], paired["ci95"], paired["n"]
+    ref = "fp32" if row.get("backend", "torch") == "torch" else "torch fp32"
+    shown = f"{label} = {_fmt(value, budget.metric)} = {ratio:.3f}× {ref} [95% CI {low:.3f}, {high:.3f}; {n} paired repetitions]"
+    inside = high <= budget.limit if budget.bound == "max_ratio" else low >= budget.limit
+    outside = low > budget.limit if budget.bound == "max_ratio" else high < budget.limit
+    aa = (base or {}).get("aa_ratio", {})
+    shape = f"{'latency' if field == 'p50_ratio' else 'throughput'}@{index}"
+    control = aa.get(shape)
+
+    if control is not None:
+        shown += f"; A/A {control['ratio']:.3f} [{control['ci95'][0]:.3f}, {control['ci95'][1]:.3f}]"
+    if control is not None and not (AA_BOUNDS[0] <= control["ci95"][0] and control["ci95"][1] <= AA_BOUNDS[1]):
+        return BudgetVerdict(budget, profile, variant, value, ratio, False,
+                             f"{shown} (budget {budget.describe()}): machine too noisy -- the A/A control's CI is "
+                             f"not inside [{AA_BOUNDS[0]}, {AA_BOUNDS[1]}]; re-run on a quieter machine",
+                             "too noisy", (low, high))
+    if inside:
+        return BudgetVerdict(budget, profile, variant, value, ratio, True, f"{shown} (budget {budget.describe()})",
+                             "pass", (low, high))
+    if outside:
+        return BudgetVerdict(budget, profile, variant, value, ratio, False, f"{shown} (budget {budget.describe()})",
+                             "fail", (low, high))
+    return BudgetVerdict(budget, profile, variant, value, ratio, False,
+                         f"{shown} (budget {budget.describe()}): inconclusive -- the CI straddles the bound after "
+                         "the campaign's time cap; the machine is too noisy to decide (raise --timing-cap-s or "
+                         "re-run on a quieter machine)", "inconclusive", (low, high))
+
+
+def evaluate_all(budgets: list[Budget], rows: list[dict[str, Any]], isa_flags: Any = None) -> list[BudgetVerdict]:
+    """Every applicable budget on every (profile, variant) row of a run measured on a CPU
+    with ``isa_flags`` (the run's recorded fingerprint; None: this machine's)."""
     return [evaluate(b, r["profile"], r["variant"], rows, r.get("backend", "torch"))
             for r in rows if r["profile"] in PROFILES
             for b in applicable(budgets, r["profile"], r["variant"], PROFILES[r["profile"]].real_weights,
-                                r.get("backend", "torch"))]
+                                r.get("backend", "torch"), isa_flags)]

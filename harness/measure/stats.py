@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -30,11 +30,14 @@ class LatencyStats:
     min_ms: float
     p50_ms: float
     p90_ms: float
-    p99_ms: float
+    p99_ms: float | None
     max_ms: float
     cv: float
     robust_cv: float
     p50_block_cv: float
+    p50_ci95: tuple[float | None, float | None] = (None, None)
+    p90_ci95: tuple[float | None, float | None] = (None, None)
+    p99_ci95: tuple[float | None, float | None] = (None, None)
 
     BLOCKS = 5
 
@@ -51,6 +54,7 @@ class LatencyStats:
         if not np.all(np.isfinite(ms)) or np.any(ms < 0):
             raise ValueError("latency samples must be finite and non-negative")
         p25, p50, p75, p90, p99 = np.percentile(ms, [25, 50, 75, 90, 99])
+        cis = {q: quantile_ci(ms, q / 100)[1:] for q in (50, 90, 99)}
         mean = float(ms.mean())
         std = float(ms.std(ddof=1))
         if ms.size >= 2 * cls.BLOCKS:
@@ -65,16 +69,17 @@ class LatencyStats:
             min_ms=float(ms.min()),
             p50_ms=float(p50),
             p90_ms=float(p90),
-            p99_ms=float(p99),
+            p99_ms=float(p99) if ms.size >= P99_MIN_SAMPLES else None,
             max_ms=float(ms.max()),
             cv=std / mean if mean > 0 else math.nan,
             robust_cv=float((p75 - p25) / 1.349 / p50) if p50 > 0 else math.nan,
             p50_block_cv=block_cv,
+            p50_ci95=cis[50], p90_ci95=cis[90], p99_ci95=cis[99] if ms.size >= P99_MIN_SAMPLES else (None, None),
         )
 
     def as_dict(self) -> dict[str, float | None]:
         """Fields as a JSON-safe dict (NaN becomes None)."""
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v)
+        return {k: (None if isinstance(v, float) and math.isnan(v) else list(v) if isinstance(v, tuple) else v)
                 for k, v in dataclasses.asdict(self).items()}
 
 
@@ -99,3 +104,87 @@ def bootstrap_ci(
         method="percentile", rng=np.random.default_rng(seed), vectorized=True,
     )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+@dataclasses.dataclass(frozen=True)
+class RatioCI:
+    """A paired ratio: the median over repetitions of (cell block / reference block of the same
+    repetition), with a ``confidence`` percentile-bootstrap interval of that median.
+
+    ``ratio``, ``low``, ``high`` are unitless; ``n`` is the number of repetitions paired.
+    """
+
+    ratio: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width relative to the ratio (0.01: ±1%)."""
+        return (self.high - self.low) / 2 / self.ratio if self.ratio > 0 else math.inf
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "ci95": [self.low, self.high], "n": self.n}
+
+
+def paired_ratio(cell_blocks: Sequence[float], reference_blocks: Sequence[float], confidence: float = 0.95,
+                 n_resamples: int = 2000, seed: int = 42) -> RatioCI:
+    """Median of the per-repetition ratios ``cell[i] / reference[i]`` with a bootstrap CI.
+
+    Pairing blocks of the same repetition cancels whatever drifts slower than a
+    repetition (thermal state, neighbours, allocator state): Kalibera & Jones,
+    "Rigorous benchmarking in reasonable time" (ISMM 2013).  The bootstrap runs on
+    log ratios (a ratio's noise is multiplicative).
+
+    Raises:
+        ValueError: the two sequences differ in length, hold fewer than 3 pairs,
+            or a block is not a positive finite number.
+    """
+    from scipy import stats
+
+    a, b = np.asarray(cell_blocks, dtype=np.float64), np.asarray(reference_blocks, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired blocks must be two equal-length sequences, got {a.shape} and {b.shape}")
+    if a.size < 3:
+        raise ValueError(f"a paired ratio needs at least 3 repetitions, got {a.size}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and np.all(a > 0) and np.all(b > 0)):
+        raise ValueError("paired blocks must be positive finite times")
+    logs = np.log(a / b)
+    centre = float(np.exp(np.median(logs)))
+    if np.all(logs == logs[0]):
+        return RatioCI(centre, centre, centre, int(a.size))
+    res = stats.bootstrap((logs,), np.median, confidence_level=confidence, n_resamples=n_resamples,
+                          method="percentile", rng=np.random.default_rng(seed), vectorized=True)
+    return RatioCI(centre, float(np.exp(res.confidence_interval.low)), float(np.exp(res.confidence_interval.high)),
+                   int(a.size))
+
+
+def quantile_ci(samples: Sequence[float], q: float, confidence: float = 0.95) -> tuple[float, float | None, float | None]:
+    """The ``q`` quantile of ``samples`` with a distribution-free CI from binomial order statistics.
+
+    The interval is ``[x_(l), x_(u)]`` with ``l, u`` the ``(1 ∓ confidence)/2``
+    quantiles of Binomial(n, q) (as MLPerf LoadGen's early-stopping floors
+    reason about tail percentiles).  ``low``/``high`` are None when ``n`` is too
+    small for the order statistic to exist (e.g. a p99 CI from 100 samples).
+    Same unit as ``samples``.  Raises ValueError on an empty input or ``q`` outside (0, 1).
+    """
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(samples, dtype=np.float64))
+    if x.size == 0 or not 0 < q < 1:
+        raise ValueError(f"quantile_ci needs samples and 0 < q < 1, got n={x.size}, q={q}")
+    alpha = 1 - confidence
+    lo = int(binom.ppf(alpha / 2, x.size, q))       # 1-based rank x_(lo) ...
+    hi = int(binom.ppf(1 - alpha / 2, x.size, q)) + 1
+    value = float(np.percentile(x, q * 100))
+    return (value, float(x[lo - 1]) if lo >= 1 else None, float(x[hi - 1]) if hi <= x.size else None)
+
+
+AA_BOUNDS = (0.97, 1.03)
+"""A run whose A/A ratio CI (fp32 timed twice, by independent workers) is not
+inside these bounds cannot judge a timing (issue 16): "machine too noisy"."""
+
+P99_MIN_SAMPLES = 1000
+"""Fewer samples than this give no p99 (reported as "max of n" instead): the
+99th percentile of 100 rounds is one of its two slowest rounds."""

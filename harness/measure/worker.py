@@ -1,5 +1,9 @@
 """Entry point of fresh-process measurements: ``python -m harness.measure.worker MODE``.
 
+``cold-start`` and ``memory`` measure once and print one result line
+(:mod:`harness.measure.fresh`); ``time`` stays alive and serves timing blocks
+(:mod:`harness.measure.blocks`, driven by :mod:`harness.measure.interleave`).
+
 Kept import-light at the top so ``import_ms`` measures torch + transformers,
 not this module.
 """
@@ -15,9 +19,9 @@ from pathlib import Path  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.measure.worker")
-    parser.add_argument("mode", choices=("cold-start", "memory"))
+    parser.add_argument("mode", choices=("cold-start", "memory", "time"))
     parser.add_argument("--variant", type=Path, required=True)
-    parser.add_argument("--inputs", type=Path, required=True)
+    parser.add_argument("--inputs", type=Path, help="the saved input batch (cold-start, memory)")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--backend", default="torch", help="harness.backends name (default: torch)")
     args = parser.parse_args(argv)
@@ -31,6 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         importlib.import_module(module)
     from harness.measure.fresh import emit
 
+    if args.mode == "time":  # long-lived: serves timing blocks on stdin (harness.measure.blocks)
+        from harness import backends
+        from harness.measure.blocks import serve
+
+        # Replies go to a private copy of stdout; fd 1 itself now points at stderr, so
+        # anything a library prints (Python or C) cannot be mistaken for a reply.
+        replies = os.fdopen(os.dup(1), "w")
+        os.dup2(2, 1)
+        return serve(backends.get(args.backend).load(args.variant, args.threads, verify=False), stdout=replies)
+    if args.inputs is None:
+        parser.error(f"{args.mode} needs --inputs")
     if args.mode == "cold-start":
         from harness.measure.cold_start import worker_cold_start
 

@@ -7,10 +7,14 @@ METRIC_DOCS: dict[str, tuple[str, str]] = {
     "size_sparse_mb": ("MB", "what the weights would take with every 2-D float tensor in CSR (int32 indices)"),
     "params / nonzero_params / sparsity": ("count, count, fraction", "over the state dict, quantized weights dequantized"),
     "flops": ("FLOPs (1 MAC = 2 FLOPs)", "torch.utils.flop_counter at batch 1, seq 128; macs_fvcore cross-checks"),
-    "p50_ms / p90_ms / p99_ms": ("ms", "batch 1 per sequence length, inference_mode, fixed threads, warm-up, "
-                                       ">= 20 rounds (~3 s), variants interleaved; raw samples saved"),
+    "p50_ms / p90_ms / p99_ms": ("ms", "batch 1 per sequence length, inference_mode, fixed threads, one worker "
+                                       "process per variant, >= 9 shuffled repetitions of 0.4 s blocks; pooled "
+                                       "rounds with 95% order-statistic CIs; p99 only from >= 1,000 rounds"),
+    "p50_ratio / throughput_ratio / aa_ratio": ("ratio, 95% bootstrap CI", "median over repetitions of the "
+                                                "variant's block / torch fp32's block of the same repetition; "
+                                                "aa_ratio: fp32 timed twice (A/A control)"),
     "cv / p50_block_cv": ("fraction", "noise: stddev/mean of the rounds; spread of the p50 over 5 blocks of rounds"),
-    "throughput_sps": ("samples/s", "batch / p50 at seq 128 for each batch size"),
+    "throughput_sps": ("samples/s", "batch / p50 at seq 128 for each batch size (same campaigns as latency)"),
     "cold_start_ms": ("ms", "fresh interpreter per sample: load (config, skeleton, weights) + first forward"),
     "peak_rss_mb": ("MB", "fresh process: kernel high-water RSS (VmHWM) after load + one forward"),
     "accuracy / accuracy_mr": ("fraction, 95% bootstrap CI", "IMDB test split / Rotten Tomatoes (MR) sentences"),

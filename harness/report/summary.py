@@ -73,11 +73,13 @@ def summary(run: dict[str, Any], run_path: Path) -> dict[str, Any]:
     return document(run, run_path, run_rows.collect(storage.results(run)))
 
 
-def budget_verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every applicable budget of ``baselines/budgets.toml`` on ``rows``, failures first."""
+def budget_verdicts(rows: list[dict[str, Any]], machine: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every applicable budget of ``baselines/budgets.toml`` on ``rows`` measured on ``machine``
+    (the run's fingerprint; budgets conditioned on ``cpu_flags`` follow its ISA), failures first."""
+    flags = (machine or {}).get("isa_flags")
     out = [{"verdict": v.label, "message": v.message, "why": v.budget.why}
-           for v in budgets.evaluate_all(budgets.load_budgets(), rows)]
-    return sorted(out, key=lambda v: v["verdict"] != "FAIL")
+           for v in budgets.evaluate_all(budgets.load_budgets(), rows, flags)]
+    return sorted(out, key=lambda v: v["verdict"] == "pass" or v["verdict"] == "not measured")
 
 
 def as_json(doc: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from harness.report.common import (
     fmt,
     footer,
     markdown_table,
+    paired,
     pct,
     ratio,
 )
@@ -72,14 +73,18 @@ def tables(doc: dict[str, Any]) -> list[Table]:
                      Cell(NA) if r["accuracy"] is None or base["accuracy"] is None else
                      Cell(f"{100 * (r['accuracy'] - base['accuracy']):+.2f} pt", 100 * (r['accuracy'] - base['accuracy'])))
         table.append([r["profile"], r["variant"], ratio(r["size_mb"], base["size_mb"]),
-                      ratio(r["p50_ms"].get("128"), base["p50_ms"].get("128")),
-                      ratio(r["throughput_sps"].get("32"), base["throughput_sps"].get("32")),
+                      paired(r, "p50_ratio", "128", r["p50_ms"].get("128"), base["p50_ms"].get("128")),
+                      paired(r, "throughput_ratio", "32", r["throughput_sps"].get("32"), base["throughput_sps"].get("32")),
                       ratio(r["peak_rss_delta_mb"], base["peak_rss_delta_mb"]), acc_delta,
                       fmt(r["agreement"], "{:.4f}"), fmt(r["kl_fp32"], "{:.5f}"), ", ".join(r.get("flags", [])) or ""])
     if table:
+        aa = [f"{r['profile']} {shape} {v['ratio']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
+              for r in fp32.values() for shape, v in r.get("aa_ratio", {}).items()]
         out.append(Table("vs-fp32", "Versus FP32 in the same run", [
             "Model", "Variant", "Size ×", "p50 @128 ×", "Throughput @32 ×", "Peak RSS Δ ×", "Accuracy IMDB Δ",
-            "Agreement", "KL(fp32‖variant) nats", "Flags"], table))
+            "Agreement", "KL(fp32‖variant) nats", "Flags"], table,
+            ("Timing ratios are paired within repetitions of randomized blocks, median [95% bootstrap CI]; "
+             "A/A control (fp32 timed twice by independent workers): " + "; ".join(aa)) if aa else ""))
 
     quality = [r for r in rows if r["real_weights"] is not False and r["accuracy"] is not None]
     if quality:
@@ -208,7 +213,7 @@ def write_report(run_path: Path | None, out_dir: Path, with_plots: bool = True) 
     doc = summary(run, run_path)
     if not doc["rows"]:
         raise HarnessError(f"{run_path} has no results of this suite's metrics; re-run 'pytest suites/ --benchmark-autosave'")
-    doc["budgets"] = budget_verdicts(doc["rows"])
+    doc["budgets"] = budget_verdicts(doc["rows"], doc["machine"])
     figures: list[tuple[str, str, str, bytes]] = []
     if with_plots:
         # Imports matplotlib: only when figures are drawn.

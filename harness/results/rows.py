@@ -18,6 +18,7 @@ from typing import Any
 
 import compressors
 from harness.measure import peak
+from harness.measure.stats import AA_BOUNDS, paired_ratio
 from harness.models.profiles import PROFILES
 from harness.models.tasks import eval_suffix
 
@@ -107,6 +108,11 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
       (batch 1, seq 128), ``quant_engine``, ``quantized_linear_fraction``, ``pruning_recovery_epochs``;
     * timings per sequence length ``{"128": ms}``: ``p50_ms``, ``p90_ms``, ``p99_ms``, ``cv``,
       ``p50_block_cv`` (fractions); ``throughput_sps`` per batch size ``{"32": samples/s}``;
+    * interleaved timing (issue 16): ``timing_design`` (``"interleaved"``, or ``"single-block"`` for
+      runs saved before it: shown, never judged by CI rules); paired ratios to torch fp32 of the
+      same run with 95% CIs, ``p50_ratio`` per length and ``throughput_ratio`` per batch size
+      (``{"128": {"ratio", "ci95": [low, high], "n"}}``); on torch fp32 the A/A control
+      ``aa_ratio`` (``{"latency@128": ...}``) and ``aa_passed``; ``campaign_stable`` per shape;
     * fresh process: ``cold_start_ms``, ``load_ms``, ``first_forward_ms``, ``peak_rss_mb``,
       ``peak_rss_delta_mb``;
     * quality: ``accuracy``, ``accuracy_mr`` (fractions) with ``*_ci95`` ``[low, high]``,
@@ -116,6 +122,7 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
     facts: dict[tuple[str, str, str], dict[str, Any]] = {}
+    blocks: dict[tuple[str, str, str], dict] = {}
     for r in results:
         if r["metric"] in MACHINE_METRICS or "profile" not in r:
             continue
@@ -129,6 +136,8 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "accuracy_ci95": None, "accuracy_mr": None, "accuracy_mr_ci95": None,
             "eval_loss": None, "eval_loss_mr": None, "agreement": None, "kl_fp32": None,
             "quant_engine": None, "quantized_linear_fraction": None, "pruning_recovery_epochs": None,
+            "timing_design": None, "p50_ratio": {}, "throughput_ratio": {}, "aa_ratio": {}, "aa_passed": None,
+            "campaign_stable": {},
             "real_weights": PROFILES[key[0]].real_weights if key[0] in PROFILES else None,
         })
         m = r["metric"]
@@ -143,8 +152,10 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["p50_ms"][s], row["p90_ms"][s], row["p99_ms"][s] = r["p50_ms"], r["p90_ms"], r["p99_ms"]
             row["cv"][s] = r["cv"]
             row["p50_block_cv"][s] = r.get("p50_block_cv")
+            _blocks(row, r, blocks.setdefault(key, {}), "latency", s)
         elif m == "throughput":
             row["throughput_sps"][str(r["batch_size"])] = r["throughput_sps"]
+            _blocks(row, r, blocks.setdefault(key, {}), "throughput", str(r["batch_size"]))
         elif m == "cold_start":
             for k in ("cold_start_ms", "load_ms", "first_forward_ms"):
                 row[k] = r[k]
@@ -159,7 +170,46 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 row["agreement"], row["kl_fp32"] = r["agreement"], r["kl_fp32"]
     for key, row in by_key.items():
         row["config"] = variant_config(key[1], facts.get(key, row))
+    _paired(by_key, blocks)
     return list(by_key.values())
+
+
+def _blocks(row: dict[str, Any], result: dict[str, Any], blocks: dict, axis: str, index: str) -> None:
+    """Keep a timed result's per-repetition block medians (``blocks[axis][index]``) for the paired ratios."""
+    if result.get("timing_design") == "interleaved":
+        row["timing_design"] = "interleaved"
+        blocks.setdefault(axis, {})[index] = (result["block_p50_ms"], result.get("aa_block_p50_ms"))
+        row["campaign_stable"][f"{axis}@{index}"] = result.get("campaign_stable")
+    elif row["timing_design"] is None:
+        row["timing_design"] = "single-block"  # saved before issue 16: no repetitions, no CI
+
+
+def _paired(by_key: dict[tuple[str, str, str], dict[str, Any]], blocks: dict[tuple[str, str, str], dict]) -> None:
+    """In-run paired ratios against torch fp32 of the same profile (harness.measure.stats.paired_ratio):
+    ``p50_ratio`` per length (time ratio), ``throughput_ratio`` per batch size (its inverse: above 1 is
+    faster), and on torch fp32 the A/A control ``aa_ratio`` (``"latency@128"``, ``"throughput@32"``)
+    with ``aa_passed`` (every A/A CI inside :data:`harness.measure.stats.AA_BOUNDS`)."""
+    for key, row in by_key.items():
+        profile, variant, backend = key
+        reference = blocks.get((profile, "fp32", "torch"), {})
+        for axis, cells in blocks.get(key, {}).items():
+            for index, (mine, aa) in cells.items():
+                if (variant, backend) == ("fp32", "torch"):
+                    if aa and len(aa) == len(mine) >= 3:
+                        row["aa_ratio"][f"{axis}@{index}"] = paired_ratio(aa, mine).as_dict()
+                    continue
+                ref = reference.get(axis, {}).get(index, (None,))[0]
+                if not ref or len(ref) != len(mine) or len(mine) < 3:
+                    continue  # fp32 not timed in the same campaign: no paired ratio
+                ratio = paired_ratio(mine, ref)
+                if axis == "latency":
+                    row["p50_ratio"][index] = ratio.as_dict()
+                else:
+                    row["throughput_ratio"][index] = {"ratio": 1 / ratio.ratio, "ci95": [1 / ratio.high, 1 / ratio.low],
+                                                      "n": ratio.n}
+        if row["aa_ratio"]:
+            row["aa_passed"] = all(AA_BOUNDS[0] <= r["ci95"][0] and r["ci95"][1] <= AA_BOUNDS[1]
+                                   for r in row["aa_ratio"].values())
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,129 @@
+"""Worker side of interleaved timing: one loaded model, timed one block at a time on request.
+
+A timing worker (``python -m harness.measure.worker time``, started by
+:class:`harness.measure.interleave.TimingWorker`) loads one variant on one
+backend and then serves requests, one JSON object per line on stdin, one reply
+per line on stdout (pyperf's parent/worker split, kept alive across blocks so a
+block costs no load):
+
+* ``{"op": "block", "pool": PATH, "seconds": S, "min_rounds": N, "capture": bool}``
+  -- time one block on the input pool saved at ``PATH`` (a ``torch.save``'d
+  list of input dicts; round ``i`` runs batch ``i mod len(pool)``).  The first
+  block on a pool is preceded by a warm-up (lazy kernels, allocator).  Before
+  every block: ``gc.collect()`` then ``gc.freeze()`` (the collector stays
+  enabled, with nothing old left to scan).  Reply: ``samples_s`` (seconds per
+  round), ``wall_s``, ``own_cpu_s`` (this process's CPU time) and the
+  machine-wide ``busy_s`` / ``steal_s`` over the block (:func:`noise_window`),
+  plus, with ``capture``, the logits of a few rounds (``captured``: pool index
+  -> (C,) list) for the integrity checks.
+* ``{"op": "state"}`` -- ``{"state_sha256": ..., "session": runner.session_info()}``.
+* ``{"op": "quit"}`` -- exit 0.
+
+An error inside a request is replied as ``{"error": "one line"}``; the worker
+stays usable.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import time
+from typing import Any, Callable
+
+WARMUP_S = 0.5
+MIN_WARMUP = 2
+CAPTURED = (0, 2, 6)  # rounds of a captured block whose logits go back to the parent
+GC_POLICY = "gc.collect() + gc.freeze() before every block; collector enabled"
+
+
+def noise_window() -> Callable[[], dict[str, float]]:
+    """Start measuring what else ran on the machine; call the result to stop.
+
+    Returns ``busy_s`` (CPU seconds of every process, all cores, from
+    ``psutil.cpu_times``: user + system + nice + irq + softirq), ``steal_s``
+    (hypervisor steal, seconds) and ``own_cpu_s`` (this process's user + system).
+    ``busy_s - own_cpu_s`` is the CPU other processes used during the window.
+    """
+    import psutil
+
+    me = psutil.Process()
+
+    def busy(t) -> float:
+        return sum(getattr(t, k, 0.0) for k in ("user", "system", "nice", "irq", "softirq"))
+
+    sys0, own0 = psutil.cpu_times(), me.cpu_times()
+
+    def stop() -> dict[str, float]:
+        sys1, own1 = psutil.cpu_times(), me.cpu_times()
+        return {"busy_s": busy(sys1) - busy(sys0), "steal_s": getattr(sys1, "steal", 0.0) - getattr(sys0, "steal", 0.0),
+                "own_cpu_s": (own1.user + own1.system) - (own0.user + own0.system)}
+
+    return stop
+
+
+def time_block(run: Callable[[Any], Any], pool: list, seconds: float, min_rounds: int, start_round: int = 0,
+               capture: bool = False) -> dict[str, Any]:
+    """Time rounds of ``run(pool[i % len(pool)])`` until ``seconds`` have passed and at least
+    ``min_rounds`` ran.  Returns the reply fields described in the module docstring."""
+    gc.collect()
+    gc.freeze()
+    samples: list[float] = []
+    captured: dict[int, list[float]] = {}
+    stop_noise = noise_window()
+    t_begin = time.perf_counter()
+    i = 0
+    while i < min_rounds or time.perf_counter() - t_begin < seconds:
+        k = (start_round + i) % len(pool)
+        t0 = time.perf_counter()
+        out = run(pool[k])
+        samples.append(time.perf_counter() - t0)
+        if capture and i in CAPTURED and k not in captured:
+            captured[k] = out.float().tolist()
+        i += 1
+    wall = time.perf_counter() - t_begin
+    return {"samples_s": samples, "wall_s": wall, **stop_noise(), "captured": {str(k): v for k, v in captured.items()}}
+
+
+def serve(runner: Any, stdin=None, stdout=None) -> int:
+    """Answer block / state / quit requests for ``runner`` until ``quit`` or end of input."""
+    import torch
+
+    from harness.measure.integrity import state_sha256
+
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    pools: dict[str, list] = {}
+    next_round: dict[str, int] = {}
+
+    def run(batch):
+        with torch.inference_mode():
+            return runner(batch)
+
+    for line in stdin:
+        try:
+            req = json.loads(line)
+            op = req.get("op")
+            if op == "quit":
+                return 0
+            if op == "state":
+                reply = {"state_sha256": state_sha256(runner), "session": runner.session_info(), "gc": GC_POLICY}
+            elif op == "block":
+                path = req["pool"]
+                if path not in pools:
+                    pools[path] = torch.load(path, weights_only=True)
+                    warm_until = time.perf_counter() + WARMUP_S
+                    n = 0
+                    while n < MIN_WARMUP or (time.perf_counter() < warm_until and n < 50):
+                        run(pools[path][n % len(pools[path])])
+                        n += 1
+                    next_round[path] = 0
+                reply = time_block(run, pools[path], float(req["seconds"]), int(req["min_rounds"]),
+                                   next_round[path], bool(req.get("capture")))
+                # Later blocks continue through the pool, so every batch gets timed.
+                next_round[path] += len(reply["samples_s"])
+            else:
+                reply = {"error": f"unknown request {op!r}"}
+        except Exception as exc:  # noqa: BLE001 -- one bad request must not kill the worker's other cells
+            reply = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"}
+        stdout.write(json.dumps(reply) + "\n")
+        stdout.flush()
+    return 0

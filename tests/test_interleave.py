@@ -1,0 +1,240 @@
+"""Interleaved timing: the worker protocol, randomized repetitions, paired ratios and CI budgets."""
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import compressors
+from harness.backends import variants
+from harness.gate import budgets
+from harness.measure import blocks, interleave
+from harness.measure.fresh import MeasurementError
+from harness.measure.stats import AA_BOUNDS, paired_ratio, quantile_ci
+from harness.results.rows import rows_from_results
+
+
+# --- statistics on realistic samples ---------------------------------------------------
+
+def _ar1_blocks(rng, reps, phi=0.8, drift_sd=0.08):
+    """Per-repetition machine speed: AR(1) on the log scale (slow drift) around a run-level lognormal offset."""
+    offset, x, out = rng.normal(0, 0.05), 0.0, []
+    for _ in range(reps):
+        x = phi * x + rng.normal(0, drift_sd)
+        out.append(offset + x)
+    return np.array(out)
+
+
+def test_paired_ratio_cancels_drift_that_unpaired_ratios_do_not():
+    rng = np.random.default_rng(0)
+    covered, unpaired_off = 0, 0
+    for _ in range(200):
+        speed = _ar1_blocks(rng, 15)
+        # Two cells in the same repetitions share the drift; within-block noise is 2%.
+        fp32 = 0.020 * np.exp(speed + rng.normal(0, 0.02, 15))
+        int8 = 0.014 * np.exp(speed + rng.normal(0, 0.02, 15))
+        r = paired_ratio(int8, fp32)
+        covered += r.low <= 0.7 <= r.high
+        # The old design: one block of each, taken at different times.
+        unpaired_off += abs(int8[-1] / fp32[0] / 0.7 - 1) > 0.05
+    assert covered >= 180  # a 95% interval, ~90%+ coverage with 15 repetitions
+    assert unpaired_off >= 60  # single blocks taken apart in time drift well past 5%
+
+
+def test_paired_ratio_rejects_bad_blocks():
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_ratio([1.0, 1.0, 1.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="at least 3"):
+        paired_ratio([1.0, 1.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="positive"):
+        paired_ratio([1.0, 0.0, 1.0], [1.0, 1.0, 1.0])
+    same = paired_ratio([2.0] * 4, [1.0] * 4)
+    assert (same.ratio, same.low, same.high, same.n) == (2.0, 2.0, 2.0, 4)
+
+
+def test_quantile_ci_covers_the_true_quantile_and_refuses_an_unreachable_tail():
+    rng = np.random.default_rng(1)
+    true_p90 = -np.log(0.1)  # exponential(1)
+    hits = sum(lo <= true_p90 <= hi for lo, hi in (quantile_ci(rng.exponential(1, 400), 0.9)[1:] for _ in range(300)))
+    assert 270 <= hits <= 300
+    _, lo, hi = quantile_ci(rng.exponential(1, 100), 0.99)
+    assert lo is not None and hi is None  # x_(101) does not exist: no upper bound from 100 rounds
+
+
+# --- worker side -------------------------------------------------------------------------
+
+class _Runner:
+    def __init__(self):
+        self.model = torch.nn.Linear(4, 2)
+
+    def __call__(self, batch):
+        return self.model(batch["x"])
+
+    def session_info(self):
+        return {"runtime": "fake"}
+
+
+def _serve(tmp_path, requests):
+    pool = tmp_path / "pool.pt"
+    torch.save([{"x": torch.randn(1, 4)} for _ in range(3)], pool)
+    lines = "".join(json.dumps({**r, "pool": str(pool)} if r.get("op") == "block" else r) + "\n" for r in requests)
+    out = io.StringIO()
+    assert blocks.serve(_Runner(), io.StringIO(lines), out) == 0
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_worker_serves_blocks_state_and_errors(tmp_path):
+    replies = _serve(tmp_path, [{"op": "state"}, {"op": "block", "seconds": 0.01, "min_rounds": 4, "capture": True},
+                                {"op": "block", "seconds": 0.0, "min_rounds": 2}, {"op": "nonsense"}, {"op": "quit"},
+                                {"op": "state"}])
+    state, first, second, bad = replies  # nothing after quit
+    assert len(state["state_sha256"]) == 64 and state["session"] == {"runtime": "fake"} and "gc.freeze" in state["gc"]
+    assert len(first["samples_s"]) >= 4 and all(s > 0 for s in first["samples_s"])
+    assert first["wall_s"] >= sum(first["samples_s"]) and first["own_cpu_s"] >= 0 and "steal_s" in first
+    assert set(first["captured"]) <= {"0", "1", "2"} and np.array(first["captured"]["0"]).shape == (1, 2)
+    assert len(second["samples_s"]) == 2 and second["captured"] == {}
+    assert bad == {"error": "unknown request 'nonsense'"}
+
+
+def test_a_failing_request_is_answered_and_the_worker_goes_on(tmp_path):
+    out = io.StringIO()
+    lines = json.dumps({"op": "block", "pool": str(tmp_path / "missing.pt"), "seconds": 0, "min_rounds": 1}) + "\n"
+    blocks.serve(_Runner(), io.StringIO(lines + json.dumps({"op": "state"}) + "\n"), out)
+    err, state = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert err["error"].startswith("FileNotFoundError") and "state_sha256" in state
+
+
+# --- parent side: real workers on a tiny saved variant -----------------------------------
+
+@pytest.fixture
+def saved(tmp_path, tiny_model, tiny_inputs):
+    out = {}
+    for name in ("fp32", "int8-dynamic"):
+        d = tmp_path / name
+        variants.save_variant(compressors.build(name, tiny_model), d, profile="t", variant=name, source_key="k")
+        out[name] = d
+    pool = tmp_path / "pool.pt"
+    torch.save([tiny_inputs], pool)
+    return out, pool
+
+
+def test_a_campaign_shuffles_repetitions_and_pairs_blocks(saved):
+    dirs, pool = saved
+    workers = {"fp32": interleave.TimingWorker("fp32", dirs["fp32"], "torch", 1),
+               "fp32~aa": interleave.TimingWorker("fp32~aa", dirs["fp32"], "torch", 1),
+               "int8": interleave.TimingWorker("int8", dirs["int8-dynamic"], "torch", 1)}
+    try:
+        assert workers["fp32"].state["state_sha256"] == workers["fp32~aa"].state["state_sha256"]
+        campaign = interleave.Campaign("t", workers, pool, block_s=0.01, min_rounds=2, seed=3)
+        campaign.run(min_repetitions=6, cap_s=0.0, targets=[], precision=1.0, pairs=[("int8", "fp32")])
+    finally:
+        for w in workers.values():
+            w.close()
+    assert campaign.repetitions == 6 and campaign.stable in (True, False)
+    assert all(sorted(order) == sorted(workers) for order in campaign.order)
+    assert len({tuple(o) for o in campaign.order}) > 1  # shuffled, not one fixed order
+    record = campaign.record("int8")
+    assert record["timing_design"] == "interleaved" and len(record["block_p50_ms"]) == 6
+    assert [b["repetition"] for b in record["blocks"]] == list(range(6))
+    assert campaign.captured["fp32"]  # the first repetition's logits, for the integrity checks
+    assert campaign.ratio("int8", "fp32").n == 6
+
+
+def test_a_worker_that_cannot_load_is_one_clear_error(tmp_path):
+    with pytest.raises(MeasurementError, match="timing worker for broken failed"):
+        interleave.TimingWorker("broken", tmp_path / "nothing-here", "torch", 1)
+
+
+class _FakeWorker:
+    """Replies blocks whose time is ``base`` x a shared drift; the first ``noisy`` replies carry other-CPU load."""
+
+    def __init__(self, base, drift, noisy=0):
+        self.base, self.drift, self.noisy, self.calls, self.state = base, drift, noisy, 0, {"gc": "x"}
+
+    def request(self, req):
+        self.calls += 1
+        t = self.base * self.drift()
+        busy = 0.5 if self.calls <= self.noisy else 0.0
+        return {"samples_s": [t] * 3, "wall_s": 3 * t, "busy_s": busy + 3 * t, "own_cpu_s": 3 * t,
+                "steal_s": 0.0, "captured": {}}
+
+
+def test_an_undecided_target_buys_repetitions_until_the_cap_and_noisy_blocks_are_retimed(tmp_path):
+    rng = np.random.default_rng(5)
+    drift = lambda: float(np.exp(rng.normal(0, 0.05)))  # noqa: E731 -- 5% block-to-block noise
+    workers = {"fp32": _FakeWorker(0.01, drift, noisy=1), "int8": _FakeWorker(0.009, drift)}
+    campaign = interleave.Campaign("t", workers, tmp_path / "p.pt", 0.01, 1, seed=0)
+    # Bound exactly at the true ratio: never decided, so the campaign runs to its (tiny) cap.
+    campaign.run(5, cap_s=0.0, targets=[interleave.Target("int8", "fp32", 0.9)], precision=1.0,
+                 pairs=[("int8", "fp32")])
+    assert campaign.repetitions == 5 and campaign.stable is False
+    assert campaign.blocks["fp32"][0].retimed == 1 and not campaign.blocks["fp32"][0].flagged
+    same_seed = interleave.Campaign("t", {k: _FakeWorker(0.01, drift) for k in workers}, tmp_path / "p.pt", 0.01, 1,
+                                    seed=0)
+    same_seed.run(5, cap_s=0.0, targets=[], precision=1.0, pairs=[])
+    assert same_seed.order == campaign.order  # the shuffles are the seed's, whatever was timed
+    decided = interleave.Campaign("t", {"fp32": _FakeWorker(0.01, drift), "int8": _FakeWorker(0.005, drift)},
+                                  tmp_path / "p.pt", 0.01, 1, seed=0)
+    decided.run(5, cap_s=60, targets=[interleave.Target("int8", "fp32", 0.9)], precision=0.5, pairs=[("int8", "fp32")])
+    assert decided.repetitions == 5 and decided.stable is True
+
+
+# --- rows and budgets on the paired CIs ------------------------------------------------------
+
+def _run(int8_blocks, aa_blocks, fp32_blocks=(10.0,) * 9):
+    common = {"profile": "minilm-l6", "backend": "torch", "metric": "latency", "seq_len": 128,
+              "p90_ms": 1.0, "p99_ms": None, "cv": 0.01, "timing_design": "interleaved", "campaign_stable": True}
+    return [{**common, "variant": "fp32", "p50_ms": 10.0, "block_p50_ms": list(fp32_blocks),
+             "aa_block_p50_ms": list(aa_blocks)},
+            {**common, "variant": "int8-dynamic", "p50_ms": 7.0, "block_p50_ms": list(int8_blocks)}]
+
+
+def _budget(limit):
+    return budgets.Budget("minilm-l6", "int8-dynamic", "p50_ms@128", "max_ratio", limit, "test", 1)
+
+
+@pytest.mark.parametrize("int8, limit, state", [
+    ((7.0, 7.1, 6.9, 7.0, 7.05, 6.95, 7.0, 7.0, 7.0), 0.75, "pass"),
+    ((7.0, 7.1, 6.9, 7.0, 7.05, 6.95, 7.0, 7.0, 7.0), 0.65, "fail"),
+    ((7.0, 7.4, 6.6, 7.0, 7.3, 6.7, 7.2, 6.8, 7.0), 0.70, "inconclusive"),
+])
+def test_a_ratio_budget_judges_the_paired_ci(int8, limit, state):
+    rows = rows_from_results(_run(int8, (10.0,) * 9))
+    fp32 = rows[0]
+    assert fp32["aa_ratio"]["latency@128"]["ratio"] == 1.0 and fp32["aa_passed"] is True
+    assert rows[1]["p50_ratio"]["128"]["ratio"] == pytest.approx(0.7)
+    verdict = budgets.evaluate(_budget(limit), "minilm-l6", "int8-dynamic", rows)
+    assert verdict.state == state and verdict.passed is (state == "pass")
+    assert "95% CI" in verdict.message and "A/A" in verdict.message
+
+
+def test_a_failed_aa_control_makes_every_timing_verdict_too_noisy():
+    aa = (10.0, 10.8, 10.6, 10.9, 10.7, 10.5, 10.8, 10.6, 10.7)  # the same fp32, ~7% slower: drift within the run
+    rows = rows_from_results(_run((7.0,) * 9, aa))
+    assert rows[0]["aa_passed"] is False and AA_BOUNDS == (0.97, 1.03)
+    verdict = budgets.evaluate(_budget(0.9), "minilm-l6", "int8-dynamic", rows)
+    assert verdict.state == "too noisy" and verdict.passed is False and verdict.label == "TOO NOISY"
+
+
+def test_a_run_saved_before_interleaving_is_judged_on_its_point_ratio_and_says_so():
+    old = [{k: v for k, v in r.items() if k not in ("timing_design", "block_p50_ms", "aa_block_p50_ms")}
+           for r in _run((7.0,) * 9, (10.0,) * 9)]
+    rows = rows_from_results(old)
+    assert rows[1]["timing_design"] == "single-block" and rows[1]["p50_ratio"] == {}
+    verdict = budgets.evaluate(_budget(0.75), "minilm-l6", "int8-dynamic", rows)
+    assert verdict.passed is True and "single-block timing, no CI" in verdict.message
+
+
+def test_cpu_flags_condition_a_budget_on_the_recorded_isa(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text('schema = 1\n[[budget]]\nvariant = "int8-dynamic"\nmetric = "p50_ms@128"\nmax_ratio = 0.8\n'
+                    'cpu_flags = ["avx512_vnni"]\nwhy = "x"\n[[budget]]\nvariant = "int8-dynamic"\n'
+                    'metric = "p50_ms@128"\nmax_ratio = 0.9\ncpu_flags = ["!avx512_vnni"]\nwhy = "y"\n')
+    loaded = budgets.load_budgets(path)
+    vnni = budgets.applicable(loaded, "minilm-l6", "int8-dynamic", True, isa_flags=["avx2", "avx512_vnni"])
+    avx2 = budgets.applicable(loaded, "minilm-l6", "int8-dynamic", True, isa_flags=["avx2"])
+    assert [b.limit for b in vnni] == [0.8] and [b.limit for b in avx2] == [0.9]
+    path.write_text(path.read_text().replace('"avx512_vnni"]', '"avx9000"]', 1))
+    with pytest.raises(Exception, match="cpu_flags must be a list of ISA flags"):
+        budgets.load_budgets(path)
