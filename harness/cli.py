@@ -66,16 +66,19 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _bless(args: argparse.Namespace) -> int:
-    from harness.gate.baselines import bless
+    from harness.gate import baselines
+    from harness.results import storage
 
     run = _run_path(args.run)
-    print(f"blessed {run} as {bless(run)}")
+    target = baselines.bless(run)
+    print(f"blessed {run} as {target}")
+    print(baselines.status(baselines.machine_id_of(storage.load_run(target))))
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
     from harness.gate import baselines, budgets
-    from harness.gate.compare import compare_runs
+    from harness.gate.compare import FAILING, compare_runs
     from harness.report.gate import render_comparisons
     from harness.results import storage
 
@@ -85,7 +88,7 @@ def _compare(args: argparse.Namespace) -> int:
     comps, notes = compare_runs(old, new, budgets.load_tolerances(args.budgets),
                                 alpha=args.alpha, threshold=args.threshold)
     print(render_comparisons(comps, notes))
-    return 1 if any(c.verdict == "regression" for c in comps) else 0
+    return 1 if any(c.verdict in FAILING for c in comps) else 0
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -256,17 +259,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budgets", type=Path, default=DEFAULT_PATH)
     p.set_defaults(func=_check)
     p = add("bless", "store a saved run as this machine's baseline under baselines/<machine-id>/",
-            "Copy the run into baselines/<machine-id>/ (the last 5 are kept) for `compare` and `--gate`.")
+            "Copy the run into baselines/<machine-id>/ (the last 10 are kept) for `compare` and `--gate`; "
+            "refused when the run failed its own A/A control.")
     p.add_argument("run", nargs="?", type=Path, help="saved run JSON (default: the newest)")
     p.set_defaults(func=_bless)
     p = add("compare", "compare a saved run with the stored baseline (exit 1 on a regression)",
-            "The regression gate: timings by Mann-Whitney U + noise floor against the blessed runs, other "
-            "metrics by the budgets.toml tolerances; exit 1 on a regression.")
+            "The regression gate: in-run timing ratios to fp32 against a one-sided 99% prediction bound from "
+            "at least 3 blessed runs (Benjamini-Hochberg across benchmarks, > 5% effect), other metrics by the "
+            "budgets.toml tolerances; exit 1 on a regression or a run that failed its own A/A control.")
     p.add_argument("run", nargs="?", type=Path, help="saved run JSON (default: the newest)")
     p.add_argument("--against", type=Path, nargs="+",
                    help="baseline run JSON file(s) (default: the runs blessed in baselines/<machine-id>/)")
     p.add_argument("--budgets", type=Path, default=DEFAULT_PATH, help="file whose [tolerances] apply")
-    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the one-sided Mann-Whitney U test")
+    p.add_argument("--alpha", type=float, default=0.01,
+                   help="one-sided level of the prediction bound and of the Benjamini-Hochberg adjusted p")
     p.add_argument("--threshold", type=float, default=0.05, help="smallest material slowdown (fraction)")
     p.set_defaults(func=_compare)
     return parser

@@ -174,10 +174,11 @@ def _timing(key: tuple, metric: str, samples_a: dict, samples_b: dict, other_mac
     if ra is None or rb is None:
         return "", None
     sa, sb = compare.samples(ra), compare.samples(rb)
-    if len(sa) < 3 or len(sb) < 3:
-        return "", None
     noise = max(compare.noise(ra), compare.noise(rb))
-    verdict, _, p = compare.timing_verdict(sa, sb, noise=noise, alpha=alpha, threshold=threshold)
+    try:
+        verdict, _, p = compare.timing_verdict(sa, sb, noise=noise, alpha=alpha, threshold=threshold)
+    except ValueError:  # too few raw samples to ever reach alpha (the minimum-p guard): shown, not judged
+        return "", None
     # A throughput sample is a batch's time: slower samples mean lower samples/s.
     return {"regression": "slower", "improvement": "faster"}.get(verdict, verdict), p
 

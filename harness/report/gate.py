@@ -4,20 +4,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report.common import fmt, markdown_table
+from harness.report.common import NA, fmt, markdown_table
 
-# Regressions first: what a reader must act on.
-ORDER = {"regression": 0, "missing": 1, "not comparable": 2, "improvement": 3, "unchanged": 4}
+# What a reader must act on first: regressions, then what kept the gate from judging.
+ORDER = {"regression": 0, "machine too noisy": 1, "missing": 2, "not comparable": 3, "not judged": 4,
+         "improvement": 5, "unchanged": 6, "information": 7}
+HEADERS = ["Benchmark", "Metric", "Blessed", "New", "New/blessed", "Bound", "p (worse, BH)", "Verdict"]
+
+
+def _bound(c: Any) -> str:
+    """The worse-side prediction bound with its direction: "≤ 0.746" when lower is
+    better (the bound lies above the blessed centre), "≥ 1.31" otherwise."""
+    if c.bound is None or c.old is None:
+        return NA
+    return f"{'≤' if c.bound >= c.old else '≥'} {c.bound:.4g}"
+
+
+def _table(comparisons: list[Any]) -> str:
+    rows = [[c.name, c.metric, fmt(c.old, "{:.6g}"), fmt(c.new, "{:.6g}"), fmt(c.ratio, "{:.3f}"), _bound(c),
+             fmt(c.p_value, "{:.2g}"), c.verdict + (f" ({c.note})" if c.note else "")]
+            for c in sorted(comparisons, key=lambda c: ORDER.get(c.verdict, 9))]
+    return markdown_table(rows, HEADERS)
 
 
 def render_comparisons(comparisons: list[Any], notes: list[str]) -> str:
-    """Markdown table of ``harness.gate.compare.Comparison`` verdicts, regressions first."""
-    table = [[c.name, c.metric, fmt(c.old, "{:.6g}"), fmt(c.new, "{:.6g}"), fmt(c.ratio, "{:.3f}"),
-              fmt(c.p_value, "{:.2g}"), c.verdict + (f" ({c.note})" if c.note else "")]
-             for c in sorted(comparisons, key=lambda c: ORDER.get(c.verdict, 9))]
-    text = markdown_table(table, ["Benchmark", "Metric", "Old", "New", "New/old", "p (slower)", "Verdict"]
-                          ) if table else "(nothing to compare)"
-    return "\n".join([*notes, text] if notes else [text])
+    """Markdown of ``harness.gate.compare.Comparison`` verdicts: the notes, the gated
+    table (regressions first), then the information rows (``gated`` False: absolute
+    timings and the A/A control, shown, never judged) under their own heading.
+
+    "Blessed" is the blessed runs' centre (geometric mean) for timings and the newest
+    blessed run's value otherwise; "Bound" the one-sided (1 - alpha) prediction bound the
+    new value must not cross; "p (worse, BH)" the Benjamini-Hochberg adjusted
+    one-sided p of "new is worse".
+    """
+    gated = [c for c in comparisons if c.gated]
+    shown = [c for c in comparisons if not c.gated]
+    blocks = [_table(gated)] if gated else []
+    if shown:
+        blocks.append("Information (not gated: absolute timings drift between runs; the A/A control):\n\n"
+                      + _table(shown))
+    return "\n".join([*notes, "\n\n".join(blocks) or "(nothing to compare)"])
 
 
 def render_budgets(verdicts: list[Any]) -> str:
