@@ -1,7 +1,7 @@
 """Variant producers.  ``compressors.build(name, model, context=None, **options)``
 returns the compressed variant; importing this package registers every
 compressor.  Names join stages with ``+`` (``"heads-grad@0.2+int8"``)."""
-from . import edgemin, fp32, heads, pkd, prune, quantize, structured, unstructured  # noqa: F401  (registration side effects)
+from . import edgemin, fp32, heads, pkd, prune, quantize, slowdown, structured, unstructured  # noqa: F401  (registration side effects)
 from .base import (
     CompressionContext,
     CompressionError,

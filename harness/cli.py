@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness {run,report,diff,list,setup,check,bless,compare}``.
+"""Command line: ``python -m harness {run,report,diff,list,setup,check,bless,compare,calibrate}``.
 
 Exit codes, the same for every subcommand: 0 success, 1 a budget violation,
 regression or failed benchmark, 2 a usage error (bad argument, missing or
@@ -275,7 +275,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one-sided level of the prediction bound and of the Benjamini-Hochberg adjusted p")
     p.add_argument("--threshold", type=float, default=0.05, help="smallest material slowdown (fraction)")
     p.set_defaults(func=_compare)
+    p = add("calibrate", "re-run the gate's timing selection N times: false-alarm and detection rates",
+            "Time minilm-l6 fp32 / int8-dynamic / int8-dynamic-pc and the slowdown@0.1 control (10%% more "
+            "work) N times on the unchanged tree; judge each run against the others with the stored-baseline "
+            "rule; write calibration.md + calibration.json.  Anything after `--` goes to pytest.")
+    p.add_argument("--runs", type=int, default=5, help="suite runs, at least 4 (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: reports/latest/calibration)")
+    p.set_defaults(func=_calibrate)
     return parser
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from harness.calibrate import calibrate
+    from harness.core.paths import reports_dir, safe_output_path
+
+    out = safe_output_path(args.out, "--out") if args.out else reports_dir() / "latest" / "calibration"
+    print(f"wrote {calibrate(args.runs, out, getattr(args, 'pytest_args', []))}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,8 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help is 0, a usage error 2
         return int(exc.code or 0)
     if extra:
-        if args.command != "run":
-            print(f"error: only 'run' passes arguments after '--' on to pytest (got {' '.join(extra)})",
+        if args.command not in ("run", "calibrate"):
+            print(f"error: only 'run' and 'calibrate' pass arguments after '--' on to pytest (got {' '.join(extra)})",
                   file=sys.stderr)
             return USAGE
         args.pytest_args = extra

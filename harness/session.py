@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from harness import backends
+from harness.core import progress
 from harness.backends import variants
 from harness.backends.torch_eager import TorchRunner
 from harness.data.inputs import text_batch
@@ -93,7 +94,7 @@ class BenchSession:
         self.timing = TimingOptions()
         self.timing_plan: dict[tuple[str, int, int], list[Case]] = {}
         self.timing_limits: Any = lambda case, batch, length: []
-        self._workers: dict[str, TimingWorker] = {}
+        self._workers: dict[tuple[str, str], TimingWorker] = {}  # (profile, cell label) -> worker
         self._campaigns: dict[tuple[str, int, int], Campaign] = {}
         torch.set_num_threads(threads)
 
@@ -108,10 +109,11 @@ class BenchSession:
     # --- interleaved timing ---------------------------------------------------------
 
     def _worker(self, case: Case, label: str) -> TimingWorker:
-        if label not in self._workers:
+        key = (case.profile, label)
+        if key not in self._workers:
             self.runner(case)  # verified (checksums, ONNX checker) here; the worker loads unverified
-            self._workers[label] = TimingWorker(label, self.artifact_dir(case), case.backend, self.threads)
-        return self._workers[label]
+            self._workers[key] = TimingWorker(label, self.artifact_dir(case), case.backend, self.threads)
+        return self._workers[key]
 
     def campaign(self, case: Case, batch_size: int, length: int) -> Campaign:
         """The finished campaign of ``case``'s shape: every planned case of the profile at
@@ -148,10 +150,19 @@ class BenchSession:
             if fp32.id in workers:
                 pairs.append((f"{fp32.id}~aa", fp32.id))
                 targets += [Target(f"{fp32.id}~aa", fp32.id, limit) for limit in AA_BOUNDS]
-            campaign.run(self.timing.min_repetitions, self.timing.cap_s, targets, self.timing.precision, pairs,
-                         progress=None)
+            with progress.bar(total=None, desc=f"timing {campaign.name}", unit="repetition", leave=False) as pb:
+                campaign.run(self.timing.min_repetitions, self.timing.cap_s, targets, self.timing.precision, pairs,
+                             progress=lambda _: pb.update())
             self._campaigns[key] = campaign
+            self._close_finished_workers(case.profile)
         return self._campaigns[key]
+
+    def _close_finished_workers(self, profile: str) -> None:
+        """Once every planned campaign of ``profile`` has run, its workers are done: free their memory
+        (a sweep keeps ~20 variants of one profile; each worker holds its model and runtime)."""
+        if all(k in self._campaigns for k in self.timing_plan if k[0] == profile):
+            for key in [k for k in self._workers if k[0] == profile]:
+                self._workers.pop(key).close()
 
     def timing_record(self, case: Case, batch_size: int, length: int, ikey: tuple[str, str]) -> tuple[list[float], dict]:
         """``case``'s pooled per-round samples (s) and the fields its result row records:
@@ -159,7 +170,8 @@ class BenchSession:
         checks of the worker's timed logits and weights."""
         campaign = self.campaign(case, batch_size, length)
         if case.id not in campaign.workers:
-            raise faults.VariantBuildError(f"{case.id} could not be timed (see its build or load failure)")
+            self.runner(case)  # left out of the campaign: raises this case's own build or load failure
+            raise faults.VariantBuildError(f"{case.id} could not be timed: its worker failed to start")
         pool, indices = self.timing_pool(case, batch_size, length)
         captured = {k: torch.tensor(v) for k, v in campaign.captured.get(case.id, {}).items()}
         worker = campaign.workers[case.id]
@@ -248,11 +260,6 @@ class BenchSession:
         # Input shapes are the baseline's; loaded only for a task whose inputs depend on it.
         model = self.model(Case(case.profile, "fp32"))[0] if task.inputs_need_model else None
         return task.timing_pool(model, batch_size, length)
-
-    def timed_forward(self, case: Case, batch_size: int, length: int):
-        """The :class:`harness.measure.integrity.TimedForward` that timing loops run for ``case``."""
-        pool, indices = self.timing_pool(case, batch_size, length)
-        return integrity.TimedForward(self.runner(case), pool, indices)
 
     def inputs_file(self, batch_size: int, seq_len: int, case: Case | None = None) -> Path:
         tag = "" if case is None else f"{case.profile}-"

@@ -160,7 +160,7 @@ def _timing_plan(items: list[pytest.Item]) -> dict[tuple[str, int, int], list[Ca
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         case = params.get("case")
-        if case is None or case.skip or item.originalname not in ("test_latency", "test_throughput"):
+        if not isinstance(case, Case) or case.skip or item.originalname not in ("test_latency", "test_throughput"):
             continue
         if item.originalname == "test_latency":
             key = (case.profile, 1, params["seq_len"])
@@ -202,7 +202,8 @@ def bench(request: pytest.FixtureRequest):
                                    min_repetitions=config.getoption("--blocks"),
                                    cap_s=config.getoption("--timing-cap-s"))
     session.timing_plan = config.stash.get(TIMING_PLAN, {})
-    all_budgets = budgets.load_budgets(config.getoption("--budgets") or budgets.DEFAULT_PATH)
+    session.budgets_path = config.getoption("--budgets") or budgets.DEFAULT_PATH
+    all_budgets = budgets.load_budgets(session.budgets_path)
 
     def limits(case: Case, batch_size: int, length: int) -> list[float]:
         """Time-ratio bounds the budgets will judge ``case`` against at this shape (a campaign

@@ -25,6 +25,25 @@ def test_budget(bench, budget, profile, variant, backend):
         pytest.fail(f"{verdict.message} -- {budget.why}{hint}", pytrace=False)
 
 
+def test_budgets_judged(bench, case):
+    """A selected case whose every applicable budget was skipped as "not measured" was not gated
+    at all: that is a failure of the selection (e.g. -k left out its measurements), not a pass."""
+    from harness.models.profiles import get_profile
+
+    rows = rows_from_results(bench.results)
+    if not any(r["profile"] == case.profile and r["variant"] == case.variant and r["backend"] == case.backend
+               for r in rows):
+        pytest.skip(f"{case.id}: nothing of it was measured in this session (not selected)")
+    all_budgets = budgets_mod.load_budgets(bench.budgets_path)
+    verdicts = [budgets_mod.evaluate(b, case.profile, case.variant, rows, case.backend)
+                for b in budgets_mod.applicable(all_budgets, case.profile, case.variant,
+                                                get_profile(case.profile).real_weights, case.backend)]
+    if verdicts and all(v.passed is None for v in verdicts):
+        pytest.fail(f"{case.id}: all {len(verdicts)} budgets were skipped as not measured -- select the "
+                    "measurements they judge (static, latency, throughput, cold_start, memory, quality)",
+                    pytrace=False)
+
+
 def test_against_baseline(bench, request):
     """Compare this run with the runs blessed on this machine (``--gate``)."""
     from harness.gate import baselines

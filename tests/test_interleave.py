@@ -238,3 +238,67 @@ def test_cpu_flags_condition_a_budget_on_the_recorded_isa(tmp_path):
     path.write_text(path.read_text().replace('"avx512_vnni"]', '"avx9000"]', 1))
     with pytest.raises(Exception, match="cpu_flags must be a list of ISA flags"):
         budgets.load_budgets(path)
+
+
+# --- calibration ---------------------------------------------------------------------------
+
+def test_the_slowdown_control_keeps_the_outputs_and_adds_the_work(tiny_model, tiny_inputs):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def flops(m):
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            out = m(**tiny_inputs).logits
+        return counter.get_total_flops(), out
+
+    base_flops, base = flops(tiny_model)
+    slow = compressors.build("slowdown@0.5", tiny_model)
+    slow_flops, out = flops(slow)
+    assert torch.equal(out, base)
+    assert 1.2 < slow_flops / base_flops <= 1.5  # half the Linear work again (Linears are most, not all, FLOPs)
+    with pytest.raises(compressors.CompressionError, match="in \\(0, 1\\]"):
+        compressors.build("slowdown@0", tiny_model)
+
+
+def _cal_run(rng, slow=1.09, aa_sd=0.004):
+    def v(r):
+        return {"ratio": r, "ci95": [r * 0.99, r * 1.01], "n": 9}
+    aa = float(np.exp(rng.normal(0, aa_sd)))
+    return {"A/A p50_ratio@128": v(aa), "int8-dynamic p50_ratio@128": v(0.65 * float(np.exp(rng.normal(0, 0.01)))),
+            "slowdown@0.1 p50_ratio@128": v(slow * float(np.exp(rng.normal(0, 0.01))))}
+
+
+def test_calibration_counts_false_alarms_and_detections():
+    from harness import calibrate
+    from harness.core.errors import HarnessError
+
+    rng = np.random.default_rng(7)
+    cal = calibrate.analyse([_cal_run(rng) for _ in range(6)])
+    assert cal.false_alarms["int8-dynamic p50_ratio@128"] == (0, 6)
+    assert cal.false_alarms["A/A p50_ratio@128"] == (0, 6)
+    assert cal.detected["p50_ratio@128"] == (6, 6)  # 9% slower than the A/A history, beyond its bound
+    assert cal.in_run_detected["p50_ratio@128"] == (6, 6)
+    missed = calibrate.analyse([_cal_run(rng, slow=1.0) for _ in range(6)])
+    assert missed.detected["p50_ratio@128"][0] == 0  # no change: nothing to detect
+    assert "| int8-dynamic p50_ratio@128 | 0/6 (0%) |" in calibrate.render(cal, {"machine_id": "m"}, "pytest …")
+    with pytest.raises(HarnessError, match="at least 4 runs"):
+        calibrate.analyse([_cal_run(rng)] * 3)
+
+
+def test_calibration_values_need_the_aa_control():
+    from harness import calibrate
+    from harness.core.errors import HarnessError
+
+    rows = rows_from_results(_run((7.0,) * 9, (10.0,) * 9))
+    values = calibrate.run_values(rows)
+    assert values["A/A p50_ratio@128"]["ratio"] == 1.0 and values["int8-dynamic p50_ratio@128"]["n"] == 9
+    rows[0]["aa_ratio"] = {}
+    with pytest.raises(HarnessError, match="no A/A control"):
+        calibrate.run_values(rows)
+
+
+def test_blocks_pair_only_within_one_campaign():
+    run = _run((7.0,) * 9, (10.0,) * 9)
+    run[0]["campaign_id"], run[1]["campaign_id"] = "a", "b"  # e.g. a resumed run: same shape, other campaign
+    rows = rows_from_results(run)
+    assert rows[1]["p50_ratio"] == {}
+    assert budgets.evaluate(_budget(0.75), "minilm-l6", "int8-dynamic", rows).state == "not measured"

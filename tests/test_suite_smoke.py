@@ -9,7 +9,8 @@ from harness.core.paths import ROOT
 def test_suite_runs_saves_every_metric_and_reports(tmp_path):
     out = tmp_path / "run.json"
     cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
-           "--profiles", "tiny-random", "--bench-seconds", "0.2", "--min-rounds", "3",
+           "--profiles", "tiny-random", "--bench-seconds", "0.2", "--min-rounds", "3", "--blocks", "9",
+           "--block-seconds", "0.05", "--timing-cap-s", "10",
            "--cold-start-samples", "2", "--memory-samples", "1", "--threads", "1",
            "--variants", "fp32,int8-dynamic", f"--benchmark-json={out}"]
     # Both backends (the default --backends) double the work; on a shared 2-core
@@ -31,6 +32,12 @@ def test_suite_runs_saves_every_metric_and_reports(tmp_path):
     for b in latency:
         assert b["stats"]["rounds"] >= 3 and b["extra_info"]["p50_ms"] > 0
         assert len(b["stats"]["data"]) == b["stats"]["rounds"]  # raw samples saved
+        info = b["extra_info"]
+        # Interleaved timing: one block per repetition, every cell of the shape in each shuffled order.
+        assert info["timing_design"] == "interleaved" and info["repetitions"] >= 9
+        assert len(info["block_p50_ms"]) == info["repetitions"] == len(info["campaign_order"])
+        assert all(len(order) == 5 for order in info["campaign_order"])  # 2 variants x 2 backends + the A/A
+        assert ("aa_block_p50_ms" in info) == (info["variant"] == "fp32" and info["backend"] == "torch")
 
     report_dir = tmp_path / "report"
     proc = subprocess.run([sys.executable, "-m", "harness", "report", str(out), "--out", str(report_dir)],
@@ -45,6 +52,12 @@ def test_suite_runs_saves_every_metric_and_reports(tmp_path):
     assert rows["fp32"]["accuracy"] is None  # random weights: never a number
     assert "n/a (random weights)" in (report_dir / "report.md").read_text()
     assert rows["fp32"]["peak_fraction"] > 0 and (report_dir / "latency-vs-seq.png").is_file()
+    # Paired in-run ratios with CIs, for torch and onnxruntime cells alike, and the A/A control.
+    for row in (rows["int8-dynamic"], ort["fp32"], ort["int8-dynamic"]):
+        for shape in (row["p50_ratio"]["16"], row["p50_ratio"]["128"], row["throughput_ratio"]["4"]):
+            assert shape["ci95"][0] <= shape["ratio"] <= shape["ci95"][1] and shape["n"] >= 3
+    assert set(rows["fp32"]["aa_ratio"]) == {"latency@16", "latency@128", "throughput@1", "throughput@4"}
+    assert rows["fp32"]["aa_passed"] in (True, False)
 
 
 def test_unknown_profile_is_a_usage_error():

@@ -19,6 +19,7 @@ from harness.core import atomic
 from harness.core.errors import HarnessError
 from harness.core.paths import ROOT, safe_name, safe_output_path
 from harness.gate import compare
+from harness.measure.stats import AA_BOUNDS
 from harness.results import storage
 
 BASELINES = ROOT / "baselines"
@@ -64,7 +65,7 @@ def bless(run_path: Path, root: Path | None = None) -> Path:
     rows = compare.run_rows(run)
     noisy = compare.aa_failures(rows)
     if noisy:
-        low, high = compare.AA_BAND
+        low, high = AA_BOUNDS
         raise HarnessError(f"{run_path} failed its own A/A control ({'; '.join(noisy)}; every A/A CI must lie inside "
                            f"[{low}, {high}]); re-run on a quieter machine and bless that run")
     timed = [b for b in run["benchmarks"] if (b.get("extra_info") or {}).get("metric") in ("latency", "throughput")]

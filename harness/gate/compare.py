@@ -74,6 +74,7 @@ from scipy import special, stats
 
 from harness.core.errors import HarnessError
 from harness.gate.budgets import METRICS
+from harness.measure.stats import AA_BOUNDS
 from harness.results import fingerprint, storage
 from harness.results.rows import rows_from_results
 
@@ -86,8 +87,6 @@ INTERLEAVED = "interleaved"
 SINGLE_BLOCK_NOTE = "single-block timing, no CI"
 # Verdicts that fail the gate (``python -m harness compare`` exits 1 on them).
 FAILING = ("regression", "machine too noisy")
-# The A/A band of issue 16, item 4: an A/A CI outside it means the run cannot tell 3% from noise.
-AA_BAND = (0.97, 1.03)
 
 # Floor of the blessed runs' log standard deviation (0.5%).  A run-level value is
 # the median of >= 7 paired block ratios whose 95% CI half-width the timing design
@@ -355,8 +354,12 @@ def cell_name(row: dict[str, Any]) -> str:
 
 
 def _indexed(values: dict[str, Any] | None) -> Iterator[tuple[str, Any]]:
-    """``{"128": v, "16": w}`` in numeric order of the index."""
-    yield from sorted((values or {}).items(), key=lambda kv: int(kv[0]))
+    """``{"128": v, "16": w}`` in numeric order of the index (``"latency@128"``: by axis, then number)."""
+    def order(kv: tuple[str, Any]) -> tuple[str, int]:
+        axis, _, number = kv[0].rpartition("@")
+        return axis, int(number)
+
+    yield from sorted((values or {}).items(), key=order)
 
 
 def _absolute(row: dict[str, Any]) -> Iterator[tuple[str, float, bool]]:
@@ -489,7 +492,7 @@ def compare_timings(old_rows: list[list[dict[str, Any]]], new_rows: list[dict[st
         notes.append(bless_more(len(blessed)))
     noisy = aa_failures(new_rows)
     if noisy:
-        notes.append(f"this run failed its own A/A control ({'; '.join(noisy)}; band {AA_BAND[0]}-{AA_BAND[1]}): "
+        notes.append(f"this run failed its own A/A control ({'; '.join(noisy)}; band {AA_BOUNDS[0]}-{AA_BOUNDS[1]}): "
                      "its gated timings are 'machine too noisy', never a pass; re-run on a quieter machine")
     history = [run_level_values(rows) for rows in blessed]
     out: list[Comparison] = []

@@ -158,6 +158,9 @@ class Campaign:
         if not workers:
             raise ValueError(f"campaign {name}: no cells to time")
         self.name, self.workers, self.pool = name, workers, pool
+        # Unique per campaign: blocks pair only within one campaign (a resumed or merged run may
+        # hold two campaigns of the same shape with equally many repetitions).
+        self.id = f"{name}#{seed}#{time.time_ns()}"
         self.block_s, self.min_rounds = block_s, min_rounds
         self.seed = seed
         self._rng = np.random.default_rng(seed)
@@ -224,7 +227,7 @@ class Campaign:
     def record(self, key: str) -> dict[str, Any]:
         """What a cell's result row stores about the campaign."""
         blocks = self.blocks[key]
-        return {"timing_design": "interleaved", "campaign": self.name, "campaign_seed": self.seed,
+        return {"timing_design": "interleaved", "campaign": self.name, "campaign_id": self.id, "campaign_seed": self.seed,
                 "repetitions": self.repetitions, "block_s": self.block_s, "block_p50_ms": [b.p50_s * 1e3 for b in blocks],
                 "blocks": [b.summary() for b in blocks], "blocks_flagged": sum(b.flagged for b in blocks),
                 "blocks_retimed": sum(b.retimed for b in blocks), "campaign_stable": self.stable,

@@ -178,7 +178,8 @@ def _blocks(row: dict[str, Any], result: dict[str, Any], blocks: dict, axis: str
     """Keep a timed result's per-repetition block medians (``blocks[axis][index]``) for the paired ratios."""
     if result.get("timing_design") == "interleaved":
         row["timing_design"] = "interleaved"
-        blocks.setdefault(axis, {})[index] = (result["block_p50_ms"], result.get("aa_block_p50_ms"))
+        blocks.setdefault(axis, {})[index] = (result["block_p50_ms"], result.get("aa_block_p50_ms"),
+                                              result.get("campaign_id"))
         row["campaign_stable"][f"{axis}@{index}"] = result.get("campaign_stable")
     elif row["timing_design"] is None:
         row["timing_design"] = "single-block"  # saved before issue 16: no repetitions, no CI
@@ -193,13 +194,13 @@ def _paired(by_key: dict[tuple[str, str, str], dict[str, Any]], blocks: dict[tup
         profile, variant, backend = key
         reference = blocks.get((profile, "fp32", "torch"), {})
         for axis, cells in blocks.get(key, {}).items():
-            for index, (mine, aa) in cells.items():
+            for index, (mine, aa, campaign) in cells.items():
                 if (variant, backend) == ("fp32", "torch"):
                     if aa and len(aa) == len(mine) >= 3:
                         row["aa_ratio"][f"{axis}@{index}"] = paired_ratio(aa, mine).as_dict()
                     continue
-                ref = reference.get(axis, {}).get(index, (None,))[0]
-                if not ref or len(ref) != len(mine) or len(mine) < 3:
+                ref, _, ref_campaign = reference.get(axis, {}).get(index, (None, None, None))
+                if not ref or ref_campaign != campaign or len(ref) != len(mine) or len(mine) < 3:
                     continue  # fp32 not timed in the same campaign: no paired ratio
                 ratio = paired_ratio(mine, ref)
                 if axis == "latency":
