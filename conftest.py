@@ -32,11 +32,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--blocks", type=int, default=9,
                     help="minimum repetitions of every latency/throughput campaign: each repetition times one "
                          "block of every cell of the shape, in a shuffled order (default: %(default)s)")
-    group.addoption("--block-seconds", type=float, default=0.4,
+    group.addoption("--block-seconds", type=float, default=0.2,
                     help="seconds per timed block, at least one round (default: %(default)s)")
     group.addoption("--timing-cap-s", type=float, default=90.0,
-                    help="a campaign adds repetitions until its paired ratios are within ±1%% and no budget is "
-                         "undecided, for at most this many seconds (default: %(default)s)")
+                    help="a campaign adds repetitions until its paired ratios are within --timing-precision and "
+                         "no budget is undecided, for at most this many seconds (default: %(default)s)")
+    group.addoption("--timing-precision", type=float, default=0.02,
+                    help="target half-width of every paired ratio's 95%% CI, as a fraction (default: %(default)s)")
+    group.addoption("--reload-every", type=int, default=0,
+                    help="each timing worker reloads its model from disk every N repetitions, so a process's "
+                         "memory-layout offset averages out (0: never; default: %(default)s)")
     group.addoption("--bench-seconds", type=float, default=3.0,
                     help="target timed seconds of the in-process INT8 engine probe (default: %(default)s)")
     group.addoption("--min-rounds", type=int, default=20,
@@ -56,6 +61,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--eval-limit", type=int, default=None,
                     help="evaluate quality on at most N evenly spaced examples of each set (default: all; "
                          "for time-boxed runs on a busy machine: the CIs widen accordingly)")
+    group.addoption("--journal", default=None,
+                    help="append every finished benchmark to this journal (default: a new file in "
+                         ".benchmarks/journal/); a killed run loses at most the cell in flight")
+    group.addoption("--resume", default=None, metavar="JOURNAL",
+                    help="continue an interrupted run: replay what JOURNAL holds, measure the rest, append there")
     group.addoption("--gate", action="store_true",
                     help="also compare this run with the runs blessed for this machine (baselines/<machine-id>/)")
 
@@ -83,6 +93,8 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "blocks": config.getoption("--blocks"),
         "block_seconds": config.getoption("--block-seconds"),
         "timing_cap_s": config.getoption("--timing-cap-s"),
+        "reload_every": config.getoption("--reload-every"),
+        "timing_precision": config.getoption("--timing-precision"),
         "bench_seconds": config.getoption("--bench-seconds"),
         "min_rounds": config.getoption("--min-rounds"),
     }

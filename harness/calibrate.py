@@ -2,8 +2,8 @@
 
 Runs the gate's timing selection (minilm-l6 fp32, int8-dynamic, int8-dynamic-pc on torch,
 seq 128 and batch 32) ``runs`` times on the unchanged tree, each run also timing
-``slowdown@0.1`` (:mod:`compressors.slowdown`: fp32 with 10% more Linear work, same
-outputs) -- the injected regression -- and measures, from those runs:
+``slowdown@0.06`` (:mod:`compressors.slowdown`: fp32 with 6% more Linear work, same
+outputs, about 10% slower) -- the injected regression -- and measures, from those runs:
 
 * **false alarms per benchmark**: leave-one-out, each run judged against the other
   ``runs - 1`` as its blessed history with the stored-baseline rule
@@ -11,7 +11,7 @@ outputs) -- the injected regression -- and measures, from those runs:
   (int8 and int8-pc vs fp32 at seq 128 and batch 32, and the A/A control);
 * **detection**: the same rule with the A/A ratios of the other runs as history
   ("fp32 before the change") and the slowdown's ratio of the held-out run as the new
-  value ("fp32 after a change costing 10%");
+  value ("fp32 after a change costing ~10%"; its measured in-run ratio is reported);
 * **in-run**: how often the slowdown's paired CI lies wholly above 1 (seen within one run)
   and how often the A/A CI lies inside ±2% and inside the gate's [0.97, 1.03].
 
@@ -37,7 +37,7 @@ from harness.results.rows import rows_from_results
 
 PROFILE = "minilm-l6"
 UNCHANGED = ("int8-dynamic", "int8-dynamic-pc")
-CONTROL = "slowdown@0.1"
+CONTROL = "slowdown@0.06"  # about 10% slower than fp32: its measured ratio is in the calibration report
 SELECTION = ["--profiles", PROFILE, "--variants", ",".join(("fp32", *UNCHANGED, CONTROL)), "--backends", "torch",
              "--seq-lengths", "128", "--batch-sizes", "32", "-k", "latency or throughput"]
 SHAPES = (("p50_ratio", "latency", "128", False), ("throughput_ratio", "throughput", "32", True))
@@ -143,7 +143,7 @@ def render(cal: Calibration, machine: dict[str, Any], command: str) -> str:
              "## False alarms per benchmark (unchanged tree, leave-one-out against the other runs)", "",
              "| Benchmark | Alarms / judged |", "|---|---|"]
     lines += [f"| {name} | {_rate(pair)} |" for name, pair in cal.false_alarms.items()]
-    lines += ["", f"## Detection of `{CONTROL}` (10% more Linear work than fp32)", "",
+    lines += ["", f"## Detection of `{CONTROL}` (fp32 with 6% more Linear work; its measured ratio is in the last table)", "",
               "| Shape | Stored-baseline rule (history: other runs' A/A) | Seen within the run (paired CI beyond 1) "
               "| A/A CI inside ±2% | A/A CI inside the gate's [0.97, 1.03] |", "|---|---|---|---|---|"]
     lines += [f"| {shape} | {_rate(cal.detected[shape])} | {_rate(cal.in_run_detected[shape])} | "

@@ -276,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.05, help="smallest material slowdown (fraction)")
     p.set_defaults(func=_compare)
     p = add("calibrate", "re-run the gate's timing selection N times: false-alarm and detection rates",
-            "Time minilm-l6 fp32 / int8-dynamic / int8-dynamic-pc and the slowdown@0.1 control (10%% more "
-            "work) N times on the unchanged tree; judge each run against the others with the stored-baseline "
+            "Time minilm-l6 fp32 / int8-dynamic / int8-dynamic-pc and the slowdown@0.06 control (~10%% slower) "
+            "N times on the unchanged tree; judge each run against the others with the stored-baseline "
             "rule; write calibration.md + calibration.json.  Anything after `--` goes to pytest.")
     p.add_argument("--runs", type=int, default=5, help="suite runs, at least 4 (default: %(default)s)")
     p.add_argument("--out", type=Path, default=None,

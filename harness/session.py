@@ -34,12 +34,13 @@ class TimingOptions:
     every ratio's CI half-width is at most ``precision`` (fraction) and no budget is
     undecided, or ``cap_s`` seconds per campaign have passed; ``seed`` fixes the shuffles."""
 
-    block_s: float = 0.4
+    block_s: float = 0.2
     min_rounds: int = 1
     min_repetitions: int = 9
     cap_s: float = 90.0
-    precision: float = 0.01
+    precision: float = 0.02
     seed: int = 20261201
+    reload_every: int = 0
 
 
 def default_threads() -> int:
@@ -138,7 +139,8 @@ class BenchSession:
             torch.save(pool, path)
             tag = self.task(case.profile).length_tag
             campaign = Campaign(f"{case.profile} bs={batch_size} {tag}={length}", workers, path,
-                                self.timing.block_s, self.timing.min_rounds, self.timing.seed + len(self._campaigns))
+                                self.timing.block_s, self.timing.min_rounds, self.timing.seed + len(self._campaigns),
+                                self.timing.reload_every)
             targets, pairs = [], []
             for c in cases:
                 if c.id not in workers:

@@ -6,6 +6,8 @@ noisy machine hit all variants alike instead of whichever ran last.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.session import BenchSession, Case
@@ -89,8 +91,24 @@ def pytest_configure(config: pytest.Config) -> None:
         for option in ("--seq-lengths", "--batch-sizes"):
             if any(n < 1 for n in _ints(config, option, ())):
                 raise ValueError(f"{option} takes positive integers")
+        from harness.results import journal
+
+        from harness.core.paths import safe_output_path
+
+        resume = config.getoption("--resume")
+        config.stash[RESUMED] = journal.load(Path(resume)) if resume else {}
+        chosen = resume or config.getoption("--journal")
+        config.stash[JOURNAL] = (safe_output_path(chosen, "--resume" if resume else "--journal",
+                                                  base=Path(config.invocation_params.dir))
+                                 if chosen else journal.default_path())
     except (HarnessError, compressors.CompressionError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    resumed = config.stash.get(RESUMED, {})
+    return (f"journal: {config.stash[JOURNAL]} (after an interrupt, add --resume {config.stash[JOURNAL]})"
+            + (f"; resuming {len(resumed)} journaled benchmark(s)" if resumed else ""))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -148,24 +166,64 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     # After every plugin's modifyitems (-k, -m): the plan holds exactly the selected cells.
     session.config.stash[TIMING_PLAN] = _timing_plan(session.items)
+    session.config.stash[REPLAY] = _replayable(session.items, session.config.stash.get(RESUMED, {}))
+
+
+def _campaign_key(item: pytest.Item) -> tuple[str, int, int] | None:
+    """The timing campaign a latency/throughput item belongs to (None for other items)."""
+    from harness.models.profiles import get_profile
+
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    case = params.get("case")
+    if not isinstance(case, Case) or case.skip:
+        return None
+    if item.originalname == "test_latency":
+        return case.profile, 1, params["seq_len"]
+    if item.originalname == "test_throughput":
+        return case.profile, params["batch_size"], get_profile(case.profile).static_length
+    return None
+
+
+def _replayable(items: list[pytest.Item], resumed: dict[str, dict]) -> set[str]:
+    """Node ids to replay from the journal: every journaled item, except the timing items of a
+    campaign the journal holds only in part (its paired ratios need one campaign: timed again)."""
+    by_campaign: dict[tuple, list[str]] = {}
+    for item in items:
+        key = _campaign_key(item)
+        if key is not None:
+            by_campaign.setdefault(key, []).append(item.nodeid)
+    partial = {n for ids in by_campaign.values() if not all(i in resumed for i in ids) for n in ids}
+    return {i.nodeid for i in items if i.nodeid in resumed and i.nodeid not in partial}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    """A journaled item is replayed (its numbers from the journal, nothing measured) on --resume."""
+    if pyfuncitem.nodeid not in pyfuncitem.config.stash.get(REPLAY, set()):
+        return None
+    from harness.results import journal
+
+    record = pyfuncitem.config.stash[RESUMED][pyfuncitem.nodeid]
+    benchmark = pyfuncitem.funcargs["benchmark"]
+    benchmark.group = record["group"]
+    benchmark.extra_info.update(record["extra_info"], resumed_from=str(pyfuncitem.config.stash[JOURNAL]))
+    journal.store_samples(benchmark, record["samples_s"])
+    bench = pyfuncitem.funcargs.get("bench")
+    if bench is not None:  # the gate reads the session's records
+        bench.record(dict(benchmark.extra_info, name=benchmark.name), record["samples_s"])
+    return True
 
 
 def _timing_plan(items: list[pytest.Item]) -> dict[tuple[str, int, int], list[Case]]:
     """(profile, batch size, length) -> the cases the selected latency/throughput items time there
     (one interleaved campaign each; batch-1 latency at the static length and throughput at batch 1
     are the same campaign)."""
-    from harness.models.profiles import get_profile
-
     plan: dict[tuple[str, int, int], list[Case]] = {}
     for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        case = params.get("case")
-        if not isinstance(case, Case) or case.skip or item.originalname not in ("test_latency", "test_throughput"):
+        key = _campaign_key(item)
+        if key is None:
             continue
-        if item.originalname == "test_latency":
-            key = (case.profile, 1, params["seq_len"])
-        else:
-            key = (case.profile, params["batch_size"], get_profile(case.profile).static_length)
+        case = item.callspec.params["case"]
         cells = plan.setdefault(key, [])
         if all(c.id != case.id for c in cells):
             cells.append(case)
@@ -173,6 +231,9 @@ def _timing_plan(items: list[pytest.Item]) -> dict[tuple[str, int, int], list[Ca
 
 
 TIMING_PLAN = pytest.StashKey[dict]()
+JOURNAL = pytest.StashKey[Path]()
+RESUMED = pytest.StashKey[dict]()
+REPLAY = pytest.StashKey[set]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -183,6 +244,13 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(HarnessError):
         report.longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
+    if (report.when == "call" and report.passed and "benchmark" in item.funcargs
+            and item.nodeid not in item.config.stash.get(REPLAY, set())):
+        from harness.results import journal
+
+        record = journal.record_of(item.nodeid, item.funcargs["benchmark"])
+        if record is not None:
+            journal.append(item.config.stash[JOURNAL], record)
     return report
 
 
@@ -200,7 +268,9 @@ def bench(request: pytest.FixtureRequest):
     session.eval_limit = config.getoption("--eval-limit")
     session.timing = TimingOptions(block_s=config.getoption("--block-seconds"),
                                    min_repetitions=config.getoption("--blocks"),
-                                   cap_s=config.getoption("--timing-cap-s"))
+                                   cap_s=config.getoption("--timing-cap-s"),
+                                   reload_every=config.getoption("--reload-every"),
+                                   precision=config.getoption("--timing-precision"))
     session.timing_plan = config.stash.get(TIMING_PLAN, {})
     session.budgets_path = config.getoption("--budgets") or budgets.DEFAULT_PATH
     all_budgets = budgets.load_budgets(session.budgets_path)

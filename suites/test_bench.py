@@ -22,6 +22,7 @@ from harness.measure.params import (
 from harness.measure.quality import quality_metrics
 from harness.measure.rounds import plan_rounds
 from harness.measure.stats import LatencyStats
+from harness.results import journal
 from harness.models.profiles import get_profile
 
 
@@ -100,19 +101,10 @@ def _artifact_facts(runner) -> dict:
             **meta.get("facts", {})}
 
 
-def _store(benchmark, samples_s: list[float]) -> None:
-    """Hand samples timed elsewhere (the campaign's workers) to pytest-benchmark's statistics,
-    so ``--benchmark-autosave`` keeps them as this item's raw data.  pytest-benchmark has no
-    public call for that; ``_make_stats`` is what its own ``pedantic`` calls before timing."""
-    stats = benchmark._make_stats(1)
-    for s in samples_s:
-        stats.update(s)
-
-
 def _timed_cell(benchmark, bench, case, batch_size: int, length: int) -> tuple[LatencyStats, dict]:
     """The cell's samples from its shape's interleaved campaign, stored; its stats and row fields."""
     samples, fields = bench.timing_record(case, batch_size, length, _ikey(case))
-    _store(benchmark, samples)
+    journal.store_samples(benchmark, samples)
     stats = LatencyStats.from_seconds(samples)
     if not fields["campaign_stable"]:
         warnings.warn(f"{benchmark.name}: the campaign hit its time cap ({bench.timing.cap_s:g} s) before its "

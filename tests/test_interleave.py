@@ -80,7 +80,7 @@ def _serve(tmp_path, requests):
     torch.save([{"x": torch.randn(1, 4)} for _ in range(3)], pool)
     lines = "".join(json.dumps({**r, "pool": str(pool)} if r.get("op") == "block" else r) + "\n" for r in requests)
     out = io.StringIO()
-    assert blocks.serve(_Runner(), io.StringIO(lines), out) == 0
+    assert blocks.serve(_Runner, io.StringIO(lines), out) == 0
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -97,10 +97,25 @@ def test_worker_serves_blocks_state_and_errors(tmp_path):
     assert bad == {"error": "unknown request 'nonsense'"}
 
 
+def test_reload_loads_the_model_anew_and_warms_up_again(tmp_path):
+    loads = []
+
+    def load():
+        loads.append(1)
+        return _Runner()
+
+    pool = tmp_path / "pool.pt"
+    torch.save([{"x": torch.randn(1, 4)}], pool)
+    reqs = [{"op": "block", "pool": str(pool), "seconds": 0, "min_rounds": 1, "reload": r} for r in (False, True)]
+    out = io.StringIO()
+    blocks.serve(load, io.StringIO("".join(json.dumps(r) + "\n" for r in reqs)), out)
+    assert len(loads) == 2 and all("samples_s" in json.loads(x) for x in out.getvalue().splitlines())
+
+
 def test_a_failing_request_is_answered_and_the_worker_goes_on(tmp_path):
     out = io.StringIO()
     lines = json.dumps({"op": "block", "pool": str(tmp_path / "missing.pt"), "seconds": 0, "min_rounds": 1}) + "\n"
-    blocks.serve(_Runner(), io.StringIO(lines + json.dumps({"op": "state"}) + "\n"), out)
+    blocks.serve(_Runner, io.StringIO(lines + json.dumps({"op": "state"}) + "\n"), out)
     err, state = [json.loads(x) for x in out.getvalue().splitlines()]
     assert err["error"].startswith("FileNotFoundError") and "state_sha256" in state
 
@@ -260,11 +275,13 @@ def test_the_slowdown_control_keeps_the_outputs_and_adds_the_work(tiny_model, ti
 
 
 def _cal_run(rng, slow=1.09, aa_sd=0.004):
+    from harness import calibrate
+
     def v(r):
         return {"ratio": r, "ci95": [r * 0.99, r * 1.01], "n": 9}
     aa = float(np.exp(rng.normal(0, aa_sd)))
     return {"A/A p50_ratio@128": v(aa), "int8-dynamic p50_ratio@128": v(0.65 * float(np.exp(rng.normal(0, 0.01)))),
-            "slowdown@0.1 p50_ratio@128": v(slow * float(np.exp(rng.normal(0, 0.01))))}
+            f"{calibrate.CONTROL} p50_ratio@128": v(slow * float(np.exp(rng.normal(0, 0.01))))}
 
 
 def test_calibration_counts_false_alarms_and_detections():

@@ -6,10 +6,15 @@ backend and then serves requests, one JSON object per line on stdin, one reply
 per line on stdout (pyperf's parent/worker split, kept alive across blocks so a
 block costs no load):
 
-* ``{"op": "block", "pool": PATH, "seconds": S, "min_rounds": N, "capture": bool}``
+* ``{"op": "block", "pool": PATH, "seconds": S, "min_rounds": N, "capture": bool, "reload": bool}``
   -- time one block on the input pool saved at ``PATH`` (a ``torch.save``'d
-  list of input dicts; round ``i`` runs batch ``i mod len(pool)``).  The first
-  block on a pool is preceded by a warm-up (lazy kernels, allocator).  Before
+  list of input dicts; round ``i`` runs batch ``i mod len(pool)``).  With
+  ``reload`` the model is first loaded anew from disk (fresh memory for its
+  weights: two processes of the same model differ by a few per cent that stays
+  constant for the process's life -- memory layout, Mytkowicz et al. 2009 --
+  and reloading turns that offset into noise that repetitions average out).
+  The first block on a pool, and the first after a reload, is preceded by a
+  warm-up (lazy kernels, allocator).  Before
   every block: ``gc.collect()`` then ``gc.freeze()`` (the collector stays
   enabled, with nothing old left to scan).  Reply: ``samples_s`` (seconds per
   round), ``wall_s``, ``own_cpu_s`` (this process's CPU time) and the
@@ -84,8 +89,9 @@ def time_block(run: Callable[[Any], Any], pool: list, seconds: float, min_rounds
     return {"samples_s": samples, "wall_s": wall, **stop_noise(), "captured": {str(k): v for k, v in captured.items()}}
 
 
-def serve(runner: Any, stdin=None, stdout=None) -> int:
-    """Answer block / state / quit requests for ``runner`` until ``quit`` or end of input."""
+def serve(load: Callable[[], Any], stdin=None, stdout=None) -> int:
+    """Answer block / state / quit requests for the runner ``load()`` returns (called again on
+    ``reload``) until ``quit`` or end of input."""
     import torch
 
     from harness.measure.integrity import state_sha256
@@ -93,6 +99,8 @@ def serve(runner: Any, stdin=None, stdout=None) -> int:
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     pools: dict[str, list] = {}
     next_round: dict[str, int] = {}
+    warm: set[str] = set()
+    runner = load()
 
     def run(batch):
         with torch.inference_mode():
@@ -108,14 +116,21 @@ def serve(runner: Any, stdin=None, stdout=None) -> int:
                 reply = {"state_sha256": state_sha256(runner), "session": runner.session_info(), "gc": GC_POLICY}
             elif op == "block":
                 path = req["pool"]
+                if req.get("reload"):
+                    runner = None
+                    gc.collect()
+                    runner = load()
+                    warm.clear()
                 if path not in pools:
                     pools[path] = torch.load(path, weights_only=True)
+                    next_round[path] = 0
+                if path not in warm:
                     warm_until = time.perf_counter() + WARMUP_S
                     n = 0
                     while n < MIN_WARMUP or (time.perf_counter() < warm_until and n < 50):
                         run(pools[path][n % len(pools[path])])
                         n += 1
-                    next_round[path] = 0
+                    warm.add(path)
                 reply = time_block(run, pools[path], float(req["seconds"]), int(req["min_rounds"]),
                                    next_round[path], bool(req.get("capture")))
                 # Later blocks continue through the pool, so every batch gets timed.

@@ -154,7 +154,7 @@ class Campaign:
     """
 
     def __init__(self, name: str, workers: dict[str, TimingWorker], pool: Path, block_s: float, min_rounds: int,
-                 seed: int) -> None:
+                 seed: int, reload_every: int = 0) -> None:
         if not workers:
             raise ValueError(f"campaign {name}: no cells to time")
         self.name, self.workers, self.pool = name, workers, pool
@@ -162,6 +162,7 @@ class Campaign:
         # hold two campaigns of the same shape with equally many repetitions).
         self.id = f"{name}#{seed}#{time.time_ns()}"
         self.block_s, self.min_rounds = block_s, min_rounds
+        self.reload_every = reload_every  # reload every cell's model each N repetitions (0: never)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.blocks: dict[str, list[Block]] = {k: [] for k in workers}
@@ -182,9 +183,10 @@ class Campaign:
         start = time.perf_counter()
         for position, key in enumerate(order):
             req = {"op": "block", "pool": str(self.pool), "seconds": self.block_s, "min_rounds": self.min_rounds,
-                   "capture": rep == 0}
+                   "capture": rep == 0, "reload": bool(self.reload_every and rep and rep % self.reload_every == 0)}
             for attempt in range(RETIMES + 1):
                 reply = self.workers[key].request(req)
+                req = {**req, "reload": False}  # a re-timed block keeps the model just loaded
                 noisy, other = _noisy(reply)
                 if not noisy or attempt == RETIMES:
                     break

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         # anything a library prints (Python or C) cannot be mistaken for a reply.
         replies = os.fdopen(os.dup(1), "w")
         os.dup2(2, 1)
-        return serve(backends.get(args.backend).load(args.variant, args.threads, verify=False), stdout=replies)
+        adapter = backends.get(args.backend)
+        return serve(lambda: adapter.load(args.variant, args.threads, verify=False), stdout=replies)
     if args.inputs is None:
         parser.error(f"{args.mode} needs --inputs")
     if args.mode == "cold-start":
