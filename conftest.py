@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "no budget is undecided, for at most this many seconds (default: %(default)s)")
     group.addoption("--timing-precision", type=float, default=0.02,
                     help="target half-width of every paired ratio's 95%% CI, as a fraction (default: %(default)s)")
+    group.addoption("--processes", type=int, default=2,
+                    help="worker processes per timed cell, used in turn, so one process's memory-layout offset "
+                         "shows in the cell's CI instead of biasing it (default: %(default)s)")
     group.addoption("--reload-every", type=int, default=0,
                     help="each timing worker reloads its model from disk every N repetitions, so a process's "
                          "memory-layout offset averages out (0: never; default: %(default)s)")
@@ -94,6 +97,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "block_seconds": config.getoption("--block-seconds"),
         "timing_cap_s": config.getoption("--timing-cap-s"),
         "reload_every": config.getoption("--reload-every"),
+        "processes": config.getoption("--processes"),
         "timing_precision": config.getoption("--timing-precision"),
         "bench_seconds": config.getoption("--bench-seconds"),
         "min_rounds": config.getoption("--min-rounds"),

@@ -32,7 +32,9 @@ class TimingOptions:
     """How a campaign times (harness.measure.interleave): ``block_s`` seconds per block (at
     least ``min_rounds`` rounds), at least ``min_repetitions`` repetitions, then more until
     every ratio's CI half-width is at most ``precision`` (fraction) and no budget is
-    undecided, or ``cap_s`` seconds per campaign have passed; ``seed`` fixes the shuffles."""
+    undecided, or ``cap_s`` seconds per campaign have passed; ``seed`` fixes the shuffles.
+    Each cell is timed by ``processes`` worker processes in turn; each reloads its model
+    every ``reload_every`` repetitions (0: never)."""
 
     block_s: float = 0.2
     min_rounds: int = 1
@@ -41,6 +43,7 @@ class TimingOptions:
     precision: float = 0.02
     seed: int = 20261201
     reload_every: int = 0
+    processes: int = 2
 
 
 def default_threads() -> int:
@@ -125,15 +128,16 @@ class BenchSession:
         if key not in self._campaigns:
             cases = list(self.timing_plan.get(key) or [case])
             fp32 = Case(case.profile, "fp32")
-            workers: dict[str, TimingWorker] = {}
+            workers: dict[str, list[TimingWorker]] = {}
+            n = self.timing.processes
             for c in cases:
                 try:
-                    workers[c.id] = self._worker(c, c.id)
+                    workers[c.id] = [self._worker(c, f"{c.id}#{i}") for i in range(n)]
                 except Exception:  # noqa: BLE001 -- reported by that case's own item
                     if c.id == case.id:
                         raise
             if fp32.id in workers:
-                workers[f"{fp32.id}~aa"] = self._worker(fp32, f"{fp32.id}~aa")
+                workers[f"{fp32.id}~aa"] = [self._worker(fp32, f"{fp32.id}~aa#{i}") for i in range(n)]
             pool, _ = self.timing_pool(case, batch_size, length)
             path = Path(self._tmp.name) / f"pool-{case.profile}-{batch_size}x{length}.pt"
             torch.save(pool, path)
@@ -175,7 +179,6 @@ class BenchSession:
             self.runner(case)  # left out of the campaign: raises this case's own build or load failure
             raise faults.VariantBuildError(f"{case.id} could not be timed: its worker failed to start")
         pool, indices = self.timing_pool(case, batch_size, length)
-        captured = {k: torch.tensor(v) for k, v in campaign.captured.get(case.id, {}).items()}
         worker = campaign.workers[case.id]
         fields = campaign.record(case.id)
         fields["campaign_order"] = campaign.order
@@ -183,8 +186,11 @@ class BenchSession:
         aa = f"{case.id}~aa"
         if aa in campaign.workers:
             fields["aa_block_p50_ms"] = [s * 1e3 for s in campaign.block_p50_s(aa)]
-        fields.update(integrity.check_timed(self.integrity, ikey, self.runner(case), pool, indices, captured,
-                                            worker.state["state_sha256"], len(campaign.samples_s(case.id)), length))
+        rounds = len(campaign.samples_s(case.id))
+        for process, captured in zip(campaign.processes[case.id], campaign.captured.get(case.id, [])):
+            fields.update(integrity.check_timed(self.integrity, ikey, self.runner(case), pool, indices,
+                                                {k: torch.tensor(v) for k, v in captured.items()},
+                                                process.state["state_sha256"], rounds, length))
         return campaign.samples_s(case.id), fields
 
     def variant_dir(self, case: Case) -> Path:

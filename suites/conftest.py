@@ -91,6 +91,12 @@ def pytest_configure(config: pytest.Config) -> None:
         for option in ("--seq-lengths", "--batch-sizes"):
             if any(n < 1 for n in _ints(config, option, ())):
                 raise ValueError(f"{option} takes positive integers")
+        for option, low in (("--blocks", 3), ("--processes", 1), ("--reload-every", 0)):
+            if config.getoption(option) < low:
+                raise ValueError(f"{option} must be at least {low}, got {config.getoption(option)}")
+        for option in ("--block-seconds", "--timing-cap-s", "--timing-precision"):
+            if not config.getoption(option) >= 0:
+                raise ValueError(f"{option} must be a non-negative number, got {config.getoption(option)}")
         from harness.results import journal
 
         from harness.core.paths import safe_output_path
@@ -270,7 +276,8 @@ def bench(request: pytest.FixtureRequest):
                                    min_repetitions=config.getoption("--blocks"),
                                    cap_s=config.getoption("--timing-cap-s"),
                                    reload_every=config.getoption("--reload-every"),
-                                   precision=config.getoption("--timing-precision"))
+                                   precision=config.getoption("--timing-precision"),
+                                   processes=config.getoption("--processes"))
     session.timing_plan = config.stash.get(TIMING_PLAN, {})
     session.budgets_path = config.getoption("--budgets") or budgets.DEFAULT_PATH
     all_budgets = budgets.load_budgets(session.budgets_path)

@@ -16,7 +16,7 @@ from harness.results import storage
 SUITE = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "-p", "fault_plugin",
          "--profiles", "tiny-random", "--threads", "1", "--cold-start-samples", "1", "--memory-samples", "1",
          "--bench-seconds", "0.1", "--min-rounds", "3", "--blocks", "3", "--block-seconds", "0.05",
-         "--timing-cap-s", "1", "--backends", "torch"]  # faults are backend-agnostic
+         "--timing-cap-s", "1", "--processes", "1", "--backends", "torch"]  # faults are backend-agnostic
 
 
 def _env(**extra):

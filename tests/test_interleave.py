@@ -138,13 +138,13 @@ def test_a_campaign_shuffles_repetitions_and_pairs_blocks(saved):
     dirs, pool = saved
     workers = {"fp32": interleave.TimingWorker("fp32", dirs["fp32"], "torch", 1),
                "fp32~aa": interleave.TimingWorker("fp32~aa", dirs["fp32"], "torch", 1),
-               "int8": interleave.TimingWorker("int8", dirs["int8-dynamic"], "torch", 1)}
+               "int8": [interleave.TimingWorker(f"int8#{i}", dirs["int8-dynamic"], "torch", 1) for i in range(2)]}
     try:
         assert workers["fp32"].state["state_sha256"] == workers["fp32~aa"].state["state_sha256"]
         campaign = interleave.Campaign("t", workers, pool, block_s=0.01, min_rounds=2, seed=3)
         campaign.run(min_repetitions=6, cap_s=0.0, targets=[], precision=1.0, pairs=[("int8", "fp32")])
     finally:
-        for w in workers.values():
+        for w in [workers["fp32"], workers["fp32~aa"], *workers["int8"]]:
             w.close()
     assert campaign.repetitions == 6 and campaign.stable in (True, False)
     assert all(sorted(order) == sorted(workers) for order in campaign.order)
@@ -152,7 +152,8 @@ def test_a_campaign_shuffles_repetitions_and_pairs_blocks(saved):
     record = campaign.record("int8")
     assert record["timing_design"] == "interleaved" and len(record["block_p50_ms"]) == 6
     assert [b["repetition"] for b in record["blocks"]] == list(range(6))
-    assert campaign.captured["fp32"]  # the first repetition's logits, for the integrity checks
+    assert len(campaign.captured["fp32"]) == 1 and len(campaign.captured["int8"]) == 2  # each process's first block
+    assert all(campaign.captured["int8"]) and campaign.record("int8")["processes"] == 2
     assert campaign.ratio("int8", "fp32").n == 6
 
 

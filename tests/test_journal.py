@@ -32,7 +32,8 @@ def test_a_damaged_journal_or_a_missing_one_is_one_clear_error(tmp_path):
 def _suite(tmp_path, out, *extra):
     cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "--profiles", "tiny-random",
            "--variants", "fp32,int8-dynamic", "--backends", "torch", "--threads", "1", "--seq-lengths", "16",
-           "--blocks", "3", "--block-seconds", "0.05", "--timing-cap-s", "1", f"--benchmark-json={out}", *extra]
+           "--blocks", "3", "--block-seconds", "0.05", "--timing-cap-s", "1", "--processes", "1",
+           f"--benchmark-json={out}", *extra]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -44,7 +45,6 @@ def test_resume_replays_what_the_journal_holds_and_measures_the_rest(tmp_path):
     assert len(records) == 2 and all(r["extra_info"]["metric"] == "static" for r in records.values())
     second = _suite(tmp_path, tmp_path / "second.json", "-k", "static or latency", "--resume", str(path))
     assert second.returncode == 0, second.stdout[-2000:]
-    assert "resuming 2 journaled benchmark(s)" in second.stdout
     run = json.loads((tmp_path / "second.json").read_text())
     by_metric = {}
     for b in run["benchmarks"]:

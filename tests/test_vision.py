@@ -259,7 +259,7 @@ def test_suite_runs_an_image_profile(fmnist_dir, tmp_path):
     cmd = [sys.executable, "-m", "pytest", "suites/test_bench.py", "-q", "-p", "no:cacheprovider",
            "--profiles", "tiny-convnext", "--variants", "fp32,structured@0.5+int8", "-k", "static or latency",
            "--bench-seconds", "0.05", "--min-rounds", "3", "--blocks", "3", "--block-seconds", "0.05",
-           "--timing-cap-s", "1", "--threads", "1", f"--benchmark-json={out}"]
+           "--timing-cap-s", "1", "--processes", "1", "--threads", "1", f"--benchmark-json={out}"]
     env = {**os.environ, "EDGEBENCH_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -9,18 +9,17 @@ block costs no load):
 * ``{"op": "block", "pool": PATH, "seconds": S, "min_rounds": N, "capture": bool, "reload": bool}``
   -- time one block on the input pool saved at ``PATH`` (a ``torch.save``'d
   list of input dicts; round ``i`` runs batch ``i mod len(pool)``).  With
-  ``reload`` the model is first loaded anew from disk (fresh memory for its
-  weights: two processes of the same model differ by a few per cent that stays
-  constant for the process's life -- memory layout, Mytkowicz et al. 2009 --
-  and reloading turns that offset into noise that repetitions average out).
-  The first block on a pool, and the first after a reload, is preceded by a
-  warm-up (lazy kernels, allocator).  Before
+  ``reload`` the model is first loaded anew from disk, so its weights get fresh
+  memory: a process's memory-layout offset (Mytkowicz et al., "Producing wrong
+  data without doing anything obviously wrong!", ASPLOS 2009) is drawn again
+  instead of staying fixed for the worker's life.  The first block on a pool,
+  and the first after a reload, is preceded by a warm-up (lazy kernels, allocator).  Before
   every block: ``gc.collect()`` then ``gc.freeze()`` (the collector stays
   enabled, with nothing old left to scan).  Reply: ``samples_s`` (seconds per
   round), ``wall_s``, ``own_cpu_s`` (this process's CPU time) and the
   machine-wide ``busy_s`` / ``steal_s`` over the block (:func:`noise_window`),
   plus, with ``capture``, the logits of a few rounds (``captured``: pool index
-  -> (C,) list) for the integrity checks.
+  -> (B, C) nested list) for the integrity checks.
 * ``{"op": "state"}`` -- ``{"state_sha256": ..., "session": runner.session_info()}``.
 * ``{"op": "quit"}`` -- exit 0.
 

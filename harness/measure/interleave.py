@@ -134,7 +134,7 @@ def _noisy(reply: dict[str, Any]) -> tuple[bool, float]:
     return other / wall > NOISY_FRACTION or reply["steal_s"] / wall > NOISY_FRACTION, other
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Target:
     """A bound a paired ratio will be judged against: ``cell`` / ``reference`` vs ``limit``."""
 
@@ -146,7 +146,11 @@ class Target:
 class Campaign:
     """Randomized repeated blocks of one input shape over a set of cells.
 
-    ``workers`` maps a cell's key to its :class:`TimingWorker`; ``pool`` is the
+    ``workers`` maps a cell's key to its :class:`TimingWorker` or to a list of
+    them (independent processes of the same cell, used in turn: repetition ``r``
+    is timed by process ``r mod len``, so each process's memory-layout offset is
+    part of the cell's spread -- and of its CI -- instead of a hidden constant,
+    pyperf's reason for many worker processes); ``pool`` is the
     saved input pool (``torch.save``'d list of batches) every cell runs.
     ``block_s`` is each block's target duration, ``min_rounds`` its minimum
     rounds.  ``seed`` fixes the shuffles; ``order`` records them (cell keys per
@@ -157,7 +161,9 @@ class Campaign:
                  seed: int, reload_every: int = 0) -> None:
         if not workers:
             raise ValueError(f"campaign {name}: no cells to time")
-        self.name, self.workers, self.pool = name, workers, pool
+        self.name, self.pool = name, pool
+        self.processes = {k: (w if isinstance(w, list) else [w]) for k, w in workers.items()}
+        self.workers = {k: ws[0] for k, ws in self.processes.items()}  # the first process: its state, its logits
         # Unique per campaign: blocks pair only within one campaign (a resumed or merged run may
         # hold two campaigns of the same shape with equally many repetitions).
         self.id = f"{name}#{seed}#{time.time_ns()}"
@@ -167,7 +173,7 @@ class Campaign:
         self._rng = np.random.default_rng(seed)
         self.blocks: dict[str, list[Block]] = {k: [] for k in workers}
         self.order: list[list[str]] = []
-        self.captured: dict[str, dict[int, list[float]]] = {}
+        self.captured: dict[str, list[dict[int, list[float]]]] = {}  # per process of the cell
         self.elapsed_s = 0.0
         self.stable: bool | None = None
 
@@ -183,15 +189,16 @@ class Campaign:
         start = time.perf_counter()
         for position, key in enumerate(order):
             req = {"op": "block", "pool": str(self.pool), "seconds": self.block_s, "min_rounds": self.min_rounds,
-                   "capture": rep == 0, "reload": bool(self.reload_every and rep and rep % self.reload_every == 0)}
+                   "capture": rep < len(self.processes[key]), "reload": bool(self.reload_every and rep and rep % self.reload_every == 0)}
+            worker = self.processes[key][rep % len(self.processes[key])]
             for attempt in range(RETIMES + 1):
-                reply = self.workers[key].request(req)
+                reply = worker.request(req)
                 req = {**req, "reload": False}  # a re-timed block keeps the model just loaded
                 noisy, other = _noisy(reply)
                 if not noisy or attempt == RETIMES:
                     break
-            if rep == 0:
-                self.captured[key] = {int(k): v for k, v in reply["captured"].items()}
+            if rep < len(self.processes[key]):  # every process's first block: its logits are checked
+                self.captured.setdefault(key, []).append({int(k): v for k, v in reply["captured"].items()})
             self.blocks[key].append(Block(rep, position, reply["samples_s"], reply["wall_s"], other,
                                           reply["steal_s"], attempt, noisy))
         self.order.append(order)
@@ -216,8 +223,8 @@ class Campaign:
                 progress(f"{self.name}: repetition {self.repetitions}, {self.elapsed_s:.0f} s")
             if self.repetitions < max(min_repetitions, 3):
                 continue
-            open_targets = [t for t in targets if self.ratio(t.cell, t.reference).low <= t.limit
-                            <= self.ratio(t.cell, t.reference).high]
+            cis = {t: self.ratio(t.cell, t.reference) for t in targets}
+            open_targets = [t for t, ci in cis.items() if ci.low <= t.limit <= ci.high]
             wide = [p for p in pairs if self.ratio(*p).half_width > precision]
             if not open_targets and not wide:
                 self.stable = True
@@ -233,6 +240,7 @@ class Campaign:
                 "repetitions": self.repetitions, "block_s": self.block_s, "block_p50_ms": [b.p50_s * 1e3 for b in blocks],
                 "blocks": [b.summary() for b in blocks], "blocks_flagged": sum(b.flagged for b in blocks),
                 "blocks_retimed": sum(b.retimed for b in blocks), "campaign_stable": self.stable,
+                "processes": len(self.processes[key]),
                 "campaign_elapsed_s": round(self.elapsed_s, 2), "gc_policy": self.workers[key].state.get("gc")}
 
     def samples_s(self, key: str) -> list[float]:
