@@ -69,7 +69,8 @@ calibrate: $(STAMP)
 # recovers 50%, 70% and 80% (the points the study-002 claims turn on) to bound that first run, SWEEP_RECOVERED="$(SWEEP_SPARSITIES)"
 # recovers all 14) -- plus the head-pruning and prune+INT8 variants.  minilm-l6 gets
 # accuracy; distilbert-base (random weights) gets speed and size of the one-shot
-# and head-pruned variants.  Report in reports/latest/sweep/.
+# and head-pruned variants.  One worker process per cell: ~20 distilbert-base workers of
+# ~0.7 GB each would not fit twice in 24 GB.  Report in reports/latest/sweep/.
 SWEEP_SPARSITIES ?= 0.50 0.55 0.60 0.65 0.70 0.75 0.80
 SWEEP_RECOVERED ?= 0.50 0.70 0.80
 SWEEP_EXTRA ?= heads-grad@0.2,heads-attn@0.6,heads-grad@0.2+int8,magnitude-global@0.5+int8
@@ -80,6 +81,7 @@ sweep: setup
 	  variants=$$variants,minilm-l6/magnitude-$$m@$$s:recovery_epochs=1; done; done; \
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6,distilbert-base --variants $$variants \
 	  --backends torch --seq-lengths 128 --batch-sizes 32 -k "static or latency or quality or gemm_peak or budget" \
+	  --processes 1 \
 	  $(PYTEST_ARGS); rc=$$?; \
 	  $(BIN)/python -m harness report --out reports/latest/sweep || exit $$?; exit $$rc
 

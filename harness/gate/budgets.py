@@ -126,7 +126,7 @@ class BudgetVerdict:
     reference: float | None
     passed: bool | None
     message: str
-    state: str = ""
+    state: str = "not measured"
     ci95: tuple[float, float] | None = None
 
     @property
@@ -259,7 +259,8 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
     value = None if row is None else metric_value(row, budget.metric)
     label = f"{variant}/{profile}{'' if backend == 'torch' else '/' + backend} {budget.metric}"
     if value is None:
-        return BudgetVerdict(budget, profile, variant, None, None, None, f"{label}: not measured in this run")
+        return BudgetVerdict(budget, profile, variant, None, None, None, f"{label}: not measured in this run",
+                             "not measured")
     reference = None
     if budget.paired and row.get("timing_design") == "interleaved":
         return _judge_paired(budget, profile, variant, value, row, by_key.get((profile, "fp32", "torch")), label)
@@ -268,7 +269,7 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
         reference = None if base is None else metric_value(base, budget.metric)
         if not reference:
             return BudgetVerdict(budget, profile, variant, value, None, None,
-                                 f"{label}: fp32 not measured in this run, ratio budget not checkable")
+                                 f"{label}: fp32 not measured in this run, ratio budget not checkable", "not measured")
         ratio = value / reference
         passed = ratio <= budget.limit if budget.bound == "max_ratio" else ratio >= budget.limit
         shown = f"{_fmt(value, budget.metric)} = {ratio:.3f}× {'fp32' if backend == 'torch' else 'torch fp32'}"
@@ -278,7 +279,7 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
         passed = value <= budget.limit if budget.bound == "max" else value >= budget.limit
         shown = _fmt(value, budget.metric)
     return BudgetVerdict(budget, profile, variant, value, reference, passed,
-                         f"{label} = {shown} (budget {budget.describe()})")
+                         f"{label} = {shown} (budget {budget.describe()})", "pass" if passed else "fail")
 
 
 def _judge_paired(budget: Budget, profile: str, variant: str, value: float, row: dict[str, Any],
