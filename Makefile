@@ -43,8 +43,8 @@ bench: $(STAMP)
 # "inconclusive" -- never a re-run until green.
 # The gate allows its two campaigns 240 s each (batch-32 blocks are one 0.5 s forward, and the
 # A/A control needs ~100 repetitions to settle inside [0.97, 1.03] on a noisy 2-core VM) and
-# times every cell with 3 worker processes in turn (one process's memory-layout offset was
-# measured at up to ±4% here; with 2-3 processes per cell the A/A stayed within ±2%).
+# times every cell with 3 worker processes in turn (with one process per cell, that process's
+# offset made the A/A 0.965-1.040 on this machine; see reports/reference/calibration/).
 GATE_TIMING = --timing-cap-s 240 --processes 3
 gate: $(STAMP)
 	$(BIN)/python -m harness setup --no-vision

@@ -27,7 +27,9 @@ whole CI is inside the bound, **fail** when it is wholly outside,
 **inconclusive** when it straddles the bound (the campaign has already bought
 more repetitions up to its time cap: the machine is too noisy to decide), and
 **too noisy** when the run's own A/A control (torch fp32 timed twice) lies
-outside :data:`harness.measure.stats.AA_BOUNDS`.  Only "pass" passes.  A run
+outside :data:`harness.measure.stats.AA_BOUNDS` -- never a pass: not judged
+(``passed`` None, a skip in the suite), unless the CI widened by the A/A's drift
+still lies wholly beyond the bound, which fails.  Only "pass" passes.  A run
 saved before issue 16 (one block per variant, no CI) is judged on its point
 ratio and labelled "single-block timing, no CI".
 ``evaluate`` returns verdicts; rendering them is the caller's business.
@@ -35,6 +37,7 @@ ratio and labelled "single-block timing, no CI".
 from __future__ import annotations
 
 import dataclasses
+import math
 import fnmatch
 import re
 from pathlib import Path
@@ -114,8 +117,9 @@ class Budget:
 class BudgetVerdict:
     """Outcome of one budget on one (profile, variant).
 
-    ``passed`` is None when the metric was not measured in the run; ``state`` is one of
-    "pass", "fail", "inconclusive", "too noisy" (both count as not passed) or "not measured".
+    ``passed`` is None when the metric was not measured in the run or the run was too noisy to
+    judge it; ``state`` is one of "pass", "fail", "inconclusive" (a failure), "too noisy" (not
+    judged, never a pass) or "not measured".
     ``ci95`` is the paired ratio's interval for a timing ratio of an interleaved run.
     """
 
@@ -304,10 +308,18 @@ def _judge_paired(budget: Budget, profile: str, variant: str, value: float, row:
     if control is not None:
         shown += f"; A/A {control['ratio']:.3f} [{control['ci95'][0]:.3f}, {control['ci95'][1]:.3f}]"
     if control is not None and not (AA_BOUNDS[0] <= control["ci95"][0] and control["ci95"][1] <= AA_BOUNDS[1]):
-        return BudgetVerdict(budget, profile, variant, value, ratio, False,
-                             f"{shown} (budget {budget.describe()}): machine too noisy -- the A/A control's CI is "
-                             f"not inside [{AA_BOUNDS[0]}, {AA_BOUNDS[1]}]; re-run on a quieter machine",
-                             "too noisy", (low, high))
+        # The A/A shows how far two identical cells drifted apart in this run: widened by that much,
+        # a CI still wholly beyond the bound is a failure; anything else cannot be judged (never a pass).
+        drift = max(abs(math.log(control["ci95"][0])), abs(math.log(control["ci95"][1])))
+        wide_low, wide_high = low * math.exp(-drift), high * math.exp(drift)
+        if (wide_low > budget.limit) if budget.bound == "max_ratio" else (wide_high < budget.limit):
+            return BudgetVerdict(budget, profile, variant, value, ratio, False,
+                                 f"{shown} (budget {budget.describe()}): fails even with the CI widened by the "
+                                 f"A/A control's drift to [{wide_low:.3f}, {wide_high:.3f}]", "fail", (low, high))
+        return BudgetVerdict(budget, profile, variant, value, ratio, None,
+                             f"{shown} (budget {budget.describe()}): machine too noisy to judge -- the A/A "
+                             f"control's CI is not inside [{AA_BOUNDS[0]}, {AA_BOUNDS[1]}]; re-run on a quieter "
+                             "machine", "too noisy", (low, high))
     if inside:
         return BudgetVerdict(budget, profile, variant, value, ratio, True, f"{shown} (budget {budget.describe()})",
                              "pass", (low, high))
