@@ -83,6 +83,24 @@ class Calibration:
         return dataclasses.asdict(self)
 
 
+def _leave_one_out(values: list[dict[str, dict[str, Any]]], history_name: str, new_name: str,
+                   higher_is_better: bool) -> tuple[int, int]:
+    """(regressions, judged): each run's ``new_name`` judged by the stored-baseline rule against the
+    other runs' ``history_name`` (runs where fewer than 3 others hold it are not judged)."""
+    hits = judged = 0
+    for i, run in enumerate(values):
+        if new_name not in run:
+            continue
+        history = [v[history_name]["ratio"] for j, v in enumerate(values) if j != i and history_name in v]
+        try:
+            verdict, _, _ = prediction_verdict(history, run[new_name]["ratio"], higher_is_better)
+        except InsufficientBaseline:
+            continue
+        judged += 1
+        hits += verdict == "regression"
+    return hits, judged
+
+
 def analyse(values: list[dict[str, dict[str, Any]]]) -> Calibration:
     """The calibration rates from the runs' :func:`run_values` (see the module docstring).
 
@@ -92,35 +110,11 @@ def analyse(values: list[dict[str, dict[str, Any]]]) -> Calibration:
                            f"{len(values)}; pass --runs 4 or more")
     higher = {name: name.split(" ")[-1].startswith("throughput") for v in values for name in v}
     unchanged = sorted({n for v in values for n in v if not n.startswith(CONTROL)})
-    alarms: dict[str, tuple[int, int]] = {}
-    for name in unchanged:
-        hits = judged = 0
-        for i, run in enumerate(values):
-            history = [v[name]["ratio"] for j, v in enumerate(values) if j != i and name in v]
-            if name not in run:
-                continue
-            try:
-                verdict, _, _ = prediction_verdict(history, run[name]["ratio"], higher[name])
-            except InsufficientBaseline:
-                continue
-            judged += 1
-            hits += verdict == "regression"
-        alarms[name] = (hits, judged)
+    alarms = {name: _leave_one_out(values, name, name, higher[name]) for name in unchanged}
     detected, in_run, aa2, aagate = {}, {}, {}, {}
     for field, _, index, is_higher in SHAPES:
         control, aa = f"{CONTROL} {field}@{index}", f"A/A {field}@{index}"
-        hits = judged = 0
-        for i, run in enumerate(values):
-            history = [v[aa]["ratio"] for j, v in enumerate(values) if j != i and aa in v]
-            if control not in run:
-                continue
-            try:
-                verdict, _, _ = prediction_verdict(history, run[control]["ratio"], is_higher)
-            except InsufficientBaseline:
-                continue
-            judged += 1
-            hits += verdict == "regression"
-        detected[f"{field}@{index}"] = (hits, judged)
+        detected[f"{field}@{index}"] = _leave_one_out(values, aa, control, is_higher)
         seen = [v[control]["ci95"][0] > 1 if not is_higher else v[control]["ci95"][1] < 1 for v in values if control in v]
         in_run[f"{field}@{index}"] = (sum(seen), len(seen))
         cis = [v[aa]["ci95"] for v in values if aa in v]
