@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgebench-installed
 PYTEST_ARGS ?=
 
-.PHONY: bench test gate calibrate sweep distill vision setup install report clean-cache
+.PHONY: bench test gate calibrate sweep distill vision setup setup-text install report clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,15 @@ install: $(STAMP)
 setup: $(STAMP)
 	$(BIN)/python -m harness setup
 
+# The same without the ConvNeXt Fashion-MNIST training (13 min on 2 cores), for the
+# targets that measure no vision profile.
+setup-text: $(STAMP)
+	$(BIN)/python -m harness setup --no-vision
+
 # The report is written even when a budget fails; make then exits with pytest's code.
 # The default selection measures no vision profile, so set-up skips the ConvNeXt
 # Fashion-MNIST training (13 min on 2 cores); `make vision` does it.
-bench: $(STAMP)
-	$(BIN)/python -m harness setup --no-vision
+bench: setup-text
 	$(BIN)/python -m pytest suites/ --benchmark-autosave $(PYTEST_ARGS); rc=$$?; \
 	  $(BIN)/python -m harness report || exit $$?; exit $$rc
 
@@ -46,8 +50,7 @@ bench: $(STAMP)
 # times every cell with 3 worker processes in turn (with one process per cell, that process's
 # offset made the A/A 0.965-1.040 on this machine; see reports/reference/calibration/).
 GATE_TIMING = --timing-cap-s 240 --processes 3
-gate: $(STAMP)
-	$(BIN)/python -m harness setup --no-vision
+gate: setup-text
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6 \
 	  --variants fp32,int8-dynamic,int8-dynamic-pc --backends torch --seq-lengths 128 --batch-sizes 32 \
 	  --memory-samples 1 $(GATE_TIMING) $(PYTEST_ARGS); rc=$$?; \
@@ -58,8 +61,7 @@ gate: $(STAMP)
 # per run on 2 cores): false alarms per benchmark and detection rate, in
 # reports/latest/calibration/.
 CALIBRATE_RUNS ?= 5
-calibrate: $(STAMP)
-	$(BIN)/python -m harness setup --no-vision
+calibrate: setup-text
 	$(BIN)/python -m harness calibrate --runs $(CALIBRATE_RUNS) -- $(GATE_TIMING)
 
 # Issue 4: study 002's sweep -- global vs layer-wise magnitude pruning at every
@@ -74,7 +76,7 @@ calibrate: $(STAMP)
 SWEEP_SPARSITIES ?= 0.50 0.55 0.60 0.65 0.70 0.75 0.80
 SWEEP_RECOVERED ?= 0.50 0.70 0.80
 SWEEP_EXTRA ?= heads-grad@0.2,heads-attn@0.6,heads-grad@0.2+int8,magnitude-global@0.5+int8
-sweep: setup
+sweep: setup-text
 	variants=fp32,$(SWEEP_EXTRA); for s in $(SWEEP_SPARSITIES); do for m in global layerwise; do \
 	  variants=$$variants,magnitude-$$m@$$s; done; done; \
 	for s in $(SWEEP_RECOVERED); do for m in global layerwise; do \
@@ -94,7 +96,7 @@ DISTILL_VARIANTS := fp32,minilm-l6/edgemin-s1,minilm-l6/edgemin-s2,minilm-l6/edg
   minilm-l6/edgemin-s1@full,minilm-l6/edgemin-s2@full,minilm-l6/edgemin-s3@full,$\
   minilm-l6/pkd-s1,minilm-l6/pkd-s2,minilm-l6/pkd-s3,minilm-l6-mlm/int8-dynamic,$\
   minilm-l6-mlm/magnitude-global@0.5,minilm-l6-mlm/magnitude-global@0.5+int8
-distill: setup
+distill: setup-text
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6,minilm-l6-mlm,distilbert-base,minilm-l12-h384 \
 	  --variants $(DISTILL_VARIANTS) --backends torch --seq-lengths 128 --batch-sizes 32 $(PYTEST_ARGS); rc=$$?; \
 	  $(BIN)/python -m harness report --out reports/latest/distill || exit $$?; exit $$rc

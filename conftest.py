@@ -18,6 +18,9 @@ RUN_SCHEMA = 1
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from harness.session import TimingOptions
+
+    timing = TimingOptions()  # the one owner of the timing defaults
     group = parser.getgroup("edgebench", "compressed-model benchmark suite")
     group.addoption("--profiles", default="minilm-l6,distilbert-base",
                     help="comma-separated model profiles to benchmark (default: %(default)s)")
@@ -29,22 +32,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "variants a backend cannot run are skipped with the reason (default: %(default)s)")
     group.addoption("--threads", type=int, default=None,
                     help="intra-op threads for every measurement (default: physical cores)")
-    group.addoption("--blocks", type=int, default=9,
+    group.addoption("--blocks", type=int, default=timing.min_repetitions,
                     help="minimum repetitions of every latency/throughput campaign: each repetition times one "
                          "block of every cell of the shape, in a shuffled order (default: %(default)s)")
-    group.addoption("--block-seconds", type=float, default=0.2,
+    group.addoption("--block-seconds", type=float, default=timing.block_s,
                     help="seconds per timed block, at least one round (default: %(default)s)")
-    group.addoption("--timing-cap-s", type=float, default=90.0,
+    group.addoption("--timing-cap-s", type=float, default=timing.cap_s,
                     help="a campaign adds repetitions until its paired ratios are within --timing-precision and "
                          "no budget is undecided, for at most this many seconds (default: %(default)s)")
-    group.addoption("--timing-precision", type=float, default=0.02,
+    group.addoption("--timing-precision", type=float, default=timing.precision,
                     help="target half-width of every paired ratio's 95%% CI, as a fraction (default: %(default)s)")
-    group.addoption("--processes", type=int, default=2,
+    group.addoption("--processes", type=int, default=timing.processes,
                     help="worker processes per timed cell, used in turn, so one process's memory-layout offset "
                          "shows in the cell's CI instead of biasing it (default: %(default)s)")
-    group.addoption("--reload-every", type=int, default=0,
-                    help="each timing worker reloads its model from disk every N repetitions, so a process's "
-                         "memory-layout offset averages out (0: never; default: %(default)s)")
+    group.addoption("--reload-every", type=int, default=timing.reload_every,
+                    help="each timing worker reloads its model from disk every N repetitions (new allocations: "
+                         "another memory layout within one process; 0: never; default: %(default)s)")
     group.addoption("--bench-seconds", type=float, default=3.0,
                     help="target timed seconds of the in-process INT8 engine probe (default: %(default)s)")
     group.addoption("--min-rounds", type=int, default=20,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 import subprocess
 import sys
 from pathlib import Path
@@ -129,11 +130,11 @@ def _rate(pair: tuple[int, int]) -> str:
 
 
 def render(cal: Calibration, machine: dict[str, Any], command: str) -> str:
-    """Markdown of a :class:`Calibration`."""
+    """Markdown of a :class:`Calibration`; ``command`` says which pytest command made the runs."""
     lines = ["# Timing-gate calibration", "",
              f"Machine `{machine.get('machine_id')}` ({machine.get('cpu_model')}, "
              f"{', '.join(machine.get('isa_flags') or [])}), {machine.get('threads')} threads, torch "
-             f"{machine.get('torch')}; {cal.runs} runs of `{command}`.", "",
+             f"{machine.get('torch')}; {cal.runs} runs: {command}.", "",
              "## False alarms per benchmark (unchanged tree, leave-one-out against the other runs)", "",
              "| Benchmark | Alarms / judged |", "|---|---|"]
     lines += [f"| {name} | {_rate(pair)} |" for name, pair in cal.false_alarms.items()]
@@ -151,31 +152,68 @@ def render(cal: Calibration, machine: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def calibrate(runs: int, out: Path, extra: list[str] | None = None) -> Path:
+INDEX = "commands.json"  # in runs/: each run file's pytest command (runs may be added later with other options)
+
+
+def calibrate(runs: int, out: Path, extra: list[str] | None = None, add: bool = False) -> Path:
     """Run the selection ``runs`` times (one pytest process each), analyse, write ``out``.
 
-    Returns the markdown file.  Raises HarnessError when a run fails to produce its JSON.
+    With ``add`` the runs already in ``out/runs/`` are kept and analysed with the new ones
+    (``runs`` may then be 0: re-analyse only); without it they are replaced.  Every run's
+    command is kept in ``runs/commands.json``.  Returns the markdown file.
+
+    Raises HarnessError when fewer than 4 runs would be analysed, a run fails to produce its
+    JSON, or the runs come from different machines (their ratios are not one population).
     """
-    if runs < 4:
-        raise HarnessError(f"--runs must be at least 4 (leave-one-out needs 3 blessed runs), got {runs}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "runs").mkdir(exist_ok=True)
-    values, machine = [], {}
+    folder = out / "runs"
+    earlier = sorted(folder.glob("run-*.json")) if folder.is_dir() else []
+    kept = earlier if add else []
+    if runs < 0 or len(kept) + runs < 4:
+        raise HarnessError(f"calibration needs at least 4 runs (leave-one-out needs 3 blessed runs): {len(kept)} kept "
+                           f"in {folder} + --runs {runs}; pass --runs {max(4 - len(kept), 1)} or more")
+    folder.mkdir(parents=True, exist_ok=True)
+    commands = _read_index(folder) if add else {}
     cmd_shown = "pytest suites/ " + " ".join(SELECTION + list(extra or []))
-    for i in range(1, runs + 1):
-        path = out / "runs" / f"run-{i:02d}.json"
+    # New runs are numbered after every earlier one, so a failed run never overwrites them; without
+    # --add the earlier runs are deleted only once every new run has succeeded.
+    start = max((int(p.stem.split("-")[1]) for p in earlier), default=0)
+    for n in range(start + 1, start + runs + 1):
+        path = folder / f"run-{n:02d}.json"
         cmd = [sys.executable, "-m", "pytest", "suites/", *SELECTION, *(extra or []), "-q", "-p", "no:cacheprovider",
                f"--benchmark-json={path}"]
-        print(f"calibration run {i}/{runs}: {' '.join(cmd[2:])}", flush=True)
+        print(f"calibration run {n - start}/{runs}: {' '.join(cmd[2:])}", flush=True)
         proc = subprocess.run(cmd, cwd=ROOT)
         if proc.returncode not in (0, 1) or not path.exists():
-            raise HarnessError(f"calibration run {i} failed (pytest exit {proc.returncode}); see its output above")
+            raise HarnessError(f"calibration run {n} failed (pytest exit {proc.returncode}); see its output above")
+        commands[path.name] = cmd_shown
+        atomic.write_text(folder / INDEX, json.dumps(commands, indent=1))
+    for stale in set(earlier) - set(kept):
+        stale.unlink()
+    values, machines = [], {}
+    for path in sorted(folder.glob("run-*.json")):
         run = storage.load_run(path)
         machine = run["machine_info"].get("edgebench", {})
+        machines.setdefault(machine.get("machine_id"), path.name)
         values.append(run_values(rows_from_results(storage.results(run))))
+    if len(machines) > 1:
+        raise HarnessError(f"calibration runs in {folder} come from {len(machines)} machines "
+                           f"({', '.join(f'{m} ({f})' for m, f in machines.items())}); keep one machine per --out folder")
     cal = analyse(values)
+    counts = Counter(commands.get(p.name, "not recorded") for p in sorted(folder.glob("run-*.json")))
+    shown = "; ".join(f"{n} of `{cmd}`" for cmd, n in counts.items())
     md = out / "calibration.md"
-    atomic.write_text(out / "calibration.json", json.dumps({"machine": machine, "command": cmd_shown,
+    atomic.write_text(out / "calibration.json", json.dumps({"machine": machine, "commands": commands,
                                                            **cal.as_dict()}, indent=1))
-    atomic.write_text(md, render(cal, machine, cmd_shown))
+    atomic.write_text(md, render(cal, machine, shown))
     return md
+
+
+def _read_index(folder: Path) -> dict[str, str]:
+    path = folder / INDEX
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise HarnessError(f"{path} is not valid JSON ({exc}); delete it (the runs' commands are then shown as "
+                           "'not recorded')") from exc

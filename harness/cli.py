@@ -279,7 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Time minilm-l6 fp32 / int8-dynamic / int8-dynamic-pc and the slowdown@0.06 control (~10%% slower) "
             "N times on the unchanged tree; judge each run against the others with the stored-baseline "
             "rule; write calibration.md + calibration.json.  Anything after `--` goes to pytest.")
-    p.add_argument("--runs", type=int, default=5, help="suite runs, at least 4 (default: %(default)s)")
+    p.add_argument("--runs", type=int, default=5,
+                   help="new suite runs; at least 4 in all are analysed (default: %(default)s)")
+    p.add_argument("--add", action="store_true",
+                   help="keep the runs already in OUT/runs/ and analyse them with the new ones (--runs 0: re-analyse)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: reports/latest/calibration)")
     p.set_defaults(func=_calibrate)
@@ -291,7 +294,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from harness.core.paths import reports_dir, safe_output_path
 
     out = safe_output_path(args.out, "--out") if args.out else reports_dir() / "latest" / "calibration"
-    print(f"wrote {calibrate(args.runs, out, getattr(args, 'pytest_args', []))}")
+    print(f"wrote {calibrate(args.runs, out, getattr(args, 'pytest_args', []), add=args.add)}")
     return 0
 
 

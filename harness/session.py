@@ -36,10 +36,13 @@ class TimingOptions:
     Each cell is timed by ``processes`` worker processes in turn; each reloads its model
     every ``reload_every`` repetitions (0: never)."""
 
-    block_s: float = 0.2
+    # Short blocks: a shared VM's speed drifts faster than a second, so pairs of short blocks
+    # taken back to back cancel more of it per second of timing than long ones (the A/A probe
+    # behind this choice: reports/reference/README.md).
+    block_s: float = 0.05
     min_rounds: int = 1
     min_repetitions: int = 9
-    cap_s: float = 90.0
+    cap_s: float = 60.0
     precision: float = 0.02
     seed: int = 20261201
     reload_every: int = 0
@@ -138,6 +141,14 @@ class BenchSession:
                         raise
             if fp32.id in workers:
                 workers[f"{fp32.id}~aa"] = [self._worker(fp32, f"{fp32.id}~aa#{i}") for i in range(n)]
+            for cell in list(workers):  # started together above; now wait until each has loaded
+                try:
+                    for worker in workers[cell]:
+                        worker.state
+                except Exception:  # noqa: BLE001 -- its own item reports it (the worker is re-used and fails again)
+                    del workers[cell]
+                    if cell == case.id:
+                        raise
             pool, _ = self.timing_pool(case, batch_size, length)
             path = Path(self._tmp.name) / f"pool-{case.profile}-{batch_size}x{length}.pt"
             torch.save(pool, path)
@@ -153,7 +164,7 @@ class BenchSession:
                 pairs += [(c.id, r) for r in dict.fromkeys(refs)]
                 if fp32.id in workers and c.id != fp32.id:
                     targets += [Target(c.id, fp32.id, limit) for limit in self.timing_limits(c, batch_size, length)]
-            if fp32.id in workers:
+            if fp32.id in workers and f"{fp32.id}~aa" in workers:
                 pairs.append((f"{fp32.id}~aa", fp32.id))
                 targets += [Target(f"{fp32.id}~aa", fp32.id, limit) for limit in AA_BOUNDS]
             with progress.bar(total=None, desc=f"timing {campaign.name}", unit="repetition", leave=False) as pb:

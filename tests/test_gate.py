@@ -1,5 +1,7 @@
 """The regression gate: statistics on synthetic samples, budgets, baselines, CLI, and a real suite run."""
+import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -76,6 +78,7 @@ def test_every_registered_variant_has_a_budget():
     ('schema = 1\n[[budget]]\nvariant = "int8-dynamic"\nmetric = "size_mb"\nmax = 1\n', "'why' is required"),
     ('schema = 1\n[[budget]]\nvariant = "int8-dynamic"\nmetric = "p50_ms"\nmax = 1\nwhy = "x"\n', "p50_ms@N"),
     ('schema = 1\n[[budget]]\nprofile = "bert-xl"\nvariant = "fp32"\nmetric = "size_mb"\nmax = 1\nwhy = "x"\n', "matches no profile"),
+    ('schema = 1\n[[budget]]\nvariant = "int8-dynamic"\nmetric = "size_mb"\nmax = 1\nratchet = "yes"\nwhy = "x"\n', "ratchet must be true or false"),
 ])
 def test_malformed_budgets_are_one_line_errors(tmp_path, text, message):
     path = tmp_path / "budgets.toml"
@@ -99,6 +102,15 @@ def test_budget_failure_message_is_readable():
     assert v.message == ("int8-dynamic/minilm-l6 p50_ms@128 = 9.1 ms = 0.619× fp32 (single-block timing, no CI) "
                          "(budget ≤ 0.50× fp32)")
     assert budgets.evaluate(b, "minilm-l6", "int8-dynamic", rows[1:]).passed is None  # no fp32: not checkable
+    ratchet = dataclasses.replace(b, ratchet=True)
+    assert budgets.evaluate(ratchet, "minilm-l6", "int8-dynamic", rows).message.endswith("(budget ≤ 0.50× fp32, a ratchet)")
+
+
+def test_budget_reasons_state_policy_not_stale_figures():
+    """Issue 16: a measured figure in a `why` goes stale; the report generates measured values."""
+    stale = re.compile(r"\b(measured|probe)\b[^a-z]*[0-9]")
+    quoted = [f"line {b.line}: {b.why}" for b in budgets.load_budgets() if stale.search(b.why)]
+    assert not quoted, quoted
 
 
 def test_an_accuracy_breaking_variant_fails_the_accuracy_budget(tiny_model, tiny_inputs):

@@ -11,7 +11,7 @@ from harness.backends import variants
 from harness.gate import budgets
 from harness.measure import blocks, interleave
 from harness.measure.fresh import MeasurementError
-from harness.measure.stats import AA_BOUNDS, paired_ratio, quantile_ci
+from harness.measure.stats import AA_BOUNDS, paired_ratio, process_groups, quantile_ci
 from harness.results.rows import rows_from_results
 
 
@@ -51,6 +51,40 @@ def test_paired_ratio_rejects_bad_blocks():
         paired_ratio([1.0, 0.0, 1.0], [1.0, 1.0, 1.0])
     same = paired_ratio([2.0] * 4, [1.0] * 4)
     assert (same.ratio, same.low, same.high, same.n) == (2.0, 2.0, 2.0, 4)
+
+
+def test_two_stage_bootstrap_covers_a_per_process_offset_the_one_stage_one_hides():
+    """A/A with 3 worker processes per cell used in turn, each process pair carrying its own
+    offset (memory layout, measured at up to +-4% with one process): the truth is 1.0."""
+    rng = np.random.default_rng(3)
+    reps, procs = 60, 3
+    groups = process_groups(reps, procs)
+    one = two = 0
+    widths = []
+    for _ in range(100):
+        offset = rng.normal(0, 0.025, procs)  # log offset of each process pair
+        logs = offset[groups] + rng.normal(0, 0.02, reps)
+        aa, fp32 = 0.02 * np.exp(logs), np.full(reps, 0.02)
+        one_stage, two_stage = paired_ratio(aa, fp32, n_resamples=500), paired_ratio(aa, fp32, n_resamples=500, groups=groups)
+        assert two_stage.ratio == one_stage.ratio  # the point estimate is the same pooled median
+        widths.append((two_stage.high - two_stage.low) / (one_stage.high - one_stage.low))
+        one += one_stage.low <= 1.0 <= one_stage.high
+        two += two_stage.low <= 1.0 <= two_stage.high
+    assert np.median(widths) > 1.5  # the process level widens the interval
+    assert one <= 50  # resampling repetitions alone calls the offsets precision
+    # With 3 groups a percentile bootstrap still under-covers (77% here; 89% with 6): the A/A control,
+    # timed by processes of its own, is what catches a run whose process offsets dominate.
+    assert two >= 70
+
+
+def test_process_groups_label_each_repetition_by_its_process_pair():
+    assert process_groups(5, 2) == [0, 1, 0, 1, 0]
+    assert process_groups(5, 1) is None
+    assert process_groups(6, 3, 2) is None  # crossed processes: one-stage bootstrap
+    with pytest.raises(ValueError, match="label every repetition"):
+        paired_ratio([1.0, 1.1, 1.2], [1.0, 1.0, 1.0], groups=[0, 1])
+    same_process = paired_ratio([1.0, 1.1, 1.2, 0.9], [1.0] * 4, groups=[0, 0, 0, 0])
+    assert same_process == paired_ratio([1.0, 1.1, 1.2, 0.9], [1.0] * 4)  # one group: one stage
 
 
 def test_quantile_ci_covers_the_true_quantile_and_refuses_an_unreachable_tail():
@@ -158,8 +192,9 @@ def test_a_campaign_shuffles_repetitions_and_pairs_blocks(saved):
 
 
 def test_a_worker_that_cannot_load_is_one_clear_error(tmp_path):
+    worker = interleave.TimingWorker("broken", tmp_path / "nothing-here", "torch", 1)  # started, not waited for
     with pytest.raises(MeasurementError, match="timing worker for broken failed"):
-        interleave.TimingWorker("broken", tmp_path / "nothing-here", "torch", 1)
+        worker.state
 
 
 class _FakeWorker:
@@ -302,6 +337,24 @@ def test_calibration_counts_false_alarms_and_detections():
     assert "| int8-dynamic p50_ratio@128 | 0/6 (0%) |" in calibrate.render(cal, {"machine_id": "m"}, "pytest …")
     with pytest.raises(HarnessError, match="at least 4 runs"):
         calibrate.analyse([_cal_run(rng)] * 3)
+
+
+def test_calibrate_add_counts_the_kept_runs_before_running_anything(tmp_path):
+    from harness import calibrate
+    from harness.core.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="0 kept .* --runs 1; pass --runs 4 or more"):
+        calibrate.calibrate(1, tmp_path, add=True)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for n in (1, 2, 3):
+        (runs / f"run-{n:02d}.json").write_text("{}")
+    with pytest.raises(HarnessError, match="3 kept .* --runs 0; pass --runs 1 or more"):
+        calibrate.calibrate(0, tmp_path, add=True)
+    (runs / calibrate.INDEX).write_text("{not json")
+    with pytest.raises(HarnessError, match="is not valid JSON"):
+        calibrate.calibrate(1, tmp_path, add=True, extra=["--collect-only"])
+    assert sorted(p.name for p in runs.iterdir()) == ["commands.json", "run-01.json", "run-02.json", "run-03.json"]
 
 
 def test_calibration_values_need_the_aa_control():

@@ -14,8 +14,12 @@ backend (``harness.backends``); ratio budgets always compare with the
 what ONNX Runtime buys over today's PyTorch eager baseline (and a ratio budget
 may apply to ``fp32`` on a backend other than torch).
 
-and a ``why`` saying where the number comes from.  Budgets are checked on every
-run; they are not tuned until green.  INT8's gain is a property of the
+and a ``why`` saying where the number comes from: the policy, not measured figures (the
+report prints each budget's measured value and CI for the run it renders, so a figure in
+``why`` cannot go stale).  ``ratchet = true`` labels a bound derived from a measured value
+plus a margin -- it guards against getting worse than a run once was, it is not an
+independent target -- and the verdict says so.  Budgets are checked on every run; they are
+not tuned until green.  INT8's gain is a property of the
 instruction set (VNNI/AMX vs AVX2 only), so a budget may carry ``cpu_flags``:
 ISA flags of the recorded fingerprint (``harness.results.fingerprint.ISA_FLAGS``)
 that must all be present (``"!flag"``: absent); on another CPU it does not apply.
@@ -88,6 +92,7 @@ class Budget:
     line: int
     backend: str = "torch"
     cpu_flags: tuple[str, ...] = ()
+    ratchet: bool = False
 
     @property
     def base_metric(self) -> str:
@@ -108,9 +113,10 @@ class Budget:
 
     def describe(self) -> str:
         op = "≤" if self.bound.startswith("max") else "≥"
+        kind = ", a ratchet" if self.ratchet else ""
         if self.bound.endswith("ratio"):
-            return f"{op} {self.limit:.2f}× {'fp32' if self.backend == 'torch' else 'torch fp32'}"
-        return f"{op} {_fmt(self.limit, self.metric)}"
+            return f"{op} {self.limit:.2f}× {'fp32' if self.backend == 'torch' else 'torch fp32'}{kind}"
+        return f"{op} {_fmt(self.limit, self.metric)}{kind}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +209,7 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
     for n, entry in enumerate(entries):
         line = lines[n] if n < len(lines) else 0
         where = f"{path.name} line {line} (budget #{n + 1})"
-        unknown = set(entry) - {"profile", "variant", "metric", "why", "backend", "cpu_flags", *BOUNDS}
+        unknown = set(entry) - {"profile", "variant", "metric", "why", "backend", "cpu_flags", "ratchet", *BOUNDS}
         if unknown:
             raise HarnessError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         for key in ("variant", "metric", "why"):
@@ -227,13 +233,15 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
         if not isinstance(flags, list) or not all(isinstance(f, str) and f.lstrip("!") in ISA_FLAGS for f in flags):
             raise HarnessError(f"{where}: cpu_flags must be a list of ISA flags ({', '.join(ISA_FLAGS)}), "
                                "each optionally prefixed with '!' (absent)")
+        if not isinstance(entry.get("ratchet", False), bool):
+            raise HarnessError(f"{where}: ratchet must be true or false")
         bounds = [b for b in BOUNDS if b in entry]
         if len(bounds) != 1 or not isinstance(entry[bounds[0]], (int, float)) or isinstance(entry[bounds[0]], bool):
             raise HarnessError(f"{where}: give exactly one numeric bound of {', '.join(BOUNDS)}")
         if bounds[0].endswith("ratio") and entry["variant"] == "fp32" and backend == "torch":
             raise HarnessError(f"{where}: a ratio budget compares with fp32, so it cannot apply to fp32 itself")
         budgets.append(Budget(profile, entry["variant"], entry["metric"], bounds[0], float(entry[bounds[0]]),
-                              entry["why"], line, backend, tuple(flags)))
+                              entry["why"], line, backend, tuple(flags), entry.get("ratchet", False)))
     return budgets
 
 

@@ -19,7 +19,10 @@ time", ISMM 2013; Google Benchmark's random interleaving; pyperf's workers):
   until ``cap_s`` seconds have passed (then the campaign is marked unstable).
 
 Ratios are paired within a repetition (:func:`harness.measure.stats.paired_ratio`):
-what drifts slower than one repetition cancels.
+what drifts slower than one repetition cancels.  A cell may be timed by several worker
+processes in turn; each process keeps a memory-layout offset of its own, so the CI
+resamples processes as well as repetitions (a two-stage bootstrap) and a verdict never
+rests on one process's luck.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ import numpy as np
 
 from harness.core.paths import ROOT
 from harness.measure.fresh import MeasurementError, _how, _plugin_modules
-from harness.measure.stats import RatioCI, paired_ratio
+from harness.measure.stats import RatioCI, paired_ratio, process_groups
 
 NOISY_FRACTION = 0.25   # of one core: other processes' CPU or steal during a block above this -> re-time
 RETIMES = 2
@@ -50,6 +53,8 @@ class TimingWorker:
 
     ``artifact_dir`` is what ``backend`` loads; ``threads`` its intra-op threads.
     stderr goes to a log file (read back for the error message when the worker dies).
+    The constructor only starts the process; :attr:`state` (its first reply: model loaded)
+    waits for it, so many workers can import and load at the same time.
 
     Raises:
         MeasurementError: the worker died, replied garbage, or timed out.
@@ -64,7 +69,15 @@ class TimingWorker:
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                       text=True, env=env, cwd=ROOT, bufsize=1)
-        self.state: dict[str, Any] = self.request({"op": "state"})
+        self._state: dict[str, Any] | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The worker's loaded state (backend session, GC policy, ``state_sha256``); the first
+        access waits until the model is loaded."""
+        if self._state is None:
+            self._state = self.request({"op": "state"})
+        return self._state
 
     def request(self, req: dict[str, Any], timeout_s: float = REPLY_TIMEOUT_S) -> dict[str, Any]:
         """Send one request and wait (blocking, no polling loop) for its reply."""
@@ -163,6 +176,8 @@ class Campaign:
             raise ValueError(f"campaign {name}: no cells to time")
         self.name, self.pool = name, pool
         self.processes = {k: (w if isinstance(w, list) else [w]) for k, w in workers.items()}
+        for process in (w for ws in self.processes.values() for w in ws):
+            process.state  # started together by the caller; wait until every one has loaded
         self.workers = {k: ws[0] for k, ws in self.processes.items()}  # the first process: its state, its logits
         # Unique per campaign: blocks pair only within one campaign (a resumed or merged run may
         # hold two campaigns of the same shape with equally many repetitions).
@@ -208,15 +223,24 @@ class Campaign:
         """Per-repetition block medians of a cell, seconds, in repetition order."""
         return [b.p50_s for b in self.blocks[key]]
 
-    def ratio(self, cell: str, reference: str) -> RatioCI:
-        """Paired ratio of two cells' block medians (time ratio: below 1 is faster)."""
-        return paired_ratio(self.block_p50_s(cell), self.block_p50_s(reference))
+    def ratio(self, cell: str, reference: str, across_processes: bool = True) -> RatioCI:
+        """Paired ratio of two cells' block medians (time ratio: below 1 is faster).  Its CI
+        resamples the worker processes as well as the repetitions (:func:`process_groups`);
+        ``across_processes=False`` resamples repetitions only -- the part of the uncertainty
+        that more repetitions can reduce."""
+        mine, ref = self.block_p50_s(cell), self.block_p50_s(reference)
+        groups = process_groups(len(mine), len(self.processes[cell]), len(self.processes[reference]))
+        return paired_ratio(mine, ref, groups=groups if across_processes else None)
 
     def run(self, min_repetitions: int, cap_s: float, targets: list[Target], precision: float,
             pairs: list[tuple[str, str]], progress: Callable[[str], None] | None = None) -> None:
         """Repeat until ``min_repetitions`` are done and every target is decided and every
         pair's ratio CI half-width is at most ``precision``, or ``cap_s`` seconds have passed
-        (``stable`` False).  ``pairs`` are the (cell, reference) ratios reported."""
+        (``stable`` False).  ``pairs`` are the (cell, reference) ratios reported.
+
+        Targets are judged on the CI across processes (what the verdict reports); the
+        precision on the CI over repetitions, since more repetitions cannot shrink the spread
+        between a fixed set of processes -- a campaign would otherwise run to its cap for it."""
         while True:
             self.repeat()
             if progress:
@@ -225,7 +249,7 @@ class Campaign:
                 continue
             cis = {t: self.ratio(t.cell, t.reference) for t in targets}
             open_targets = [t for t, ci in cis.items() if ci.low <= t.limit <= ci.high]
-            wide = [p for p in pairs if self.ratio(*p).half_width > precision]
+            wide = [p for p in pairs if self.ratio(*p, across_processes=False).half_width > precision]
             if not open_targets and not wide:
                 self.stable = True
                 return

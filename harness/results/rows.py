@@ -18,7 +18,7 @@ from typing import Any
 
 import compressors
 from harness.measure import peak
-from harness.measure.stats import AA_BOUNDS, paired_ratio
+from harness.measure.stats import AA_BOUNDS, paired_ratio, process_groups
 from harness.models.profiles import PROFILES
 from harness.models.tasks import eval_suffix
 
@@ -179,7 +179,7 @@ def _blocks(row: dict[str, Any], result: dict[str, Any], blocks: dict, axis: str
     if result.get("timing_design") == "interleaved":
         row["timing_design"] = "interleaved"
         blocks.setdefault(axis, {})[index] = (result["block_p50_ms"], result.get("aa_block_p50_ms"),
-                                              result.get("campaign_id"))
+                                              result.get("campaign_id"), result.get("processes", 1))
         row["campaign_stable"][f"{axis}@{index}"] = result.get("campaign_stable")
     elif row["timing_design"] is None:
         row["timing_design"] = "single-block"  # saved before issue 16: no repetitions, no CI
@@ -194,15 +194,16 @@ def _paired(by_key: dict[tuple[str, str, str], dict[str, Any]], blocks: dict[tup
         profile, variant, backend = key
         reference = blocks.get((profile, "fp32", "torch"), {})
         for axis, cells in blocks.get(key, {}).items():
-            for index, (mine, aa, campaign) in cells.items():
+            for index, (mine, aa, campaign, processes) in cells.items():
                 if (variant, backend) == ("fp32", "torch"):
-                    if aa and len(aa) == len(mine) >= 3:
-                        row["aa_ratio"][f"{axis}@{index}"] = paired_ratio(aa, mine).as_dict()
+                    if aa and len(aa) == len(mine) >= 3:  # fp32~aa runs as many processes as fp32
+                        row["aa_ratio"][f"{axis}@{index}"] = paired_ratio(
+                            aa, mine, groups=process_groups(len(mine), processes)).as_dict()
                     continue
-                ref, _, ref_campaign = reference.get(axis, {}).get(index, (None, None, None))
+                ref, _, ref_campaign, ref_processes = reference.get(axis, {}).get(index, (None, None, None, 1))
                 if not ref or ref_campaign != campaign or len(ref) != len(mine) or len(mine) < 3:
                     continue  # fp32 not timed in the same campaign: no paired ratio
-                ratio = paired_ratio(mine, ref)
+                ratio = paired_ratio(mine, ref, groups=process_groups(len(mine), processes, ref_processes))
                 if axis == "latency":
                     row["p50_ratio"][index] = ratio.as_dict()
                 else:
