@@ -57,6 +57,7 @@ def bless(run_path: Path, root: Path | None = None) -> Path:
     ``--benchmark-save-data``).
     """
     run = storage.load_run(run_path)
+    folder = baseline_dir(machine_id_of(run), root)  # first: a machine id must name a folder under baselines/
     if run["edgebench"].get("interrupted"):
         raise HarnessError(f"{run_path} is a partial run (interrupted); bless a complete run")
     if run["edgebench"].get("failures"):
@@ -73,7 +74,6 @@ def bless(run_path: Path, root: Path | None = None) -> Path:
             and not all(b.get("stats", {}).get("data") for b in timed)):
         raise HarnessError(f"{run_path} has no raw per-round samples; re-run with --benchmark-save-data "
                            "(on by default in pyproject.toml) before blessing it")
-    folder = baseline_dir(machine_id_of(run), root)
     existing = sorted(folder.glob("run-*.json"))
     number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 1
     target = folder / f"run-{number:04d}.json"
