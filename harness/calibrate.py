@@ -166,7 +166,7 @@ def calibrate(runs: int, out: Path, extra: list[str] | None = None, add: bool = 
     JSON, or the runs come from different machines (their ratios are not one population).
     """
     folder = out / "runs"
-    earlier = sorted(folder.glob("run-*.json")) if folder.is_dir() else []
+    earlier = _run_files(folder)
     kept = earlier if add else []
     if runs < 0 or len(kept) + runs < 4:
         raise HarnessError(f"calibration needs at least 4 runs (leave-one-out needs 3 blessed runs): {len(kept)} kept "
@@ -190,7 +190,7 @@ def calibrate(runs: int, out: Path, extra: list[str] | None = None, add: bool = 
     for stale in set(earlier) - set(kept):
         stale.unlink()
     values, machines = [], {}
-    for path in sorted(folder.glob("run-*.json")):
+    for path in _run_files(folder):
         run = storage.load_run(path)
         machine = run["machine_info"].get("edgebench", {})
         machines.setdefault(machine.get("machine_id"), path.name)
@@ -199,13 +199,19 @@ def calibrate(runs: int, out: Path, extra: list[str] | None = None, add: bool = 
         raise HarnessError(f"calibration runs in {folder} come from {len(machines)} machines "
                            f"({', '.join(f'{m} ({f})' for m, f in machines.items())}); keep one machine per --out folder")
     cal = analyse(values)
-    counts = Counter(commands.get(p.name, "not recorded") for p in sorted(folder.glob("run-*.json")))
+    counts = Counter(commands.get(p.name, "not recorded") for p in _run_files(folder))
     shown = "; ".join(f"{n} of `{cmd}`" for cmd, n in counts.items())
     md = out / "calibration.md"
     atomic.write_text(out / "calibration.json", json.dumps({"machine": machine, "commands": commands,
                                                            **cal.as_dict()}, indent=1))
     atomic.write_text(md, render(cal, machine, shown))
     return md
+
+
+def _run_files(folder: Path) -> list[Path]:
+    """The calibration runs in ``folder`` (``run-NN.json``, numbered), in order; other files are ignored."""
+    found = [p for p in folder.glob("run-*.json") if p.stem[4:].isdigit()] if folder.is_dir() else []
+    return sorted(found, key=lambda p: int(p.stem[4:]))
 
 
 def _read_index(folder: Path) -> dict[str, str]:
