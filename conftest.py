@@ -40,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--timing-cap-s", type=float, default=timing.cap_s,
                     help="a campaign adds repetitions until its paired ratios are within --timing-precision and "
                          "no budget is undecided, for at most this many seconds (default: %(default)s)")
+    group.addoption("--timing-info-cap-s", type=float, default=timing.info_cap_s,
+                    help="the same cap for a campaign that judges no budget (its shape is information only; "
+                         "default: %(default)s)")
     group.addoption("--timing-precision", type=float, default=timing.precision,
                     help="target half-width of every paired ratio's 95%% CI, as a fraction (default: %(default)s)")
     group.addoption("--processes", type=int, default=timing.processes,
@@ -52,9 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="target timed seconds of the in-process INT8 engine probe (default: %(default)s)")
     group.addoption("--min-rounds", type=int, default=20,
                     help="minimum timed rounds of the in-process INT8 engine probe (default: %(default)s)")
-    group.addoption("--cold-start-samples", type=int, default=5,
+    group.addoption("--cold-start-samples", type=int, default=3,
                     help="fresh processes per cold-start measurement (default: %(default)s)")
-    group.addoption("--memory-samples", type=int, default=3,
+    group.addoption("--memory-samples", type=int, default=2,
                     help="fresh processes per peak-memory measurement (default: %(default)s)")
     group.addoption("--seq-lengths", default=None,
                     help="comma-separated sequence lengths for latency (default: the profile's)")
@@ -99,6 +102,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "blocks": config.getoption("--blocks"),
         "block_seconds": config.getoption("--block-seconds"),
         "timing_cap_s": config.getoption("--timing-cap-s"),
+        "timing_info_cap_s": config.getoption("--timing-info-cap-s"),
         "reload_every": config.getoption("--reload-every"),
         "processes": config.getoption("--processes"),
         "timing_precision": config.getoption("--timing-precision"),

@@ -94,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
         for option, low in (("--blocks", 3), ("--processes", 1), ("--reload-every", 0)):
             if config.getoption(option) < low:
                 raise ValueError(f"{option} must be at least {low}, got {config.getoption(option)}")
-        for option in ("--block-seconds", "--timing-cap-s", "--timing-precision"):
+        for option in ("--block-seconds", "--timing-cap-s", "--timing-info-cap-s", "--timing-precision"):
             if not config.getoption(option) >= 0:
                 raise ValueError(f"{option} must be a non-negative number, got {config.getoption(option)}")
         from harness.results import journal
@@ -275,6 +275,7 @@ def bench(request: pytest.FixtureRequest):
     session.timing = TimingOptions(block_s=config.getoption("--block-seconds"),
                                    min_repetitions=config.getoption("--blocks"),
                                    cap_s=config.getoption("--timing-cap-s"),
+                                   info_cap_s=config.getoption("--timing-info-cap-s"),
                                    reload_every=config.getoption("--reload-every"),
                                    precision=config.getoption("--timing-precision"),
                                    processes=config.getoption("--processes"))

@@ -49,6 +49,21 @@ def test_timing_feeds_distinct_inputs_and_an_honest_model_passes(tiny_model, one
     assert fields["timed_state_sha256"] == integrity.state_sha256(tiny_model)
 
 
+def test_several_timing_processes_are_checked_with_one_recompute_per_input(tiny_model, one_thread):
+    fn = integrity.TimedForward(tiny_model, _pool(), [[i] for i in range(8)])
+    for _ in range(8):
+        fn()
+    seen = []
+    recorder = _Recorder(tiny_model, seen)
+    sha = integrity.state_sha256(recorder)
+    fields = integrity.check_timed(integrity.IntegrityLedger(), ("p", "v"), recorder, fn.pool, fn.indices,
+                                   [fn.captured, dict(fn.captured)], [sha, sha], 8, 32)
+    assert fields["logits_checked"] == 2 * len(fn.captured) and len(seen) == len(fn.captured)
+    with pytest.raises(integrity.IntegrityError, match="timed weights"):  # the second process timed other weights
+        integrity.check_timed(integrity.IntegrityLedger(), ("p", "v"), recorder, fn.pool, fn.indices,
+                              [fn.captured, fn.captured], [sha, "0" * 64], 8, 32)
+
+
 class _Recorder(nn.Module):
     def __init__(self, inner, seen):
         super().__init__()

@@ -131,6 +131,22 @@ def test_worker_serves_blocks_state_and_errors(tmp_path):
     assert bad == {"error": "unknown request 'nonsense'"}
 
 
+def test_every_block_is_preceded_by_untimed_rounds_on_one_example():
+    seen = []
+
+    def run(batch):
+        seen.append(tuple(batch["x"].shape))
+        return batch["x"]
+
+    pool = [{"x": torch.randn(8, 4), "scale": torch.tensor(2.0)}]
+    reply = blocks.time_block(run, pool, seconds=0.0, min_rounds=3)
+    warm = reply["warmup_rounds"]
+    # The warm-up runs first, on one example; the timed rounds run the whole batch and only they are timed.
+    assert warm >= 1 and seen[:warm] == [(1, 4)] * warm and seen[warm:] == [(8, 4)] * 3
+    assert len(reply["samples_s"]) == 3
+    assert "every block" in blocks.WARMUP_POLICY
+
+
 def test_reload_loads_the_model_anew_and_warms_up_again(tmp_path):
     loads = []
 

@@ -15,8 +15,13 @@ block costs no load):
   instead of staying fixed for the worker's life.  The first block on a pool,
   and the first after a reload, is preceded by a warm-up (lazy kernels, allocator).  Before
   every block: ``gc.collect()`` then ``gc.freeze()`` (the collector stays
-  enabled, with nothing old left to scan).  Reply: ``samples_s`` (seconds per
-  round), ``wall_s``, ``own_cpu_s`` (this process's CPU time) and the
+  enabled, with nothing old left to scan), then untimed rounds on one example of the
+  block's first batch for at least :data:`BLOCK_WARMUP_S` (at least one round): while the
+  other cells ran, this worker's weights left the caches and its intra-op threads went to
+  sleep, so a block's first round is a cold round, not the steady state a served model
+  runs in (one example brings back the weights and threads at a fraction of a batch's
+  cost).  Reply: ``samples_s`` (seconds per
+  round), ``warmup_rounds``, ``wall_s``, ``own_cpu_s`` (this process's CPU time) and the
   machine-wide ``busy_s`` / ``steal_s`` over the block (:func:`noise_window`),
   plus, with ``capture``, the logits of a few rounds (``captured``: pool index
   -> (B, C) nested list) for the integrity checks.
@@ -34,10 +39,12 @@ import sys
 import time
 from typing import Any, Callable
 
-WARMUP_S = 0.5
-MIN_WARMUP = 2
+WARMUP_S = 0.25
+MIN_WARMUP = 1
+BLOCK_WARMUP_S = 0.01
 CAPTURED = (0, 2, 6)  # rounds of a captured block whose logits go back to the parent
 GC_POLICY = "gc.collect() + gc.freeze() before every block; collector enabled"
+WARMUP_POLICY = f"untimed rounds on one example for >= {BLOCK_WARMUP_S} s (>= 1 round) before every block"
 
 
 def noise_window() -> Callable[[], dict[str, float]]:
@@ -68,9 +75,15 @@ def noise_window() -> Callable[[], dict[str, float]]:
 def time_block(run: Callable[[Any], Any], pool: list, seconds: float, min_rounds: int, start_round: int = 0,
                capture: bool = False) -> dict[str, Any]:
     """Time rounds of ``run(pool[i % len(pool)])`` until ``seconds`` have passed and at least
-    ``min_rounds`` ran.  Returns the reply fields described in the module docstring."""
+    ``min_rounds`` ran, after the block's warm-up.  Returns the reply fields described in the
+    module docstring."""
     gc.collect()
     gc.freeze()
+    one = _one_example(pool[start_round % len(pool)])
+    warmup_rounds, warm_from = 0, time.perf_counter()
+    while warmup_rounds < 1 or time.perf_counter() - warm_from < BLOCK_WARMUP_S:
+        run(one)
+        warmup_rounds += 1
     samples: list[float] = []
     captured: dict[int, list[float]] = {}
     stop_noise = noise_window()
@@ -85,7 +98,15 @@ def time_block(run: Callable[[Any], Any], pool: list, seconds: float, min_rounds
             captured[k] = out.float().tolist()
         i += 1
     wall = time.perf_counter() - t_begin
-    return {"samples_s": samples, "wall_s": wall, **stop_noise(), "captured": {str(k): v for k, v in captured.items()}}
+    return {"samples_s": samples, "warmup_rounds": warmup_rounds, "wall_s": wall, **stop_noise(),
+            "captured": {str(k): v for k, v in captured.items()}}
+
+
+def _one_example(batch: Any) -> Any:
+    """The first example of a batch (a tensor or a dict of tensors, batch first), batch kept."""
+    if isinstance(batch, dict):
+        return {k: _one_example(v) for k, v in batch.items()}
+    return batch[:1] if getattr(batch, "ndim", 0) >= 1 else batch
 
 
 def serve(load: Callable[[], Any], stdin=None, stdout=None) -> int:
@@ -112,7 +133,8 @@ def serve(load: Callable[[], Any], stdin=None, stdout=None) -> int:
             if op == "quit":
                 return 0
             if op == "state":
-                reply = {"state_sha256": state_sha256(runner), "session": runner.session_info(), "gc": GC_POLICY}
+                reply = {"state_sha256": state_sha256(runner), "session": runner.session_info(), "gc": GC_POLICY,
+                         "warmup": WARMUP_POLICY}
             elif op == "block":
                 path = req["pool"]
                 if req.get("reload"):

@@ -8,7 +8,7 @@ The load goes through the backend adapter (``harness.backends``): for
 onnxruntime it is session creation (graph optimisation included), its first
 forward the first ``session.run``.  Inputs are a ``torch.save``'d batch, so
 torch is imported on every backend (inside ``import_ms``).  The
-parent reports medians over samples (``n >= 5`` by default).
+parent reports medians over samples (``--cold-start-samples``, 3 by default).
 """
 from __future__ import annotations
 

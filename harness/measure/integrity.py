@@ -160,48 +160,53 @@ class IntegrityLedger:
 
 def after_timing(ledger: IntegrityLedger, key: tuple[str, str], fn: TimedForward, seq_len: int) -> dict[str, Any]:
     """:func:`check_timed` for an in-process :class:`TimedForward` (its model is the timed one)."""
-    return check_timed(ledger, key, fn.model, fn.pool, fn.indices, fn.captured, state_sha256(fn.model),
+    return check_timed(ledger, key, fn.model, fn.pool, fn.indices, [fn.captured], [state_sha256(fn.model)],
                        fn.rounds, seq_len)
 
 
 def check_timed(ledger: IntegrityLedger, key: tuple[str, str], model: Any, pool: list[dict[str, torch.Tensor]],
-                indices: list[list[int]] | None, captured: dict[int, torch.Tensor], timed_sha: str, rounds: int,
-                seq_len: int) -> dict[str, Any]:
+                indices: list[list[int]] | None, captured: list[dict[int, torch.Tensor]], timed_sha: list[str],
+                rounds: int, seq_len: int) -> dict[str, Any]:
     """Check a finished timing: sampled logits recompute identically, weights unchanged.
 
     ``model`` is this process's copy of what was timed (for a timing worker: the
-    same artifact loaded here); ``captured`` maps a pool index to the (B, C)
-    logits the timed loop returned for it; ``timed_sha`` is the state sha256 of
-    the model that was timed (the worker's own).  ``ledger`` is the session's
+    same artifact loaded here); ``captured`` holds, per timing process, a map of pool
+    index -> the (B, C) logits the timed loop returned for it; ``timed_sha`` the state
+    sha256 of each process's timed model.  Each pool index is recomputed here once,
+    however many processes captured it.  ``ledger`` is the session's
     record (updated here), ``key`` is (profile, variant).  Returns the fields
     recorded with the result row.  Raises IntegrityError.
     """
     worst = 0.0
-    for k, timed in sorted(captured.items()):
-        batch = pool[k]
-        if "input_ids" in batch:  # text: through the accuracy pass's own function
-            again = predict_logits(model, [(batch["input_ids"], batch["attention_mask"], None)])
-        else:
-            with torch.inference_mode():
-                again = _forward(model)(batch).float()
+    again_of: dict[int, torch.Tensor] = {}
+    for k, timed in sorted(((k, v) for process in captured for k, v in process.items()), key=lambda kv: kv[0]):
+        if k not in again_of:
+            batch = pool[k]
+            if "input_ids" in batch:  # text: through the accuracy pass's own function
+                again_of[k] = predict_logits(model, [(batch["input_ids"], batch["attention_mask"], None)])
+            else:
+                with torch.inference_mode():
+                    again_of[k] = _forward(model)(batch).float()
+        again = again_of[k]
         worst = max(worst, (again - timed.float()).abs().max().item())
         if not torch.allclose(again, timed.float(), atol=RECOMPUTE_ATOL, rtol=RECOMPUTE_RTOL):
             raise IntegrityError(f"{key[1]}/{key[0]}: timed logits of input batch {k} differ from the accuracy path's "
                                  f"by up to {worst:.3g} (tolerance {RECOMPUTE_ATOL:g} + {RECOMPUTE_RTOL:g}×|x|): the "
                                  "timed forward is not the evaluated one")
     here = state_sha256(model)
-    if timed_sha != here:
-        raise IntegrityError(f"{key[1]}/{key[0]}: the timed weights (sha256 {timed_sha[:12]}…) are not the ones "
-                             f"loaded for evaluation ({here[:12]}…)")
-    first = ledger.timed_sha.setdefault(key, timed_sha)
-    if timed_sha != first:
-        raise IntegrityError(f"{key[1]}/{key[0]}: weights changed between timed measurements "
-                             f"(sha256 {first[:12]}… then {timed_sha[:12]}…)")
-    if indices is not None and seq_len == 128 and len(pool[0]["input_ids"]) == 1:
-        ledger.samples[key] = {indices[k][0]: v[0].float() for k, v in captured.items()}
+    for sha in timed_sha:
+        if sha != here:
+            raise IntegrityError(f"{key[1]}/{key[0]}: the timed weights (sha256 {sha[:12]}…) are not the ones "
+                                 f"loaded for evaluation ({here[:12]}…)")
+        first = ledger.timed_sha.setdefault(key, sha)
+        if sha != first:
+            raise IntegrityError(f"{key[1]}/{key[0]}: weights changed between timed measurements "
+                                 f"(sha256 {first[:12]}… then {sha[:12]}…)")
+    if captured and indices is not None and seq_len == 128 and len(pool[0]["input_ids"]) == 1:
+        ledger.samples[key] = {indices[k][0]: v[0].float() for k, v in captured[0].items()}
     return {"timing_inputs": "distinct" if len(pool) > 1 else "repeated", "distinct_inputs": len(pool),
-            "rounds_run": rounds, "logits_checked": len(captured), "logits_recompute_max_abs_diff": worst,
-            "timed_state_sha256": timed_sha}
+            "rounds_run": rounds, "logits_checked": sum(len(c) for c in captured),
+            "logits_recompute_max_abs_diff": worst, "timed_state_sha256": timed_sha[0] if timed_sha else None}
 
 
 def after_evaluation(ledger: IntegrityLedger, key: tuple[str, str], model: Any, eval_set: str,

@@ -129,6 +129,7 @@ class Block:
     steal_s: float
     retimed: int  # how many earlier attempts of this block were flagged and thrown away
     flagged: bool  # the kept attempt is itself above the noise threshold
+    warmup_rounds: int = 0  # untimed rounds the worker ran just before the block (harness.measure.blocks)
 
     @property
     def p50_s(self) -> float:
@@ -138,7 +139,7 @@ class Block:
         return {"repetition": self.repetition, "position": self.position, "rounds": len(self.samples_s),
                 "p50_ms": self.p50_s * 1e3, "wall_s": round(self.wall_s, 4),
                 "other_cpu_s": round(self.other_cpu_s, 4), "steal_s": round(self.steal_s, 4),
-                "retimed": self.retimed, "flagged": self.flagged}
+                "retimed": self.retimed, "flagged": self.flagged, "warmup_rounds": self.warmup_rounds}
 
 
 def _noisy(reply: dict[str, Any]) -> tuple[bool, float]:
@@ -190,6 +191,7 @@ class Campaign:
         self.order: list[list[str]] = []
         self.captured: dict[str, list[dict[int, list[float]]]] = {}  # per process of the cell
         self.elapsed_s = 0.0
+        self.cap_s: float | None = None
         self.stable: bool | None = None
 
     @property
@@ -215,7 +217,7 @@ class Campaign:
             if rep < len(self.processes[key]):  # every process's first block: its logits are checked
                 self.captured.setdefault(key, []).append({int(k): v for k, v in reply["captured"].items()})
             self.blocks[key].append(Block(rep, position, reply["samples_s"], reply["wall_s"], other,
-                                          reply["steal_s"], attempt, noisy))
+                                          reply["steal_s"], attempt, noisy, reply.get("warmup_rounds", 0)))
         self.order.append(order)
         self.elapsed_s += time.perf_counter() - start
 
@@ -241,6 +243,7 @@ class Campaign:
         Targets are judged on the CI across processes (what the verdict reports); the
         precision on the CI over repetitions, since more repetitions cannot shrink the spread
         between a fixed set of processes -- a campaign would otherwise run to its cap for it."""
+        self.cap_s = cap_s
         while True:
             self.repeat()
             if progress:
@@ -265,7 +268,8 @@ class Campaign:
                 "blocks": [b.summary() for b in blocks], "blocks_flagged": sum(b.flagged for b in blocks),
                 "blocks_retimed": sum(b.retimed for b in blocks), "campaign_stable": self.stable,
                 "processes": len(self.processes[key]),
-                "campaign_elapsed_s": round(self.elapsed_s, 2), "gc_policy": self.workers[key].state.get("gc")}
+                "campaign_elapsed_s": round(self.elapsed_s, 2), "campaign_cap_s": self.cap_s, "gc_policy": self.workers[key].state.get("gc"),
+                "warmup_policy": self.workers[key].state.get("warmup")}
 
     def samples_s(self, key: str) -> list[float]:
         """Every round of every block of a cell, seconds, in time order."""
