@@ -54,7 +54,7 @@ GATE_TIMING = --timing-cap-s 150 --processes 3
 gate: setup-text
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6 \
 	  --variants fp32,int8-dynamic,int8-dynamic-pc --backends torch --seq-lengths 128 --batch-sizes 32 \
-	  --memory-samples 1 $(GATE_TIMING) $(PYTEST_ARGS); rc=$$?; \
+	  $(GATE_TIMING) $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make gate: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # Issue 16: the gate's calibration -- its timing selection plus the slowdown@0.06 control,

@@ -57,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="minimum timed rounds of the in-process INT8 engine probe (default: %(default)s)")
     group.addoption("--cold-start-samples", type=int, default=3,
                     help="fresh processes per cold-start measurement (default: %(default)s)")
-    group.addoption("--memory-samples", type=int, default=2,
+    group.addoption("--memory-samples", type=int, default=3,
                     help="fresh processes per peak-memory measurement (default: %(default)s)")
     group.addoption("--seq-lengths", default=None,
                     help="comma-separated sequence lengths for latency (default: the profile's)")

@@ -46,7 +46,7 @@ class TimingOptions:
     min_rounds: int = 1
     min_repetitions: int = 9
     cap_s: float = 60.0
-    info_cap_s: float = 30.0
+    info_cap_s: float = 20.0
     precision: float = 0.02
     seed: int = 20261201
     reload_every: int = 0
@@ -108,6 +108,9 @@ class BenchSession:
         self._workers: dict[tuple[str, str], TimingWorker] = {}  # (profile, cell label) -> worker
         self._campaigns: dict[tuple[str, int, int], Campaign] = {}
         self._timed_checks: dict[tuple[str, int, int], dict[str, Any]] = {}  # (cell, batch, length) -> fields
+        # Fresh-process results per (worker mode, case id): a cold-start process also reads the
+        # load's peak memory, so the memory benchmark reuses them instead of starting its own.
+        self.fresh_samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
         torch.set_num_threads(threads)
 
     def record(self, extra_info: dict[str, Any], samples_s: list[float] | None = None) -> None:

@@ -84,9 +84,9 @@ def test_gemm_peaks_are_shown_for_context(tmp_path):
     for path, gflops in ((a, 100.0), (b, 80.0)):
         run = json.loads(path.read_text())
         run["benchmarks"].append({"name": "test_gemm_peak", "stats": {"median": 1.0}, "extra_info": {
-            "metric": "gemm_peak", "fp32_gflops": gflops, "int8_gops": 4 * gflops}})
+            "metric": "gemm_peak", "fp32_gops": gflops, "int8_gops": 4 * gflops}})
         path.write_text(json.dumps(run))
-    peak = _by(diff.diff_runs(a, b)[0])[("gemm peak", "fp32_gflops")]
+    peak = _by(diff.diff_runs(a, b)[0])[("gemm peak", "fp32_gops")]
     assert (peak.old, peak.new, peak.ratio, peak.verdict) == (100.0, 80.0, 0.8, "")
 
 

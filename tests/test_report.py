@@ -1,5 +1,6 @@
 """Report and saved-run handling on synthetic runs (no model needed)."""
 import json
+import re
 
 import pytest
 
@@ -102,25 +103,48 @@ def test_every_table_has_units_and_a_footer_in_markdown_csv_and_json(tmp_path):
     assert lines[1].split(",")[:3] == ["minilm-l6", "fp32", "90.0"]
 
 
-def test_efficiency_uses_the_peak_of_the_variants_precision(tmp_path):
-    peak = {"threads": 2, "size": 2048, "fp32_gflops": 400.0, "fp32_gflops_median": 380.0, "fp32_kernel": "mm",
-            "int8_gops": 1000.0, "int8_gops_median": 900.0, "int8_kernel": "_int_mm"}
+def test_efficiency_divides_by_the_ceiling_of_the_variants_kernel(tmp_path):
+    peak = {"threads": 2, "size": 2048, "fp32_gops": 400.0, "fp32_gops_median": 380.0, "fp32_kernel": "mm",
+            "int8_gops": 1000.0, "int8_gops_median": 900.0, "int8_kernel": "linear_dynamic"}
     md, js = report.write_report(_run(tmp_path, flops=2e9, gemm_peak=peak), tmp_path / "out", with_plots=False)
     rows = {(r["profile"], r["variant"]): r for r in json.loads(js.read_text())["rows"]}
     fp32, int8 = rows[("minilm-l6", "fp32")], rows[("minilm-l6", "int8-dynamic")]
     assert (fp32["precision"], int8["precision"]) == ("fp32", "int8")
+    assert (fp32["ceiling"], int8["ceiling"]) == ("fp32", "int8")
     assert fp32["achieved_gflops"] == pytest.approx(2e9 / 10e-3 / 1e9)  # 200 GFLOP/s of 400
     assert fp32["peak_fraction"] == pytest.approx(0.5)
     assert int8["achieved_gflops"] == pytest.approx(500.0) and int8["peak_fraction"] == pytest.approx(0.5)
     assert rows[("distilbert-base", "fp32")]["peak_fraction"] is None  # no latency measured: no efficiency
-    assert "| minilm-l6       | int8-dynamic | int8" in md.read_text()
+    assert "| minilm-l6       | int8-dynamic | torch     | int8" in md.read_text()
+
+
+def test_a_rate_above_its_ceiling_is_never_printed_as_a_percentage(tmp_path):
+    # A ceiling from a slow reference kernel (an AVX2 machine's torch._int_mm ran at 1.8 GOPS) once
+    # printed "6337.5%"; a rate above the ceiling now reads "above ceiling".
+    peak = {"threads": 2, "size": 2048, "fp32_gops": 400.0, "fp32_gops_median": 380.0, "fp32_kernel": "mm",
+            "int8_gops": 1.8, "int8_gops_median": 1.7, "int8_kernel": "linear_dynamic"}
+    md, js = report.write_report(_run(tmp_path, flops=2e9, gemm_peak=peak), tmp_path / "out", with_plots=False)
+    int8 = {r["variant"]: r for r in json.loads(js.read_text())["rows"] if r["profile"] == "minilm-l6"}["int8-dynamic"]
+    assert int8["above_ceiling"] and int8["peak_fraction"] is None
+    text = md.read_text()
+    assert "above ceiling" in text and not any(float(x) > 100 for x in re.findall(r"(\d+(?:\.\d+)?)%", text))
+
+
+def test_a_legacy_int8_peak_from_int_mm_is_not_used(tmp_path):
+    peak = {"threads": 2, "size": 2048, "fp32_gflops": 400.0, "fp32_gflops_median": 380.0, "fp32_kernel": "mm",
+            "int8_gops": 1000.0, "int8_gops_median": 900.0, "int8_kernel": "torch._int_mm int8->int32"}
+    md, js = report.write_report(_run(tmp_path, flops=2e9, gemm_peak=peak), tmp_path / "out", with_plots=False)
+    rows = {(r["profile"], r["variant"]): r for r in json.loads(js.read_text())["rows"]}
+    assert rows[("minilm-l6", "fp32")]["peak_fraction"] == pytest.approx(0.5)  # fp32_gflops read as fp32_gops
+    assert rows[("minilm-l6", "int8-dynamic")]["peak_fraction"] is None
+    assert "which no INT8 variant calls" in md.read_text()
 
 
 def test_efficiency_without_a_measured_peak_says_so(tmp_path):
     md, js = report.write_report(_run(tmp_path, flops=2e9), tmp_path / "out", with_plots=False)
     row = json.loads(js.read_text())["rows"][0]
     assert row["achieved_gflops"] == pytest.approx(200.0) and row["peak_fraction"] is None
-    assert "GEMM peak was not measured in this run" in md.read_text()
+    assert "GEMM ceilings were not measured in this run" in md.read_text()
 
 
 def test_sweep_and_stage_tables(tmp_path):

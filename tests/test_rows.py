@@ -37,7 +37,7 @@ def test_collect_gives_every_section_its_rows_with_the_config():
     assert set(by) == {"fp32", "int8-dynamic"}  # the engine probe is a machine result, not a row
     assert by["int8-dynamic"]["config"].precision == "int8" and by["fp32"]["config"].precision == "fp32"
     assert "config" not in rows.public(by["fp32"]) and by["fp32"]["p50_ms"] == {"128": 2.0}
-    assert run.gemm_peak["fp32_gflops"] == 100.0 and run.gemm_peak["int8_gops"] is None
+    assert run.gemm_peak["fp32_gops"] == 100.0 and run.gemm_peak["int8_gops"] is None  # a pre-ceiling run's key
     assert run.int8_engines == [{"profile": "minilm-l6", "engine": "x86", "p50_ms": 1.0, "cv": 0.02}]
     assert run.latency_mean_ms == {"minilm-l6/fp32/torch": {"128": 2.05}}
     assert run.backend_sessions == {"torch": {"threads": 1}}

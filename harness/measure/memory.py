@@ -5,21 +5,28 @@ Two independent readings (MB = 10^6 bytes):
 * the kernel's high-water mark of the process's RSS: ``VmHWM`` from
   ``/proc/self/status``, reset to the current RSS right after imports (by
   writing 5 to ``/proc/self/clear_refs``) so it covers exactly the load and
-  the forward.  ``ru_maxrss`` is recorded too but is not used where VmHWM
-  exists: Linux carries ``ru_maxrss`` over fork+exec, so a worker spawned by
-  the 1.5 GB pytest process reported 1502 MB for every variant (measured);
+  the forward.  Where the reset is unavailable (no ``/proc``, a read-only
+  ``clear_refs``) there is no kernel reading -- never ``ru_maxrss`` instead:
+  Linux carries ``ru_maxrss`` over fork+exec, so a worker spawned by a large
+  parent reports the parent's peak;
 * a sampler process (memory-profiler's ``memory_usage(..., interval=0.01,
-  max_usage=True)``) polling the RSS every 10 ms, which can miss short spikes.
+  max_usage=True, max_iterations=1)``: the function runs exactly once, never
+  re-run for more samples) polling the RSS every 10 ms, which can miss short spikes.
 
-``peak_rss_mb`` is the higher of the two; ``peak_rss_delta_mb`` is that peak
-minus the RSS right after imports, i.e. what the model itself costs.  A delta
-of 0 MB for a loaded model is a measurement bug (seed 001 reports 0.00 MB)
-and raises instead of being reported.
+``peak_rss_mb`` is the higher of the two (``peak_rss_source`` names them);
+``peak_rss_delta_mb`` is that peak minus the RSS right after imports: the load's
+whole cost, transient copies included (a safetensors load briefly holds the
+file's pages and the tensors' copy).  What stays after the load and the forward
+is given by kind from ``/proc/self/status``: ``steady_anon_mb`` (``RssAnon``:
+tensors, runtime heaps), ``steady_file_mb`` (``RssFile``: mapped files -- weights
+a runtime keeps mmapped, shared libraries) and ``steady_shmem_mb``, each as the
+rise over the post-import reading.  A delta of 0 MB for a loaded model is a
+measurement bug (seed 001 reports 0.00 MB) and raises instead of being reported.
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
-import resource
 import statistics
 from pathlib import Path
 from typing import Any
@@ -43,24 +50,100 @@ def _vm_hwm() -> int | None:
     return None
 
 
-def _reset_hwm() -> bool:
+def _reset_hwm() -> str | None:
+    """Reset the VmHWM to the current RSS; the reason it could not be, or None."""
     try:
         with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
             f.write("5")
-        return True
+        return None
+    except OSError as exc:
+        return f"/proc/self/clear_refs not writable ({exc.strerror or exc})"
+
+
+def kernel_peak_unavailable() -> str | None:
+    """Why this machine gives no resettable VmHWM (checked on the calling process), or None."""
+    return _reset_hwm() or (None if _vm_hwm() is not None else "no VmHWM in /proc/self/status")
+
+
+RSS_KINDS = {"RssAnon": "anon", "RssFile": "file", "RssShmem": "shmem"}
+
+
+def _rss_by_kind() -> dict[str, int] | None:
+    """This process's resident bytes by kind (``/proc/self/status``), or None without it."""
+    out: dict[str, int] = {}
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                key = line.split(":", 1)[0]
+                if key in RSS_KINDS:
+                    out[RSS_KINDS[key]] = int(line.split()[1]) * 1024
     except OSError:
-        return False
+        return None
+    return out if len(out) == len(RSS_KINDS) else None
+
+
+@dataclasses.dataclass
+class Window:
+    """What :func:`open_window` read before a load: the VmHWM reset (or why it failed), the RSS
+    in bytes and the RSS by kind."""
+
+    no_hwm: str | None
+    baseline_rss: int
+    kinds: dict[str, int] | None
+
+
+def open_window() -> Window:
+    """Reset the kernel's high-water mark and read the RSS: call right before the load."""
+    import psutil
+
+    no_hwm = _reset_hwm()
+    return Window(no_hwm, psutil.Process().memory_info().rss, _rss_by_kind())
+
+
+def close_window(window: Window, sampled_bytes: float | None = None) -> dict[str, Any]:
+    """The memory fields of the load since ``window`` (call with the model still loaded):
+    the VmHWM peak, or -- without one -- the sampler's ``sampled_bytes`` (None: no peak at all,
+    ``peak_rss_mb`` None), the rise over the window's RSS and what stayed resident by kind.
+
+    Raises:
+        ImplausibleMeasurement: a peak that is not above the window's RSS.
+    """
+    hwm = None if window.no_hwm else _vm_hwm()
+    why = window.no_hwm or (None if hwm is not None else "no VmHWM in /proc/self/status")
+    readings = [b for b in (hwm, sampled_bytes) if b is not None]
+    peak = max(readings) if readings else None
+    if peak is not None and peak <= window.baseline_rss:
+        raise ImplausibleMeasurement(
+            f"peak RSS {peak / 1e6:.1f} MB is not above the post-import baseline {window.baseline_rss / 1e6:.1f} MB")
+    after = _rss_by_kind()
+    steady = {f"steady_{k}_mb": (after[k] - window.kinds[k]) / 1e6 if after and window.kinds else None
+              for k in RSS_KINDS.values()}
+    return {
+        "baseline_rss_mb": window.baseline_rss / 1e6,
+        "kernel_peak_rss_mb": None if hwm is None else hwm / 1e6,
+        "kernel_peak_source": "VmHWM" if hwm is not None else f"unavailable: {why}",
+        "sampled_peak_rss_mb": None if sampled_bytes is None else sampled_bytes / 1e6,
+        "peak_rss_mb": None if peak is None else peak / 1e6,
+        "peak_rss_source": None if peak is None else ("VmHWM" if hwm is not None and hwm >= (sampled_bytes or 0)
+                                                      else "sampler"),
+        "peak_rss_delta_mb": None if peak is None else (peak - window.baseline_rss) / 1e6,
+        **steady,
+    }
 
 
 def worker_peak_memory(variant_dir: Path, inputs_file: Path, threads: int, backend: str = "torch") -> dict[str, Any]:
-    """Peak RSS of loading ``variant_dir`` through the ``backend`` adapter and one forward.
+    """Peak RSS of loading ``variant_dir`` through the ``backend`` adapter and one forward, with the
+    sampler beside the kernel's reading (the suite's fallback where the cold-start worker's
+    VmHWM reading is unavailable: :func:`harness.measure.cold_start.worker_cold_start`).
 
     torch is imported on every backend (the inputs are a torch file), so
     ``peak_rss_delta_mb`` -- the rise over the post-import RSS -- is the
     figure that compares backends; ``peak_rss_mb`` includes torch's runtime.
+
+    Raises:
+        ImplausibleMeasurement: the peak is not above the post-import RSS.
     """
     # Imported here, in the fresh worker, before the post-import RSS the delta is measured from.
-    import psutil
     import torch
     from memory_profiler import memory_usage
 
@@ -71,40 +154,30 @@ def worker_peak_memory(variant_dir: Path, inputs_file: Path, threads: int, backe
     torch.set_num_threads(threads)
     inputs = torch.load(inputs_file, weights_only=True)
     gc.collect()
-    hwm_reset = _reset_hwm()
-    baseline_rss = psutil.Process().memory_info().rss
+    window = open_window()
+    held: list[Any] = []  # the loaded runner stays alive for the steady-state reading
 
     def load_and_run() -> None:
-        adapter.load(variant_dir, threads, verify=False)(inputs)
+        runner = adapter.load(variant_dir, threads, verify=False)
+        runner(inputs)
+        held.append(runner)
 
-    sampled_mib = memory_usage((load_and_run, (), {}), interval=0.01, max_usage=True, include_children=False)
-    ru_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    hwm = _vm_hwm() if hwm_reset else None
-    kernel_peak = hwm if hwm is not None else ru_maxrss
-    sampled = float(sampled_mib) * MIB
-    peak = max(kernel_peak, sampled)
-    delta = peak - baseline_rss
-    if delta <= 0:
-        raise ImplausibleMeasurement(
-            f"peak RSS {peak / 1e6:.1f} MB is not above the post-import baseline {baseline_rss / 1e6:.1f} MB"
-        )
-    return {
-        "baseline_rss_mb": baseline_rss / 1e6,
-        "kernel_peak_rss_mb": kernel_peak / 1e6,
-        "kernel_peak_source": "VmHWM" if hwm is not None else "ru_maxrss",
-        "ru_maxrss_mb": ru_maxrss / 1e6,
-        "sampled_peak_rss_mb": sampled / 1e6,
-        "peak_rss_mb": peak / 1e6,
-        "peak_rss_delta_mb": delta / 1e6,
-    }
+    sampled = float(memory_usage((load_and_run, (), {}), interval=0.01, max_usage=True, include_children=False,
+                                 max_iterations=1)) * MIB
+    return close_window(window, sampled)
 
 
 def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians over fresh processes, plus the spread of ``peak_rss_mb``."""
+    """Medians over fresh processes (None where a sample lacks the reading), plus the spread of
+    ``peak_rss_mb``."""
     if not samples:
         raise ValueError("no memory samples")
-    keys = ("baseline_rss_mb", "kernel_peak_rss_mb", "sampled_peak_rss_mb", "peak_rss_mb", "peak_rss_delta_mb")
-    out: dict[str, Any] = {k: statistics.median(s[k] for s in samples) for k in keys}
+    keys = ("baseline_rss_mb", "kernel_peak_rss_mb", "sampled_peak_rss_mb", "peak_rss_mb", "peak_rss_delta_mb",
+            *(f"steady_{k}_mb" for k in RSS_KINDS.values()))
+    out: dict[str, Any] = {}
+    for k in keys:
+        values = [s.get(k) for s in samples]
+        out[k] = None if any(v is None for v in values) else statistics.median(values)
     out["kernel_peak_source"] = samples[0]["kernel_peak_source"]
     out["memory_samples"] = len(samples)
     out["peak_rss_raw_mb"] = [round(s["peak_rss_mb"], 2) for s in samples]

@@ -25,6 +25,7 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.gate import budgets, compare
 from harness.gate.budgets import METRICS
+from harness.measure import peak
 from harness.report.common import NA, markdown_table
 from harness.report.summary import document
 from harness.results import fingerprint, storage
@@ -154,7 +155,7 @@ def _peak_changes(pa: dict[str, Any] | None, pb: dict[str, Any] | None, other_ma
     if not pa or not pb:
         return []
     out = []
-    for metric, unit in (("fp32_gflops", "GFLOP/s"), ("int8_gops", "GOPS")):
+    for metric, unit in ((f"{name}_gops", "GFLOP/s" if name == "fp32" else "GOPS") for name in peak.CEILINGS):
         old, new = pa.get(metric), pb.get(metric)
         if old is not None and new is not None:
             out.append(Change("(machine)", "gemm peak", metric, unit, old, new, new / old if old else None, None,

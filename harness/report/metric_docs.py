@@ -21,5 +21,7 @@ METRIC_DOCS: dict[str, tuple[str, str]] = {
     "eval_loss / agreement / kl_fp32": ("nats, fraction, nats", "cross-entropy; share of predictions equal to "
                                                                 "fp32's; mean KL(p_fp32 || p_variant)"),
     "achieved_gflops / peak_fraction": ("GFLOP/s, fraction", "counted FLOPs / p50 at seq 128; divided by this "
-                                                             "run's FP32 or INT8 GEMM peak (suites/test_peak.py)"),
+                                                             "run's ceiling of the GEMM kernel the variant calls: "
+                                                             "sgemm, torch's dynamic-INT8 linear, onnxruntime's "
+                                                             "MatMulInteger (suites/test_peak.py); never above 1"),
 }

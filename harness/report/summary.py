@@ -34,13 +34,15 @@ def flags(row: dict[str, Any], fp32: dict[str, Any] | None) -> list[str]:
 
 
 def add_efficiency(row: dict[str, Any], gemm_peak: dict[str, Any] | None) -> None:
-    """Set ``precision`` (the row's :class:`~harness.results.rows.VariantConfig`),
-    ``achieved_gflops`` (counted FLOPs / p50 at seq 128, 10^9 FLOP/s) and
-    ``peak_fraction`` (of the same run's GEMM peak of that precision)."""
+    """Set ``precision`` (the row's :class:`~harness.results.rows.VariantConfig`), ``ceiling``
+    (the kernel it is divided by: :func:`harness.measure.peak.ceiling_of`), ``achieved_gflops``
+    (counted FLOPs / p50 at seq 128, 10^9 FLOP/s), ``peak_fraction`` (of the same run's
+    ceiling; None above it) and ``above_ceiling`` (the achieved rate exceeds the ceiling)."""
     row["precision"] = run_rows.config_of(row).precision
-    key = "fp32_gflops" if row["precision"] == "fp32" else "int8_gops"
-    row["achieved_gflops"], row["peak_fraction"] = peak.efficiency(
-        row.get("flops"), row["p50_ms"].get("128"), (gemm_peak or {}).get(key))
+    row["ceiling"] = peak.ceiling_of(row["precision"], row.get("backend") or "torch")
+    ceiling = (gemm_peak or {}).get(f"{row['ceiling']}_gops")
+    row["achieved_gflops"], row["peak_fraction"] = peak.efficiency(row.get("flops"), row["p50_ms"].get("128"), ceiling)
+    row["above_ceiling"] = bool(ceiling and row["achieved_gflops"] and row["achieved_gflops"] > ceiling)
 
 
 def document(run: dict[str, Any], run_path: Path, collected: run_rows.RunRows) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from harness.models.tasks import eval_suffix
 
 # Results describing the run or machine rather than one (profile, variant).
 MACHINE_METRICS = ("int8_engine", "gemm_peak")
-GEMM_PEAK_KEYS = ("threads", "size", "fp32_gflops", "fp32_gflops_median", "fp32_kernel",
-                  "int8_gops", "int8_gops_median", "int8_kernel", "load_avg_1m")
+GEMM_PEAK_KEYS = ("threads", "size", "load_avg_1m",
+                  *(f"{name}_{field}" for name in peak.CEILINGS for field in ("gops", "gops_median", "kernel")))
 SWEEP_METHODS = ("magnitude-global", "magnitude-layerwise")
 
 
@@ -105,7 +105,8 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     * ``profile``, ``variant``, ``backend``; ``real_weights`` (the profile has trained weights);
     * static: ``size_mb``, ``size_sparse_mb`` (MB, 10^6 bytes), ``params``, ``nonzero_params``
       (counts), ``sparsity``, ``linear_sparsity`` (fractions), ``flops``, ``macs_fvcore``
-      (batch 1, seq 128), ``quant_engine``, ``quantized_linear_fraction``, ``pruning_recovery_epochs``;
+      (batch 1, seq 128), ``quant_engine``, ``quantized_linear_fraction``, ``int8_flops_fraction``
+      (share of the FLOPs in INT8 kernels), ``pruning_recovery_epochs``;
     * timings per sequence length ``{"128": ms}``: ``p50_ms``, ``p90_ms``, ``p99_ms``, ``cv``,
       ``p50_block_cv`` (fractions); ``throughput_sps`` per batch size ``{"32": samples/s}``;
     * interleaved timing (issue 16): ``timing_design`` (``"interleaved"``, or ``"single-block"`` for
@@ -114,7 +115,8 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
       (``{"128": {"ratio", "ci95": [low, high], "n"}}``); on torch fp32 the A/A control
       ``aa_ratio`` (``{"latency@128": ...}``) and ``aa_passed``; ``campaign_stable`` per shape;
     * fresh process: ``cold_start_ms``, ``load_ms``, ``first_forward_ms``, ``peak_rss_mb``,
-      ``peak_rss_delta_mb``;
+      ``peak_rss_delta_mb``, ``steady_anon_mb`` / ``steady_file_mb`` (what stays resident
+      after the load, by kind: :mod:`harness.measure.memory`), ``kernel_peak_source``;
     * quality: ``accuracy``, ``accuracy_mr`` (fractions) with ``*_ci95`` ``[low, high]``,
       ``eval_loss``, ``eval_loss_mr`` (nats), ``agreement`` (fraction), ``kl_fp32`` (nats);
     * ``config``: the :class:`VariantConfig` (not a number: :func:`public` leaves it out of
@@ -132,10 +134,12 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "nonzero_params": None, "sparsity": None, "linear_sparsity": None, "flops": None, "macs_fvcore": None, "size_sparse_mb": None,
             "cold_start_ms": None, "load_ms": None, "first_forward_ms": None,
             "p50_ms": {}, "p90_ms": {}, "p99_ms": {}, "cv": {}, "p50_block_cv": {}, "throughput_sps": {},
-            "peak_rss_mb": None, "peak_rss_delta_mb": None, "accuracy": None,
+            "peak_rss_mb": None, "peak_rss_delta_mb": None, "steady_anon_mb": None, "steady_file_mb": None,
+            "kernel_peak_source": None, "accuracy": None,
             "accuracy_ci95": None, "accuracy_mr": None, "accuracy_mr_ci95": None,
             "eval_loss": None, "eval_loss_mr": None, "agreement": None, "kl_fp32": None,
-            "quant_engine": None, "quantized_linear_fraction": None, "pruning_recovery_epochs": None,
+            "quant_engine": None, "quantized_linear_fraction": None, "int8_flops_fraction": None,
+            "pruning_recovery_epochs": None,
             "timing_design": None, "p50_ratio": {}, "throughput_ratio": {}, "aa_ratio": {}, "aa_passed": None,
             "campaign_stable": {},
             "real_weights": PROFILES[key[0]].real_weights if key[0] in PROFILES else None,
@@ -144,8 +148,8 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if m == "static":
             facts[key] = r
             for k in ("size_mb", "size_sparse_mb", "params", "nonzero_params", "sparsity", "linear_sparsity",
-                      "flops", "macs_fvcore",
-                      "quant_engine", "quantized_linear_fraction", "pruning_recovery_epochs"):
+                      "flops", "macs_fvcore", "quant_engine", "quantized_linear_fraction",
+                      "int8_flops_fraction", "pruning_recovery_epochs"):
                 row[k] = r.get(k)
         elif m == "latency":
             s = str(r["seq_len"])
@@ -160,7 +164,8 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for k in ("cold_start_ms", "load_ms", "first_forward_ms"):
                 row[k] = r[k]
         elif m == "memory":
-            row["peak_rss_mb"], row["peak_rss_delta_mb"] = r["peak_rss_mb"], r["peak_rss_delta_mb"]
+            for k in ("peak_rss_mb", "peak_rss_delta_mb", "steady_anon_mb", "steady_file_mb", "kernel_peak_source"):
+                row[k] = r.get(k)
         elif m == "quality":
             suffix = eval_suffix(r["eval_set"])
             row["accuracy" + suffix] = r["accuracy"]
@@ -220,9 +225,20 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def gemm_peak(results: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The run's measured GEMM peak (``suites/test_peak.py``; the last one), or None when not measured."""
+    """The run's measured GEMM ceilings (``suites/test_peak.py``; the last one), or None when not
+    measured.  A run saved before the per-kernel ceilings has ``fp32_gflops`` (read as
+    ``fp32_gops``) and an INT8 ``torch._int_mm`` figure, which is not the kernel any INT8
+    variant calls and is left out (``legacy_int8_kernel`` says so)."""
     found = [r for r in results if r["metric"] == "gemm_peak"]
-    return {k: found[-1].get(k) for k in GEMM_PEAK_KEYS} if found else None
+    if not found:
+        return None
+    r = dict(found[-1])
+    if "fp32_gflops" in r and "fp32_gops" not in r:
+        r.update(fp32_gops=r["fp32_gflops"], fp32_gops_median=r.get("fp32_gflops_median"))
+    legacy = r.get("int8_kernel") if str(r.get("int8_kernel") or "").startswith("torch._int_mm") else None
+    if legacy:
+        r.update(int8_gops=None, int8_gops_median=None, int8_kernel=None)
+    return {**{k: r.get(k) for k in GEMM_PEAK_KEYS}, "legacy_int8_kernel": legacy}
 
 
 def int8_engines(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
