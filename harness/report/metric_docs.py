@@ -16,7 +16,8 @@ METRIC_DOCS: dict[str, tuple[str, str]] = {
     "cv / p50_block_cv": ("fraction", "noise: stddev/mean of the rounds; spread of the p50 over 5 blocks of rounds"),
     "throughput_sps": ("samples/s", "batch / p50 at seq 128 for each batch size (same campaigns as latency)"),
     "cold_start_ms": ("ms", "fresh interpreter per sample: load (config, skeleton, weights) + first forward"),
-    "peak_rss_mb": ("MB", "fresh process: kernel high-water RSS (VmHWM) after load + one forward"),
+    "peak_rss_mb": ("MB", "fresh process: kernel high-water RSS (VmHWM) of load + one forward; without a "
+                          "resettable VmHWM a 10 ms sampler, labelled, never ru_maxrss"),
     "accuracy / accuracy_mr": ("fraction, 95% bootstrap CI", "IMDB test split / Rotten Tomatoes (MR) sentences"),
     "eval_loss / agreement / kl_fp32": ("nats, fraction, nats", "cross-entropy; share of predictions equal to "
                                                                 "fp32's; mean KL(p_fp32 || p_variant)"),
