@@ -104,9 +104,9 @@ def _ort_matmul_integer(size: int, g, threads: int) -> Callable[[], Any]:
 
 @dataclasses.dataclass(frozen=True)
 class Ceiling:
-    """One ceiling kernel: ``name`` keys the run's fields (``{name}_gops`` ...), ``kernel`` says what ran."""
+    """One ceiling kernel (its :data:`CEILINGS` key names the run's fields, ``{key}_gops`` ...):
+    ``kernel`` says what ran."""
 
-    name: str
     kernel: str
     build: Callable[[int, Any, int], Callable[[], Any]]  # (size, torch.Generator, threads) -> one GEMM call
 
@@ -118,10 +118,10 @@ def _engine() -> str:
 
 
 CEILINGS: dict[str, Ceiling] = {
-    "fp32": Ceiling("fp32", "torch.mm float32 (sgemm)", lambda n, g, t: _sgemm(n, g)),
-    "int8": Ceiling("int8", "torch quantized.linear_dynamic qint8 (engine {engine})",
+    "fp32": Ceiling("torch.mm float32 (sgemm)", lambda n, g, t: _sgemm(n, g)),
+    "int8": Ceiling("torch quantized.linear_dynamic qint8 (engine {engine})",
                     lambda n, g, t: _linear_dynamic(n, g)),
-    "int8_ort": Ceiling("int8_ort", "onnxruntime MatMulInteger u8 x s8 -> s32 (MLAS)",
+    "int8_ort": Ceiling("onnxruntime MatMulInteger u8 x s8 -> s32 (MLAS)",
                         lambda n, g, t: _ort_matmul_integer(n, g, t)),
 }
 """The ceiling kernels, by the name :func:`ceiling_of` gives a variant."""
