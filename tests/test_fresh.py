@@ -47,10 +47,23 @@ def test_memory_worker_sees_the_model_resident_by_kind(saved):
     assert summary["memory_samples"] == 2 and summary["peak_rss_mb"] == result["peak_rss_mb"]
 
 
-def test_without_a_vmhwm_reset_the_peak_is_the_sampler_never_ru_maxrss(saved, monkeypatch):
+def test_without_a_vmhwm_reset_the_peak_is_the_sampler_never_ru_maxrss(saved):
+    # In a fresh interpreter, as the suite runs it: in pytest's own process the tiny load can fit in
+    # heap that earlier tests freed, leaving no rise for the sampler to see.
+    import json
+    import subprocess
+    import sys
+
+    from harness.core.paths import ROOT
+
     dirs, inputs = saved
-    monkeypatch.setattr(memory, "_reset_hwm", lambda: "/proc/self/clear_refs not writable (test)")
-    result = memory.worker_peak_memory(dirs["fp32"], inputs, threads=1)
+    script = ("import json, sys\nfrom pathlib import Path\n"
+              "from harness.measure import memory\n"
+              "memory._reset_hwm = lambda: '/proc/self/clear_refs not writable (test)'\n"
+              "print(json.dumps(memory.worker_peak_memory(Path(sys.argv[1]), Path(sys.argv[2]), threads=1)))\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(dirs["fp32"]), str(inputs)], capture_output=True,
+                          text=True, cwd=ROOT, check=True, timeout=300)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["kernel_peak_rss_mb"] is None and result["kernel_peak_source"].startswith("unavailable: /proc")
     assert result["peak_rss_source"] == "sampler" and result["peak_rss_mb"] == result["sampled_peak_rss_mb"]
     assert "ru_maxrss_mb" not in result
