@@ -55,10 +55,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="target timed seconds of the in-process INT8 engine probe (default: %(default)s)")
     group.addoption("--min-rounds", type=int, default=20,
                     help="minimum timed rounds of the in-process INT8 engine probe (default: %(default)s)")
-    group.addoption("--cold-start-samples", type=int, default=3,
-                    help="fresh processes per cold-start measurement (default: %(default)s)")
+    group.addoption("--cold-start-samples", type=int, default=2,
+                    help="fresh processes per cold-start measurement with the variant's files in the page cache "
+                         "(default: %(default)s)")
+    group.addoption("--cold-cache-samples", type=int, default=1,
+                    help="fresh processes per cold-start measurement with the variant's files evicted from the "
+                         "page cache first, alternating with the warm ones (default: %(default)s, which keeps "
+                         "make bench within 30 min; 0: none)")
     group.addoption("--memory-samples", type=int, default=3,
-                    help="fresh processes per peak-memory measurement (default: %(default)s)")
+                    help="fresh processes per peak-memory measurement: the cold-start processes, warm or cold, "
+                         "topped up with warm ones (default: %(default)s)")
     group.addoption("--seq-lengths", default=None,
                     help="comma-separated sequence lengths for latency (default: the profile's)")
     group.addoption("--batch-sizes", default=None,

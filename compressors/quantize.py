@@ -55,11 +55,14 @@ class Int8DynamicConfig(CompressorConfig):
             )
 
 
+def _targeted(name: str, mod: nn.Module, config: Int8DynamicConfig) -> bool:
+    """Whether ``config`` quantizes the module ``name``: every float ``nn.Linear``, the
+    classification head's only with ``include_classifier``."""
+    return type(mod) is nn.Linear and (config.include_classifier or not is_head(name))
+
+
 def _quantize_torch_ao(model: nn.Module, config: Int8DynamicConfig) -> nn.Module:
-    targets = {
-        name for name, mod in model.named_modules()
-        if type(mod) is nn.Linear and (config.include_classifier or not is_head(name))
-    }
+    targets = {name for name, mod in model.named_modules() if _targeted(name, mod, config)}
     qconfig = (torch.ao.quantization.per_channel_dynamic_qconfig if config.per_channel
                else torch.ao.quantization.default_dynamic_qconfig)
     with warnings.catch_warnings():
@@ -79,10 +82,7 @@ def _quantize_torchao(model: nn.Module, config: Int8DynamicConfig) -> nn.Module:
         quantize_,
     )
 
-    def keep(mod: nn.Module, name: str) -> bool:
-        return isinstance(mod, nn.Linear) and (config.include_classifier or not is_head(name))
-
-    quantize_(model, Int8DynamicActivationInt8WeightConfig(), filter_fn=keep)
+    quantize_(model, Int8DynamicActivationInt8WeightConfig(), filter_fn=lambda mod, name: _targeted(name, mod, config))
     return model
 
 
@@ -112,9 +112,13 @@ class Int8Dynamic(Compressor):
 
     def compress(self, model: nn.Module, config: Int8DynamicConfig) -> nn.Module:
         model.eval()
-        if config.engine == "torch.ao":
-            return _quantize_torch_ao(model, config)
-        return _quantize_torchao(model, config)
+        # Zeros already in the float weights (a pruner's): once quantized, a weight rounded to
+        # zero looks the same, so they are counted now and reported by describe().
+        pruned = sum(int((mod.weight == 0).sum()) for name, mod in model.named_modules()
+                     if _targeted(name, mod, config))
+        quantized = _quantize_torch_ao(model, config) if config.engine == "torch.ao" else _quantize_torchao(model, config)
+        quantized.pruned_linear_zeros = pruned
+        return quantized
 
     def restore(self, skeleton: nn.Module, config: Int8DynamicConfig) -> nn.Module:
         if config.engine != "torch.ao":
@@ -123,7 +127,7 @@ class Int8Dynamic(Compressor):
         # observing and packing uninitialised FP32 weights would cost ~0.7 s
         # and touch every page of the FP32 skeleton, inflating cold start and RSS.
         for name, mod in list(skeleton.named_modules()):
-            if type(mod) is nn.Linear and (config.include_classifier or not is_head(name)):
+            if _targeted(name, mod, config):
                 parent_name, _, child = name.rpartition(".")
                 parent = skeleton.get_submodule(parent_name) if parent_name else skeleton
                 setattr(parent, child, nnqd.Linear(
@@ -142,6 +146,8 @@ class Int8Dynamic(Compressor):
             "quantized_linear": quantized,
             "total_linear": total,
             "quantized_linear_fraction": quantized / total if total else 0.0,
+            # zero weights of the float Linears before quantization (None: a model not built here)
+            "pruned_linear_zeros": getattr(model, "pruned_linear_zeros", None),
         }
 
 

@@ -149,7 +149,7 @@ def run_command(args: argparse.Namespace) -> list[str]:
     """The pytest command line ``run`` executes (suite options passed through)."""
     cmd = [sys.executable, "-m", "pytest", "suites/", "--benchmark-autosave"]
     for opt in ("profiles", "variants", "seq_lengths", "batch_sizes", "threads", "bench_seconds", "min_rounds",
-                "cold_start_samples", "memory_samples", "budgets"):
+                "cold_start_samples", "cold_cache_samples", "memory_samples", "budgets"):
         value = getattr(args, opt)
         if value is not None:
             cmd += [f"--{opt.replace('_', '-')}", str(value)]
@@ -206,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
     p.add_argument("--bench-seconds", type=float, help="timed seconds per latency/throughput benchmark")
     p.add_argument("--min-rounds", type=int, help="minimum timed rounds per latency benchmark")
-    p.add_argument("--cold-start-samples", type=int, help="fresh processes per cold-start measurement")
+    p.add_argument("--cold-start-samples", type=int, help="fresh processes per cold-start measurement (warm page cache)")
+    p.add_argument("--cold-cache-samples", type=int,
+                   help="fresh processes per cold-start measurement with the variant's files evicted first")
     p.add_argument("--memory-samples", type=int, help="fresh processes per peak-memory measurement")
     p.add_argument("--budgets", type=Path, help="budgets file (default: baselines/budgets.toml)")
     p.add_argument("--select", metavar="EXPR",

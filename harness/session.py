@@ -292,11 +292,21 @@ class BenchSession:
         model = self.model(Case(case.profile, "fp32"))[0] if task.inputs_need_model else None
         return task.timing_pool(model, batch_size, length)
 
-    def inputs_file(self, batch_size: int, seq_len: int, case: Case | None = None) -> Path:
+    def inputs_file(self, batch_size: int, seq_len: int, case: Case | None = None, suffix: str = ".pt") -> Path:
+        """The batch :meth:`inputs` saved for a fresh worker: ``.pt`` (``torch.save``) or ``.npz``
+        (numpy arrays, for a backend whose worker does not import torch)."""
         tag = "" if case is None else f"{case.profile}-"
-        path = Path(self._tmp.name) / f"inputs-{tag}{batch_size}x{seq_len}.pt"
+        path = Path(self._tmp.name) / f"inputs-{tag}{batch_size}x{seq_len}{suffix}"
         if not path.exists():
-            torch.save(self.inputs(batch_size, seq_len, case), path)
+            inputs = self.inputs(batch_size, seq_len, case)
+            if suffix == ".npz":
+                import numpy as np
+
+                np.savez(path, **{k: v.numpy() for k, v in inputs.items()})
+            elif suffix == ".pt":
+                torch.save(inputs, path)
+            else:
+                raise ValueError(f"worker inputs are .pt or .npz files, not {suffix!r}")
         return path
 
     def logits(self, case: Case, dataset: str) -> torch.Tensor:

@@ -91,7 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
         for option in ("--seq-lengths", "--batch-sizes"):
             if any(n < 1 for n in _ints(config, option, ())):
                 raise ValueError(f"{option} takes positive integers")
-        for option, low in (("--blocks", 3), ("--processes", 1), ("--reload-every", 0)):
+        for option, low in (("--blocks", 3), ("--processes", 1), ("--reload-every", 0), ("--cold-start-samples", 1),
+                            ("--cold-cache-samples", 0), ("--memory-samples", 1)):
             if config.getoption(option) < low:
                 raise ValueError(f"{option} must be at least {low}, got {config.getoption(option)}")
         for option in ("--block-seconds", "--timing-cap-s", "--timing-info-cap-s", "--timing-precision"):
@@ -304,10 +305,14 @@ def bench(request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def opts(request: pytest.FixtureRequest) -> dict:
     """Options of the fresh-process measurements and the in-process INT8 engine probe."""
+    from harness.models.profiles import get_profile
+
     c = request.config
     return {
+        "largest_batch": lambda profile: max(_ints(c, "--batch-sizes", get_profile(profile).batch_sizes)),
         "seconds": c.getoption("--bench-seconds"),
         "min_rounds": c.getoption("--min-rounds"),
         "cold_start_samples": c.getoption("--cold-start-samples"),
+        "cold_cache_samples": c.getoption("--cold-cache-samples"),
         "memory_samples": c.getoption("--memory-samples"),
     }

@@ -10,14 +10,16 @@ from __future__ import annotations
 import warnings
 
 import compressors
+from harness import backends
 from harness.core import progress
-from harness.measure import cold_start, flops, integrity, memory
+from harness.measure import cold_start, flops, integrity, memory, page_cache
 from harness.measure.fresh import run_worker
 from harness.measure.params import (
     count_params,
     layer_sparsity,
     linear_sparsity,
     sparse_size_bytes,
+    zero_split,
 )
 from harness.measure.quality import quality_metrics
 from harness.measure.rounds import plan_rounds
@@ -77,12 +79,15 @@ def test_static(benchmark, bench, case):
     length = _static_length(case)
     inputs = bench.inputs(1, length, case)
     params, nonzero = count_params(model)
+    pruned_zeros, quantization_zeros = zero_split(model, info.facts.get("pruned_linear_zeros"))
     n_flops = benchmark.pedantic(flops.count_flops, args=(model, inputs), rounds=1, iterations=1)
     _tag(benchmark, bench, case, "static",
          size_mb=runner.size_bytes / 1e6, size_bytes=runner.size_bytes, weights_file=runner.weights_file,
          size_sparse_mb=sparse_size_bytes(model) / 1e6, layer_sparsity=layer_sparsity(model),
          linear_sparsity=linear_sparsity(model),
-         params=params, nonzero_params=nonzero, sparsity=1 - nonzero / params if params else 0.0,
+         params=params, nonzero_params=nonzero, pruned_zeros=pruned_zeros, quantization_zeros=quantization_zeros,
+         # pruning's sparsity: INT8 rounding zeros are not pruned weights (None: unknown for this build)
+         sparsity=None if pruned_zeros is None else pruned_zeros / params if params else 0.0,
          flops=n_flops, macs_fvcore=flops.count_macs_fvcore(model, inputs),
          flops_batch=1, flops_seq_len=length, length_axis=bench.task(case.profile).length_axis,
          flops_by_length={str(n): flops.count_flops(model, bench.inputs(1, n, case))
@@ -131,39 +136,77 @@ def test_throughput(benchmark, bench, case, batch_size):
     length = _static_length(case)
     benchmark.group = f"throughput bs={batch_size}"
     stats, fields = _timed_cell(benchmark, bench, case, batch_size, length)
+    # Sustained: every sample over the wall time of the cell's blocks (batches back to back within
+    # a block, gaps between rounds included), beside batch / p50 of a round.
+    blocks = fields.get("blocks") or []
+    wall_s = sum(b["wall_s"] for b in blocks)
     _tag(benchmark, bench, case, "throughput", seq_len=length, batch_size=batch_size,
-         throughput_sps=batch_size / (stats.p50_ms / 1e3), **stats.as_dict(), **fields)
+         throughput_sps=batch_size / (stats.p50_ms / 1e3),
+         sustained_sps=batch_size * sum(b["rounds"] for b in blocks) / wall_s if wall_s else None,
+         sustained_wall_s=wall_s, **stats.as_dict(), **fields)
 
 
-def _fresh_samples(benchmark, bench, case, mode: str, rounds: int) -> list[dict]:
-    """``rounds`` results of fresh-process ``mode`` workers for ``case``, run once per session (an
-    item that needs no more than an earlier one ran reuses them); pytest-benchmark times each
-    whole process it starts."""
-    samples = bench.fresh_samples.setdefault((mode, case.id), [])
-    missing = rounds - len(samples)
-    if missing <= 0:
-        benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # nothing new to time: results reused
-        return samples[:rounds]
+def _fresh_samples(benchmark, bench, case, mode: str, warm: int, cold: int = 0, any_cache: int = 0,
+                   forms: bool = False, batch_size: int | None = None) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Fresh-process ``mode`` results for ``case``, started once per session and shared: at least
+    ``warm`` with the page cache warm and ``cold`` with the variant's files evicted first, and
+    at least ``any_cache`` in all (:func:`harness.measure.cold_start.plan`); with ``forms``,
+    ``warm`` more of each other deployable form of the artifact (the backend's
+    ``cold_start_cases``), interleaved with the first.  An item that needs no more than earlier
+    ones ran reuses theirs; pytest-benchmark times each whole process it starts.  With
+    ``batch_size``, the first new process also runs one forward at that batch for its memory.
+
+    Returns the case's samples and, by form label, each form's."""
+    adapter = backends.get(case.backend)
     directory = bench.artifact_dir(case)
     bench.runner(case)  # verified (checksums, ONNX checker) in this process before timing
-    inputs_file = bench.inputs_file(1, _static_length(case), case)
-    with progress.bar(total=missing, desc=f"{mode} {case.id}", unit="process", leave=False) as pb:
-        benchmark.pedantic(lambda: (samples.append(run_worker(mode, directory, inputs_file, bench.threads,
-                                                              backend=case.backend)),
-                                    pb.update()), rounds=missing, iterations=1)
-    return samples[:rounds]
+    samples = bench.fresh_samples.setdefault((mode, case.id), [])
+    queues = [[(samples, directory, state, None) for state in cold_start.plan(samples, warm, cold, any_cache)]]
+    by_form: dict[str, list[dict]] = {}
+    for label, form_dir in (adapter.cold_start_cases(directory) if forms else {}).items():
+        by_form[label] = bench.fresh_samples.setdefault((mode, f"{case.id}:{label}"), [])
+        queues.append([(by_form[label], form_dir, state, None) for state in cold_start.plan(by_form[label], warm, 0)])
+    n = sum(map(len, queues))
+    if not n:
+        benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # nothing new to time: results reused
+        return samples, by_form
+    inputs_file = bench.inputs_file(1, _static_length(case), case, suffix=adapter.worker_inputs)
+    if batch_size and queues[0]:  # one process is enough: the activation memory of a batch is no timing
+        target, folder, state, _ = queues[0][0]
+        queues[0][0] = (target, folder, state,
+                        bench.inputs_file(batch_size, _static_length(case), case, suffix=adapter.worker_inputs))
+    # round-robin, so that drift touches every form and cache state alike
+    jobs = iter([q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)])
+
+    def one() -> None:
+        target, folder, state, batch_file = next(jobs)
+        target.append(run_worker(mode, folder, inputs_file, bench.threads, backend=case.backend, page_cache=state,
+                                 batch_inputs=batch_file))
+        pb.update()
+
+    with progress.bar(total=n, desc=f"{mode} {case.id}", unit="process", leave=False) as pb:
+        benchmark.pedantic(one, rounds=n, iterations=1)
+    return samples, by_form
 
 
 def test_cold_start(benchmark, bench, opts, case):
-    """Fresh interpreter per round: import, load from disk, first forward (seq 128), and the
-    kernel's peak RSS of that load (kept for test_memory).
+    """Fresh interpreter per round, timed from the spawn: interpreter start, imports, load from
+    disk, first forward (seq 128), with the page cache warm and -- the variant's files evicted
+    first -- cold, and for each other deployable form of the artifact (onnxruntime: the graph
+    pre-optimised on disk); and the kernel's peak RSS of that load (kept for test_memory).
 
     The benchmark's own timing is the whole process's wall time; the worker's
     breakdown goes to extra_info.
     """
     benchmark.group = "cold start"
-    samples = _fresh_samples(benchmark, bench, case, "cold-start", opts["cold_start_samples"])
-    _tag(benchmark, bench, case, "cold_start", **cold_start.summarize(samples))
+    no_cold = page_cache.unavailable()
+    samples, by_form = _fresh_samples(benchmark, bench, case, "cold-start", opts["cold_start_samples"],
+                                      0 if no_cold else opts["cold_cache_samples"], forms=True,
+                                      batch_size=opts["largest_batch"](case.profile))
+    forms = {f"{label}_{k}": v for label, got in by_form.items() for k, v in cold_start.summarize(got).items()
+             if k in cold_start.FORM_FIELDS}
+    _tag(benchmark, bench, case, "cold_start", **cold_start.summarize(samples), **forms,
+         cold_cache_unavailable=no_cold if opts["cold_cache_samples"] else None)
 
 
 def test_memory(benchmark, bench, opts, case):
@@ -172,7 +215,7 @@ def test_memory(benchmark, bench, opts, case):
     10 ms sampler (labelled by ``kernel_peak_source``)."""
     benchmark.group = "memory"
     mode = "memory" if memory.kernel_peak_unavailable() else "cold-start"
-    samples = _fresh_samples(benchmark, bench, case, mode, opts["memory_samples"])
+    samples, _ = _fresh_samples(benchmark, bench, case, mode, 0, any_cache=opts["memory_samples"])
     _tag(benchmark, bench, case, "memory", **memory.summarize(samples))
 
 
@@ -184,10 +227,8 @@ def test_quality(benchmark, bench, case, eval_set):
     reference = (None if case.variant == "fp32" and case.backend == "torch"
                  else bench.logits(case.on("torch", "fp32"), eval_set))
     labels = bench.labels(case, eval_set)
-    model, _ = bench.model(case)  # for onnxruntime: the torch source of the exported graph
-    dynamic_quant = integrity.is_dynamic_quant(model) or (case.backend != "torch" and "int8" in case.variant)
     _tag(benchmark, bench, case, "quality", eval_set=eval_set, **quality_metrics(logits, labels, reference),
-         **integrity.after_evaluation(bench.integrity, _ikey(case), bench.runner(case), eval_set, logits, dynamic_quant,
+         **integrity.after_evaluation(bench.integrity, _ikey(case), bench.runner(case), eval_set, logits,
                                       rows=bench.task(case.profile).eval_rows(eval_set)))
 
 

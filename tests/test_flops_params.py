@@ -77,3 +77,29 @@ def test_linear_sparsity_counts_the_encoder_linears_only(tiny_model):
     assert linear_sparsity(tiny_model) == lin.weight.numel() / encoder
     q = compressors.build("int8-dynamic", tiny_model)
     assert linear_sparsity(q) >= linear_sparsity(tiny_model)  # zeros stay zero; INT8 rounds more to zero
+
+
+def test_int8_rounding_zeros_are_not_counted_as_pruned(tiny_model, tmp_path):
+    import copy
+
+    from harness.backends import variants
+    from harness.measure.params import zero_split
+
+    pruned = compressors.build("magnitude-global@0.5", copy.deepcopy(tiny_model))
+    params, nonzero = count_params(pruned)
+    assert zero_split(pruned, None) == (params - nonzero, 0)  # a float model: every zero is a pruned one
+    chain = compressors.build("magnitude-global@0.5+int8-dynamic", copy.deepcopy(tiny_model))
+    info = variants.save_variant(chain, tmp_path / "v", profile="t", variant="magnitude-global@0.5+int8-dynamic",
+                                 source_key="k")
+    q_params, q_nonzero = count_params(chain)
+    pruned_zeros, rounding = zero_split(chain, info.facts["pruned_linear_zeros"])
+    # exactly the pruner's zeros; the extra zeros of the INT8 weights are rounding (|w| under half a step)
+    assert q_params == params and pruned_zeros == params - nonzero
+    assert rounding == (q_params - q_nonzero) - pruned_zeros > 0
+    # a quantized model whose build did not count them: unknown, never guessed
+    assert zero_split(chain, None) == (None, None)
+    fp_params, fp_nonzero = count_params(tiny_model)  # a random model's zeros: LayerNorm biases at init
+    int8 = compressors.build("int8-dynamic", copy.deepcopy(tiny_model))
+    dense_zeros, int8_rounding = zero_split(int8, int8.pruned_linear_zeros)
+    assert dense_zeros == fp_params - fp_nonzero
+    assert int8_rounding == (count_params(int8)[0] - count_params(int8)[1]) - dense_zeros > 0

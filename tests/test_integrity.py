@@ -125,29 +125,36 @@ def test_weights_that_change_between_timing_and_evaluation_fail(tiny_model, one_
         integrity.after_timing(ledger, ("p", "v"), fn2, 128)
     logits = torch.zeros(8, 2)
     with pytest.raises(IntegrityError, match="evaluated weights .* are not the timed ones"):
-        integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", logits, False)
+        integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", logits)
 
 
-def test_timed_logits_are_compared_with_the_accuracy_pass_on_the_same_reviews(tiny_model, one_thread):
+@pytest.mark.parametrize("quantized", [False, True])
+def test_the_scored_model_gives_the_timed_logits_like_for_like(tiny_model, one_thread, quantized):
     from harness.models.inference import predict_logits
 
+    model = torch.ao.quantization.quantize_dynamic(tiny_model, {nn.Linear}, dtype=torch.qint8) if quantized \
+        else tiny_model
     ledger = integrity.IntegrityLedger()
     pool = _pool(n=8, seq=128)
-    fn = integrity.TimedForward(tiny_model, pool, [[10 + i] for i in range(8)])  # rows are test reviews 10..17
+    fn = integrity.TimedForward(model, pool, [[10 + i] for i in range(8)])  # rows are test reviews 10..17
     for _ in range(20):
         fn()
     integrity.after_timing(ledger, ("p", "v"), fn, 128)
     # The accuracy pass sees the same rows inside padded batches of 32: build N=20 logits with them at 10..17.
     batch = {k: torch.cat([v[k] for v in pool]) for k in ("input_ids", "attention_mask")}
     accuracy = torch.zeros(20, 2)
-    accuracy[10:18] = predict_logits(tiny_model, [(batch["input_ids"], batch["attention_mask"], None)])
-    fields = integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", accuracy, False)
-    assert fields["timed_vs_accuracy_compared"] == 3  # reviews of pool entries 0, 2, 6
-    assert fields["timed_vs_accuracy_max_abs_diff"] <= integrity.ACCURACY_ATOL
+    accuracy[10:18] = predict_logits(model, [(batch["input_ids"], batch["attention_mask"], None)])
+    fields = integrity.after_evaluation(ledger, ("p", "v"), model, "imdb-test", accuracy)
+    # same review, same batch size: dynamic INT8 too is held to the recompute tolerance, not a loose one
+    assert fields["timed_vs_scored_compared"] == 3  # reviews of pool entries 0, 2, 6
+    assert fields["timed_vs_scored_max_abs_diff"] <= integrity.RECOMPUTE_ATOL == fields["timed_vs_scored_tolerance"]
     assert fields["evaluated_state_sha256"] == fields["timed_state_sha256"]
-    accuracy[10:18] += 0.1  # an accuracy pass that saw another model
-    with pytest.raises(IntegrityError, match="differ from the accuracy pass's"):
-        integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", accuracy, False)
+    assert fields["timed_vs_batched_max_abs_diff"] >= 0  # what batching moves: reported, not judged
+    # the same weights run another way (dropout on): the scored model is not the timed one
+    model.train()
+    with pytest.raises(IntegrityError, match="the scored model's logits of timed IMDB test review"):
+        integrity.after_evaluation(ledger, ("p", "v"), model, "imdb-test", accuracy)
+    model.eval()
 
 
 class _CachesLastOutput(nn.Module):
@@ -197,14 +204,14 @@ def test_report_states_the_timing_inputs_and_flags_a_weights_mismatch():
         {"metric": "latency", "profile": "p", "variant": "v", "timed_state_sha256": "a" * 64, "distinct_inputs": 256,
          "logits_checked": 4},
         {"metric": "quality", "profile": "p", "variant": "v", "evaluated_state_sha256": "b" * 64,
-         "timed_vs_accuracy_max_abs_diff": 2e-6, "timed_vs_accuracy_tolerance": 1e-3},
+         "timed_vs_scored_max_abs_diff": 2e-6, "timed_vs_scored_tolerance": 1e-5},
         {"metric": "integrity_caching", "profile": "p", "variant": "v", "ratio": 0.99, "p_value": 0.4,
          "flagged": False},
     ]
     rows = integrity_rows(results)
     assert rows[0]["weights_match"] is False and rows[0]["min_distinct_inputs"] == 256
     text = "\n".join(render_integrity({"integrity": rows}))
-    assert "**NO**" in text and "never one tensor repeated" in text and "0.99×" in text
+    assert "**NO**" in text and "never one tensor repeated" in text and "0.99×" in text and "2e-06 (≤ 1e-05)" in text
 
 
 def test_timed_logits_map_to_the_rows_of_an_eval_limited_set(tiny_model, one_thread):
@@ -220,48 +227,9 @@ def test_timed_logits_map_to_the_rows_of_an_eval_limited_set(tiny_model, one_thr
     batch = {k: torch.cat([v[k] for v in pool]) for k in ("input_ids", "attention_mask")}
     full = predict_logits(tiny_model, [(batch["input_ids"], batch["attention_mask"], None)])
     cut = torch.stack([full[0], full[2], full[4]])  # the cut keeps reviews 10, 12, 14 as rows 0, 1, 2
-    fields = integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", cut, False,
-                                        rows={10: 0, 12: 1, 14: 2})
-    assert fields["timed_vs_accuracy_compared"] == 2  # review 16 is outside the cut
-    with pytest.raises(IntegrityError, match="differ from the accuracy pass's"):
-        integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", cut.flip(0), False,
-                                   rows={10: 0, 12: 1, 14: 2})
-
-
-def test_text_task_eval_rows_follow_the_limit():
-    from harness.models.tasks import TextTask
-
-    task = TextTask()
-    assert task.eval_rows("imdb-test") is None
-    task.eval_limit = 4
-    rows = task.eval_rows("imdb-test")
-    n = len(task._full("imdb-test"))
-    assert rows == {int(i * n / 4): i for i in range(4)}
-    assert list(task.dataset("imdb-test").texts) == [task._full("imdb-test").texts[i] for i in rows]
-
-
-def test_session_owns_the_ledger_and_the_triple_loss_cache(tiny_model, monkeypatch):
-    import torch
-
-    from harness.session import BenchSession, Case
-
-    a, b = BenchSession(torch.get_num_threads()), BenchSession(torch.get_num_threads())
-    try:
-        assert isinstance(a.integrity, integrity.IntegrityLedger) and a.integrity is not b.integrity
-        computed = []
-
-        class _Task:
-            def triple_loss_inputs(self, model, n):
-                computed.append(n)
-                return model, None, None
-
-        monkeypatch.setattr(a, "task", lambda profile: _Task())
-        monkeypatch.setattr(a, "model", lambda case: (tiny_model, None))
-        case = Case("p", "v")
-        assert a.triple_loss_inputs(case, 8) == a.triple_loss_inputs(case, 8) == (tiny_model, None, None)
-        assert computed == [8]  # computed once per session
-        a.triple_loss_inputs(case, 16)
-        assert computed == [8, 16]
-    finally:
-        a.close()
-        b.close()
+    fields = integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", cut, rows={10: 0, 12: 1, 14: 2})
+    assert fields["timed_vs_scored_compared"] == 3  # like for like needs no accuracy row: 16 is checked too
+    assert fields["timed_vs_batched_max_abs_diff"] <= 1e-3  # reviews 10 and 12 found at their rows
+    wrong = integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", cut.flip(0),
+                                       rows={10: 0, 12: 1, 14: 2})
+    assert wrong["timed_vs_batched_max_abs_diff"] > fields["timed_vs_batched_max_abs_diff"]

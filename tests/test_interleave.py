@@ -119,14 +119,14 @@ def _serve(tmp_path, requests):
 
 
 def test_worker_serves_blocks_state_and_errors(tmp_path):
-    replies = _serve(tmp_path, [{"op": "state"}, {"op": "block", "seconds": 0.01, "min_rounds": 4, "capture": True},
+    replies = _serve(tmp_path, [{"op": "state"}, {"op": "block", "seconds": 0.01, "min_rounds": 4, "capture": 2},
                                 {"op": "block", "seconds": 0.0, "min_rounds": 2}, {"op": "nonsense"}, {"op": "quit"},
                                 {"op": "state"}])
     state, first, second, bad = replies  # nothing after quit
     assert len(state["state_sha256"]) == 64 and state["session"] == {"runtime": "fake"} and "gc.freeze" in state["gc"]
     assert len(first["samples_s"]) >= 4 and all(s > 0 for s in first["samples_s"])
     assert first["wall_s"] >= sum(first["samples_s"]) and first["own_cpu_s"] >= 0 and "steal_s" in first
-    assert set(first["captured"]) <= {"0", "1", "2"} and np.array(first["captured"]["0"]).shape == (1, 2)
+    assert list(first["captured"]) == ["2"] and np.array(first["captured"]["2"]).shape == (1, 2)  # timed round 2
     assert len(second["samples_s"]) == 2 and second["captured"] == {}
     assert bad == {"error": "unknown request 'nonsense'"}
 
@@ -202,9 +202,17 @@ def test_a_campaign_shuffles_repetitions_and_pairs_blocks(saved):
     record = campaign.record("int8")
     assert record["timing_design"] == "interleaved" and len(record["block_p50_ms"]) == 6
     assert [b["repetition"] for b in record["blocks"]] == list(range(6))
-    assert len(campaign.captured["fp32"]) == 1 and len(campaign.captured["int8"]) == 2  # each process's first block
-    assert all(campaign.captured["int8"]) and campaign.record("int8")["processes"] == 2
+    # repetitions 0, 1 and 3 send one timed round back, whichever process timed them
+    assert len(campaign.captured["fp32"]) == 3 and len(campaign.captured["int8"]) == 3
+    assert all(len(c) == 1 for c in campaign.captured["int8"]) and campaign.record("int8")["processes"] == 2
     assert campaign.ratio("int8", "fp32").n == 6
+
+
+def test_captured_rounds_spread_over_the_campaign_and_through_the_blocks():
+    picks = {rep: interleave.captured_round(rep, 9) for rep in range(64)}
+    assert [r for r, c in picks.items() if c is not None] == [0, 1, 3, 7, 15, 31, 63]
+    assert [picks[r] for r in (0, 1, 3, 7, 15, 31, 63)] == [0, 1, 3, 7, 6, 4, 0]  # rep mod 9: always a run round
+    assert interleave.captured_round(3, 1) == 0
 
 
 def test_a_worker_that_cannot_load_is_one_clear_error(tmp_path):
@@ -350,7 +358,9 @@ def test_calibration_counts_false_alarms_and_detections():
     assert cal.in_run_detected["p50_ratio@128"] == (6, 6)
     missed = calibrate.analyse([_cal_run(rng, slow=1.0) for _ in range(6)])
     assert missed.detected["p50_ratio@128"][0] == 0  # no change: nothing to detect
-    assert "| int8-dynamic p50_ratio@128 | 0/6 (0%) |" in calibrate.render(cal, {"machine_id": "m"}, "pytest …")
+    text = calibrate.render(cal, {"machine_id": "m"}, "pytest …")
+    assert "| int8-dynamic p50_ratio@128 | 0/6 (0%; ≤ 39% at 95%) |" in text  # 1 - 0.05 ** (1 / 6) = 0.393
+    assert "| p50_ratio@128 | 6/6 (100%; ≥ 61% at 95%) |" in text
     with pytest.raises(HarnessError, match="at least 4 runs"):
         calibrate.analyse([_cal_run(rng)] * 3)
 

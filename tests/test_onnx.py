@@ -179,24 +179,30 @@ def test_adapter_protocol(store, backend, real_inputs, one_thread):
     assert torch.equal(predict_logits(runner, batches), runner({"input_ids": ids, "attention_mask": mask}))
 
 
-def test_fresh_process_workers_load_through_the_ort_adapter(store, tmp_path):
+def test_fresh_process_workers_load_through_the_ort_adapter_without_torch(store, tmp_path):
+    import numpy as np
+
     from harness.data.inputs import text_batch
     from harness.measure import cold_start
     from harness.measure.fresh import run_worker
 
-    inputs = tmp_path / "inputs.pt"
-    torch.save(text_batch(1, 32), inputs)
+    batch = text_batch(1, 32)
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, **{k: v.numpy() for k, v in batch.items()})
     d = _export(store, "int8-dynamic")
     result = run_worker("cold-start", d, inputs, threads=1, backend="onnxruntime")
     assert set(cold_start.FIELDS) <= set(result)
     assert result["load_ms"] > 0 and result["first_forward_ms"] > 0
+    # an ORT deployment does not ship torch: neither does its measured process
+    assert result["torch_imported"] is False
     mem = run_worker("memory", d, inputs, threads=1, backend="onnxruntime")
     assert mem["peak_rss_delta_mb"] > 0
     # the torch worker cannot read an ONNX folder: the backend really selects the loader
     from harness.measure.fresh import MeasurementError
 
+    torch.save(batch, tmp_path / "inputs.pt")
     with pytest.raises(MeasurementError, match="not a saved variant"):
-        run_worker("cold-start", d, inputs, threads=1, backend="torch")
+        run_worker("cold-start", d, tmp_path / "inputs.pt", threads=1, backend="torch")
 
 
 def test_the_suite_skips_a_variant_ort_cannot_run_with_the_reason():
@@ -212,3 +218,45 @@ def test_the_suite_skips_a_variant_ort_cannot_run_with_the_reason():
     assert proc.returncode == 0, out[-2000:]
     assert "3 skipped" in out  # static + latency at seq 16 and 128
     assert "variant 'int8-dynamic@torchao' cannot run on onnxruntime" in out and "supported path" in out
+
+
+def test_a_preoptimized_artifact_loads_with_optimisations_off_and_same_logits(store, real_inputs, one_thread):
+    d = _export(store, "fp32")
+    adapter = backends.get("onnxruntime")
+    pre = adapter.cold_start_cases(d)["preoptimized"]
+    assert pre != d and pre.name.endswith(onnx_export.PREOPTIMIZED_SUFFIX)
+    meta = onnx_export.read_meta(pre)
+    assert meta["preoptimized"] is True and meta["weights_sha256"] != onnx_export.read_meta(d)["weights_sha256"]
+    runner, base = adapter.load(pre, threads=1), adapter.load(d, threads=1)
+    assert runner.session_info()["graph_optimization_level"] == "ORT_DISABLE_ALL"
+    assert base.session_info()["graph_optimization_level"] == "ORT_ENABLE_ALL"
+    torch.testing.assert_close(runner(real_inputs[0]), base(real_inputs[0]), rtol=1e-4, atol=1e-5)
+    # cached: a second call reuses the folder; a corrupted file is rebuilt, not loaded
+    stamp = (pre / onnx_export.MODEL_FILE).stat().st_mtime_ns
+    assert adapter.cold_start_cases(d)["preoptimized"] == pre
+    assert (pre / onnx_export.MODEL_FILE).stat().st_mtime_ns == stamp
+    (pre / onnx_export.MODEL_FILE).write_bytes(b"garbage")
+    rebuilt = adapter.cold_start_cases(d)["preoptimized"]
+    assert (rebuilt / onnx_export.MODEL_FILE).read_bytes() != b"garbage"
+    assert onnx_export.read_meta(rebuilt)["preoptimized"] is True  # checksum verified
+
+
+def test_an_ort_artifact_swapped_after_scoring_fails_the_integrity_check(store, tmp_path):
+    import shutil
+
+    from harness.measure import integrity
+
+    d, other = _export(store, "fp32"), _export(store, "int8-dynamic")
+    copy = tmp_path / "artifact"
+    shutil.copytree(d, copy)
+    adapter = backends.get("onnxruntime")
+    scored = adapter.load(copy, threads=1)  # verified: the bytes the session got are the hashed ones
+    shutil.copy(other / onnx_export.MODEL_FILE, copy / onnx_export.MODEL_FILE)  # swapped after scoring
+    timed = adapter.load(copy, threads=1, verify=False, fingerprint=True)  # a timing worker's load
+    assert integrity.state_sha256(timed) != integrity.state_sha256(scored)
+    with pytest.raises(integrity.IntegrityError, match="the timed weights .* are not the ones loaded for evaluation"):
+        integrity.check_timed(integrity.IntegrityLedger(), ("tiny", "fp32"), scored, [], None, [],
+                              [integrity.state_sha256(timed)], rounds=1, seq_len=128)
+    # a runner loaded unhashed has nothing to be checked by: an error, never a pass
+    with pytest.raises(integrity.IntegrityError, match="without fingerprinting"):
+        integrity.state_sha256(adapter.load(copy, threads=1, verify=False))

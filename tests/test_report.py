@@ -189,24 +189,24 @@ def test_sweep_table_pairs_global_and_layerwise():
 
 
 def test_a_re_render_removes_only_its_own_files_it_no_longer_writes(tmp_path):
-    """An orphan ``cold-start-memory.csv`` (and the plots, when re-rendered without
+    """An orphan ``cold-start.csv`` / ``memory.csv`` (and the plots, when re-rendered without
     them) goes; a file the report never wrote stays, whatever its kind."""
     out = tmp_path / "out"
     report.write_report(_run(tmp_path), out)
-    assert {"cold-start-memory.csv", "pareto.png"} <= {p.name for p in out.iterdir()}
+    assert {"cold-start.csv", "memory.csv", "pareto.png"} <= {p.name for p in out.iterdir()}
     mine = {"notes.csv": "a,b\n", "photo.png": "x", "notes.txt": "keep"}
     for name, text in mine.items():
         (out / name).write_text(text)
     (out / "sub").mkdir()
-    (out / "sub" / "cold-start-memory.csv").write_text("nested")
+    (out / "sub" / "cold-start.csv").write_text("nested")
     path = _run(tmp_path)
     run = json.loads(path.read_text())
     run["benchmarks"] = [b for b in run["benchmarks"] if b["extra_info"]["metric"] not in ("cold_start", "memory")]
     path.write_text(json.dumps(run))
     report.write_report(path, out, with_plots=False)
     names = {p.name for p in out.iterdir()}
-    assert "cold-start-memory.csv" not in names and not [n for n in names if n.endswith(".png") and n != "photo.png"]
+    assert not {"cold-start.csv", "memory.csv"} & names and not [n for n in names if n.endswith(".png") and n != "photo.png"]
     assert {"report.md", "summary.json", "tables.json", "key-comparison.csv"} <= names
     assert all((out / name).read_text() == text for name, text in mine.items())
-    assert (out / "sub" / "cold-start-memory.csv").read_text() == "nested"
+    assert (out / "sub" / "cold-start.csv").read_text() == "nested"
     assert report.previous_files(tmp_path / "empty") == set()

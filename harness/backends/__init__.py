@@ -5,28 +5,26 @@
 """
 from __future__ import annotations
 
+import importlib
+
 from harness.backends.base import Backend, Runner
 from harness.core.errors import HarnessError
 
 DEFAULT = "torch"
 
-
-def _registry() -> dict[str, Backend]:
-    from harness.backends.onnxruntime import OnnxRuntime
-    from harness.backends.torch_eager import TorchEager
-
-    return {b.name: b for b in (TorchEager(), OnnxRuntime())}
-
-
-BACKENDS = ("torch", "onnxruntime")
+# name -> (module, class), imported only when asked for: a fresh onnxruntime worker loads the
+# onnxruntime adapter alone and never imports torch.
+_ADAPTERS = {"torch": ("harness.backends.torch_eager", "TorchEager"),
+             "onnxruntime": ("harness.backends.onnxruntime", "OnnxRuntime")}
+BACKENDS = tuple(_ADAPTERS)
 
 
 def get(name: str) -> Backend:
     """The backend adapter ``name``.  Raises HarnessError for an unknown name."""
-    reg = _registry()
-    if name not in reg:
+    if name not in _ADAPTERS:
         raise HarnessError(f"unknown backend '{name}'; known backends: {', '.join(BACKENDS)}")
-    return reg[name]
+    module, cls = _ADAPTERS[name]
+    return getattr(importlib.import_module(module), cls)()
 
 
 __all__ = ["BACKENDS", "DEFAULT", "Backend", "Runner", "get"]

@@ -13,17 +13,23 @@ backend:
   possibly ORT-quantized ``model.onnx``);
 * :meth:`Backend.import_runtime` -- the heavy imports, timed apart from the
   load by the cold-start worker;
-* :meth:`Backend.load` -- a :class:`Runner` ready to run batches.
+* :meth:`Backend.load` -- a :class:`Runner` ready to run batches;
+* :attr:`Backend.worker_inputs`, :meth:`Backend.load_worker_inputs`, :meth:`Backend.first_result`
+  -- the input file and first batch of the fresh-process workers, so a runtime that does not
+  need torch (onnxruntime) is measured in a process that never imports it.
+
+torch is imported lazily here: this module is imported by every fresh worker.
 """
 from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-Inputs = dict[str, torch.Tensor]
+Inputs = dict[str, "torch.Tensor"]
 """``{"input_ids": (B, S) int64, "attention_mask": (B, S) int64}``."""
 
 
@@ -43,7 +49,7 @@ class Runner(Protocol):
     weights_sha256: str
     threads: int
 
-    def __call__(self, inputs: Inputs) -> torch.Tensor: ...
+    def __call__(self, inputs: Inputs) -> "torch.Tensor": ...
 
     def session_info(self) -> dict[str, Any]:
         """Runtime settings to record with every result (threads, provider, ...)."""
@@ -54,6 +60,9 @@ class Backend(abc.ABC):
     """One inference runtime.  Subclasses set ``name`` and implement the methods."""
 
     name: str
+    #: suffix of the input batch file the fresh-process workers read: ``.pt`` (``torch.save``) or
+    #: ``.npz`` (numpy arrays, for a runtime whose worker must not import torch)
+    worker_inputs = ".pt"
 
     def unsupported(self, variant: str, task: str = "text") -> str | None:
         """Why ``variant`` of a ``task`` profile cannot run here (one line naming the supported path), or None."""
@@ -74,15 +83,37 @@ class Backend(abc.ABC):
         """Import the runtime's modules (the cold-start worker's import phase)."""
 
     @abc.abstractmethod
-    def load(self, artifact_dir: Path, threads: int, verify: bool = True) -> Runner:
+    def load(self, artifact_dir: Path, threads: int, verify: bool = True, fingerprint: bool = False) -> Runner:
         """Load the artifact, ready to run with ``threads`` intra-op threads.
 
         ``verify`` checks checksums (and the ONNX checker); the fresh-process
-        workers pass False because the parent verified before timing.
+        workers pass False because the parent verified before timing.  ``fingerprint``
+        (implied by ``verify``) makes a runtime that holds its weights outside Python
+        hash what it was given (``runner.loaded_sha256``), for the integrity checks of a
+        timing worker whose load is not timed.
 
         Raises:
             HarnessError: missing, corrupt or invalid artifact.
         """
+
+    def cold_start_cases(self, artifact_dir: Path) -> dict[str, Path]:
+        """Other deployable forms of the artifact whose cold start is measured too, by label
+        (onnxruntime: ``"preoptimized"``, the graph already optimised on disk); built and cached.
+
+        Raises:
+            HarnessError: a form cannot be built.
+        """
+        return {}
+
+    def load_worker_inputs(self, path: Path) -> Any:
+        """The batch a fresh worker runs, read from ``path`` (a :attr:`worker_inputs` file)."""
+        import torch
+
+        return torch.load(path, weights_only=True)
+
+    def first_result(self, runner: Runner, inputs: Any) -> Any:
+        """Run ``inputs`` (from :meth:`load_worker_inputs`) once on ``runner``: the logits (B, C)."""
+        return runner(inputs)
 
     def source_variant(self, variant: str) -> str:
         """The PyTorch variant whose model this backend's artifact is made from

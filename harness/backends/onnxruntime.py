@@ -12,30 +12,45 @@ The artifact is an exported (and possibly ORT-quantized) ``model.onnx``
 * ``CPUExecutionProvider`` only;
 * ``graph_optimization_level = ORT_ENABLE_ALL`` (ORT's default for
   inference: constant folding, node fusions such as attention/LayerNorm/GELU);
-  the optimisation runs at session creation, so it is part of cold start.
+  the optimisation runs at session creation, so it is part of cold start.  A
+  pre-optimised artifact (:func:`harness.backends.onnx_export.get_or_preoptimize`:
+  the optimised graph saved to disk) loads with ``ORT_DISABLE_ALL``: the cold-start
+  benchmark times both, as two labelled cases.
 
-Inputs and outputs cross as zero-copy numpy views of the torch tensors.
+Inputs and outputs cross as zero-copy numpy views of the torch tensors.  The fresh-process
+workers read their batch from a ``.npz`` file and call :meth:`OrtRunner.run_numpy`: an
+onnxruntime cold-start or memory process never imports torch (its deployment does not).
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from harness.backends import onnx_export
 from harness.backends.base import Backend, Inputs
 from harness.core.errors import HarnessError
 
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
 GRAPH_OPT_LEVEL = "ORT_ENABLE_ALL"
 PROVIDER = "CPUExecutionProvider"
+
+
+def graph_level(meta: dict[str, Any]) -> str:
+    """The session's graph optimisation level for an artifact: off for a pre-optimised one."""
+    return "ORT_DISABLE_ALL" if meta.get("preoptimized") else GRAPH_OPT_LEVEL
 
 
 class OrtRunner:
     backend = "onnxruntime"
 
-    def __init__(self, session: Any, meta: dict[str, Any], threads: int) -> None:
+    def __init__(self, session: Any, meta: dict[str, Any], threads: int, loaded_sha256: str | None = None) -> None:
         self.session = session
+        #: sha256 of the bytes the session was created from (None: loaded unhashed, as a deployment would)
+        self.loaded_sha256 = loaded_sha256
         self.meta = meta
         self.threads = threads
         self.size_bytes = meta["size_bytes"]
@@ -43,21 +58,27 @@ class OrtRunner:
         self.weights_sha256 = meta["weights_sha256"]
         self._inputs = [i.name for i in session.get_inputs()]
 
-    def __call__(self, inputs: Inputs) -> torch.Tensor:
-        feeds = {name: inputs[name].numpy() for name in self._inputs}
-        return torch.from_numpy(self.session.run([onnx_export.OUTPUT_NAME], feeds)[0])
+    def __call__(self, inputs: Inputs) -> "torch.Tensor":
+        import torch
+
+        return torch.from_numpy(self.run_numpy({name: inputs[name].numpy() for name in self._inputs}))
+
+    def run_numpy(self, feeds: "dict[str, np.ndarray]") -> "np.ndarray":
+        """Float32 logits (B, C) of ``feeds`` (``{"input_ids": (B, S) int64, "attention_mask": ...}``)."""
+        return self.session.run([onnx_export.OUTPUT_NAME], {name: feeds[name] for name in self._inputs})[0]
 
     def session_info(self) -> dict[str, Any]:
         import onnxruntime as ort
 
         return {"runtime": f"onnxruntime {ort.__version__}", "providers": self.session.get_providers(),
-                "graph_optimization_level": GRAPH_OPT_LEVEL, "intra_op_threads": self.threads,
+                "graph_optimization_level": graph_level(self.meta), "intra_op_threads": self.threads,
                 "inter_op_threads": 1, "execution_mode": "ORT_SEQUENTIAL", "allow_spinning": "ORT default (on)", "opset": self.meta["opset"],
                 "exporter": self.meta["exporter"], "quantization": self.meta["quantization"]}
 
 
 class OnnxRuntime(Backend):
     name = "onnxruntime"
+    worker_inputs = ".npz"
 
     def unsupported(self, variant: str, task: str = "text") -> str | None:
         if task != "text":  # the exporter's inputs and dynamic axes are a text encoder's
@@ -78,20 +99,48 @@ class OnnxRuntime(Backend):
     def import_runtime(self, artifact_dir: Path) -> None:
         onnx_export.import_onnxruntime()
 
-    def load(self, artifact_dir: Path, threads: int, verify: bool = True) -> OrtRunner:
+    def cold_start_cases(self, artifact_dir: Path) -> dict[str, Path]:
+        return {"preoptimized": onnx_export.get_or_preoptimize(artifact_dir)}
+
+    def load_worker_inputs(self, path: Path) -> "dict[str, np.ndarray]":
+        import numpy as np
+
+        with np.load(path) as arrays:
+            return {k: arrays[k] for k in arrays.files}
+
+    def first_result(self, runner: OrtRunner, inputs: "dict[str, np.ndarray]") -> "np.ndarray":
+        return runner.run_numpy(inputs)
+
+    def load(self, artifact_dir: Path, threads: int, verify: bool = True, fingerprint: bool = False) -> OrtRunner:
         ort = onnx_export.import_onnxruntime()
-        meta = onnx_export.read_meta(artifact_dir, verify=verify)
+        meta = onnx_export.read_meta(artifact_dir, verify=False)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT_LEVEL)
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, graph_level(meta))
         opts.log_severity_level = 3  # errors only: ORT's warnings would flood the suite's output
         path = Path(artifact_dir) / onnx_export.MODEL_FILE
+        source: str | bytes = str(path)
+        loaded_sha = None
+        if verify or fingerprint:
+            # The session is created from the very bytes that are hashed: ORT keeps the weights
+            # out of Python's reach, so this is the only fingerprint of what it runs.
+            try:
+                source = path.read_bytes()
+            except OSError as exc:
+                raise HarnessError(f"cannot read {path} ({exc.strerror}); delete {artifact_dir} to re-export it") from None
+            loaded_sha = hashlib.sha256(source).hexdigest()
+            if verify:
+                if loaded_sha != meta["weights_sha256"]:
+                    raise HarnessError(f"{path} has sha256 {loaded_sha[:12]}… but {onnx_export.META_FILE} records "
+                                       f"{meta['weights_sha256'][:12]}…: delete {artifact_dir} to re-export it")
+                if not meta.get("preoptimized"):  # see onnx_export.read_meta
+                    onnx_export.check_onnx(path)
         try:
-            session = ort.InferenceSession(str(path), opts, providers=[PROVIDER])
+            session = ort.InferenceSession(source, opts, providers=[PROVIDER])
         except Exception as exc:  # noqa: BLE001 -- ORT raises its own exception types
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise HarnessError(f"onnxruntime cannot load {path}: {first}; delete {artifact_dir} "
                                "to re-export it") from None
-        return OrtRunner(session, meta, threads)
+        return OrtRunner(session, meta, threads, loaded_sha)

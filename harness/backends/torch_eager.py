@@ -50,7 +50,8 @@ class TorchEager(Backend):
 
         import_model_class(artifact_dir)
 
-    def load(self, artifact_dir: Path, threads: int, verify: bool = True) -> TorchRunner:
+    def load(self, artifact_dir: Path, threads: int, verify: bool = True, fingerprint: bool = False) -> TorchRunner:
+        # fingerprint: nothing to do, integrity.state_sha256 hashes the loaded module itself
         from harness.backends.variants import load_variant  # lazy: see import_runtime
 
         torch.set_num_threads(threads)

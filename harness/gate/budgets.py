@@ -66,7 +66,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "p50_ms": ("ms", False), "p90_ms": ("ms", False), "p99_ms": ("ms", False),
     "throughput_sps": ("samples/s", True), "size_mb": ("MB", False), "params": ("", False),
     "nonzero_params": ("", False), "sparsity": ("", True), "flops": ("FLOPs", False),
-    "cold_start_ms": ("ms", False), "peak_rss_mb": ("MB", False), "peak_rss_delta_mb": ("MB", False),
+    "cold_start_ms": ("ms", False), "time_to_first_result_ms": ("ms", False), "peak_rss_mb": ("MB", False), "peak_rss_delta_mb": ("MB", False),
     "accuracy": ("", True), "accuracy_mr": ("", True), "eval_loss": ("nats", False),
     "agreement": ("", True), "kl_fp32": ("nats", False),
 }

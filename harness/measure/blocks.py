@@ -6,7 +6,7 @@ backend and then serves requests, one JSON object per line on stdin, one reply
 per line on stdout (pyperf's parent/worker split, kept alive across blocks so a
 block costs no load):
 
-* ``{"op": "block", "pool": PATH, "seconds": S, "min_rounds": N, "capture": bool, "reload": bool}``
+* ``{"op": "block", "pool": PATH, "seconds": S, "min_rounds": N, "capture": R | null, "reload": bool}``
   -- time one block on the input pool saved at ``PATH`` (a ``torch.save``'d
   list of input dicts; round ``i`` runs batch ``i mod len(pool)``).  With
   ``reload`` the model is first loaded anew from disk, so its weights get fresh
@@ -23,8 +23,8 @@ block costs no load):
   cost).  Reply: ``samples_s`` (seconds per
   round), ``warmup_rounds``, ``wall_s``, ``own_cpu_s`` (this process's CPU time) and the
   machine-wide ``busy_s`` / ``steal_s`` over the block (:func:`noise_window`),
-  plus, with ``capture``, the logits of a few rounds (``captured``: pool index
-  -> (B, C) nested list) for the integrity checks.
+  plus, with ``capture`` R, the logits of the block's timed round R (``captured``: pool
+  index -> (B, C) nested list) for the integrity checks.
 * ``{"op": "state"}`` -- ``{"state_sha256": ..., "session": runner.session_info()}``.
 * ``{"op": "quit"}`` -- exit 0.
 
@@ -42,7 +42,6 @@ from typing import Any, Callable
 WARMUP_S = 0.25
 MIN_WARMUP = 1
 BLOCK_WARMUP_S = 0.01
-CAPTURED = (0, 2, 6)  # rounds of a captured block whose logits go back to the parent
 GC_POLICY = "gc.collect() + gc.freeze() before every block; collector enabled"
 WARMUP_POLICY = f"untimed rounds on one example for >= {BLOCK_WARMUP_S} s (>= 1 round) before every block"
 
@@ -73,10 +72,11 @@ def noise_window() -> Callable[[], dict[str, float]]:
 
 
 def time_block(run: Callable[[Any], Any], pool: list, seconds: float, min_rounds: int, start_round: int = 0,
-               capture: bool = False) -> dict[str, Any]:
+               capture: int | None = None) -> dict[str, Any]:
     """Time rounds of ``run(pool[i % len(pool)])`` until ``seconds`` have passed and at least
-    ``min_rounds`` ran, after the block's warm-up.  Returns the reply fields described in the
-    module docstring."""
+    ``min_rounds`` ran, after the block's warm-up; keep the output of timed round ``capture``
+    (converted after its clock stopped).  Returns the reply fields described in the module
+    docstring."""
     gc.collect()
     gc.freeze()
     one = _one_example(pool[start_round % len(pool)])
@@ -94,7 +94,7 @@ def time_block(run: Callable[[Any], Any], pool: list, seconds: float, min_rounds
         t0 = time.perf_counter()
         out = run(pool[k])
         samples.append(time.perf_counter() - t0)
-        if capture and i in CAPTURED and k not in captured:
+        if i == capture:
             captured[k] = out.float().tolist()
         i += 1
     wall = time.perf_counter() - t_begin
@@ -153,7 +153,7 @@ def serve(load: Callable[[], Any], stdin=None, stdout=None) -> int:
                         n += 1
                     warm.add(path)
                 reply = time_block(run, pools[path], float(req["seconds"]), int(req["min_rounds"]),
-                                   next_round[path], bool(req.get("capture")))
+                                   next_round[path], req.get("capture"))
                 # Later blocks continue through the pool, so every batch gets timed.
                 next_round[path] += len(reply["samples_s"])
             else:

@@ -18,6 +18,11 @@ time", ISMM 2013; Google Benchmark's random interleaving; pyperf's workers):
   judged against) and every ratio's CI half-width is at most ``precision``, or
   until ``cap_s`` seconds have passed (then the campaign is marked unstable).
 
+Integrity (MLPerf's TEST01 analogue, :func:`harness.measure.integrity.check_timed`): the
+logits of one timed round are sent back from the blocks of repetitions 0, 1, 3, 7, 15, ...
+(:func:`captured_round`), so the checked outputs are spread over the whole campaign and
+over its worker processes, whatever its length (at least 4 with the default 9 repetitions).
+
 Ratios are paired within a repetition (:func:`harness.measure.stats.paired_ratio`):
 what drifts slower than one repetition cancels.  A cell may be timed by several worker
 processes in turn; each process keeps a memory-layout offset of its own, so the CI
@@ -46,6 +51,14 @@ from harness.measure.stats import RatioCI, paired_ratio, process_groups
 NOISY_FRACTION = 0.25   # of one core: other processes' CPU or steal during a block above this -> re-time
 RETIMES = 2
 REPLY_TIMEOUT_S = 600
+
+
+def captured_round(rep: int, min_rounds: int) -> int | None:
+    """The timed round of repetition ``rep``'s blocks whose logits are checked, or None:
+    repetitions 0, 1, 3, 7, 15, ... (``rep + 1`` a power of two), at round ``rep mod
+    min_rounds`` -- a round every block runs, moving through the block from one capture to
+    the next."""
+    return rep % max(min_rounds, 1) if (rep + 1) & rep == 0 else None
 
 
 class TimingWorker:
@@ -205,8 +218,9 @@ class Campaign:
         rep = len(self.order)
         start = time.perf_counter()
         for position, key in enumerate(order):
+            capture = captured_round(rep, self.min_rounds)
             req = {"op": "block", "pool": str(self.pool), "seconds": self.block_s, "min_rounds": self.min_rounds,
-                   "capture": rep < len(self.processes[key]), "reload": bool(self.reload_every and rep and rep % self.reload_every == 0)}
+                   "capture": capture, "reload": bool(self.reload_every and rep and rep % self.reload_every == 0)}
             worker = self.processes[key][rep % len(self.processes[key])]
             for attempt in range(RETIMES + 1):
                 reply = worker.request(req)
@@ -214,7 +228,7 @@ class Campaign:
                 noisy, other = _noisy(reply)
                 if not noisy or attempt == RETIMES:
                     break
-            if rep < len(self.processes[key]):  # every process's first block: its logits are checked
+            if capture is not None:
                 self.captured.setdefault(key, []).append({int(k): v for k, v in reply["captured"].items()})
             self.blocks[key].append(Block(rep, position, reply["samples_s"], reply["wall_s"], other,
                                           reply["steal_s"], attempt, noisy, reply.get("warmup_rounds", 0)))

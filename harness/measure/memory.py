@@ -131,35 +131,50 @@ def close_window(window: Window, sampled_bytes: float | None = None) -> dict[str
     }
 
 
+def batch_peak(adapter: Any, runner: Any, batch_file: Path) -> dict[str, Any]:
+    """Memory of one forward of the batch in ``batch_file`` on an already loaded ``runner``:
+    ``batch_peak_rss_mb`` (the process's VmHWM over that forward) and ``batch_activation_mb``
+    (its rise over the RSS right before: activations and workspace at that batch size),
+    ``batch_size``; None readings where the kernel gives no resettable VmHWM (with the reason in
+    ``batch_peak_source``)."""
+    inputs = adapter.load_worker_inputs(batch_file)
+    gc.collect()
+    window = open_window()
+    adapter.first_result(runner, inputs)
+    hwm = None if window.no_hwm else _vm_hwm()
+    size = len(next(iter(inputs.values())))
+    return {"batch_size": size, "batch_peak_rss_mb": None if hwm is None else hwm / 1e6,
+            "batch_activation_mb": None if hwm is None else (hwm - window.baseline_rss) / 1e6,
+            "batch_peak_source": "VmHWM" if hwm is not None else f"unavailable: {window.no_hwm or 'no VmHWM'}"}
+
+
 def worker_peak_memory(variant_dir: Path, inputs_file: Path, threads: int, backend: str = "torch") -> dict[str, Any]:
     """Peak RSS of loading ``variant_dir`` through the ``backend`` adapter and one forward, with the
     sampler beside the kernel's reading (the suite's fallback where the cold-start worker's
     VmHWM reading is unavailable: :func:`harness.measure.cold_start.worker_cold_start`).
 
-    torch is imported on every backend (the inputs are a torch file), so
-    ``peak_rss_delta_mb`` -- the rise over the post-import RSS -- is the
-    figure that compares backends; ``peak_rss_mb`` includes torch's runtime.
+    ``peak_rss_delta_mb`` -- the rise over the post-import RSS -- is the figure that
+    compares backends; ``peak_rss_mb`` includes the runtime (torch, or onnxruntime alone:
+    that worker reads its batch from a ``.npz`` file and never imports torch).
 
     Raises:
         ImplausibleMeasurement: the peak is not above the post-import RSS.
     """
     # Imported here, in the fresh worker, before the post-import RSS the delta is measured from.
-    import torch
     from memory_profiler import memory_usage
 
     from harness import backends
 
     adapter = backends.get(backend)
     adapter.import_runtime(variant_dir)
-    torch.set_num_threads(threads)
-    inputs = torch.load(inputs_file, weights_only=True)
+    inputs = adapter.load_worker_inputs(inputs_file)
     gc.collect()
     window = open_window()
     held: list[Any] = []  # the loaded runner stays alive for the steady-state reading
 
     def load_and_run() -> None:
         runner = adapter.load(variant_dir, threads, verify=False)
-        runner(inputs)
+        adapter.first_result(runner, inputs)
         held.append(runner)
 
     sampled = float(memory_usage((load_and_run, (), {}), interval=0.01, max_usage=True, include_children=False,
@@ -169,11 +184,13 @@ def worker_peak_memory(variant_dir: Path, inputs_file: Path, threads: int, backe
 
 def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over fresh processes (None where a sample lacks the reading), plus the spread of
-    ``peak_rss_mb``."""
+    ``peak_rss_mb``; the larger batch's readings (:func:`batch_peak`) are medians over the samples
+    that took one (``batch_memory_samples``; None without any)."""
     if not samples:
         raise ValueError("no memory samples")
     keys = ("baseline_rss_mb", "kernel_peak_rss_mb", "sampled_peak_rss_mb", "peak_rss_mb", "peak_rss_delta_mb",
             *(f"steady_{k}_mb" for k in RSS_KINDS.values()))
+    batched = [s for s in samples if s.get("batch_size")]
     out: dict[str, Any] = {}
     for k in keys:
         values = [s.get(k) for s in samples]
@@ -181,4 +198,9 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
     out["kernel_peak_source"] = samples[0]["kernel_peak_source"]
     out["memory_samples"] = len(samples)
     out["peak_rss_raw_mb"] = [round(s["peak_rss_mb"], 2) for s in samples]
+    for k in ("batch_peak_rss_mb", "batch_activation_mb"):
+        values = [s.get(k) for s in batched]
+        out[k] = None if not values or None in values else statistics.median(values)
+    out["batch_size"] = batched[0]["batch_size"] if batched else None
+    out["batch_memory_samples"] = len(batched)
     return out

@@ -46,6 +46,26 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     return params, nonzero
 
 
+def zero_split(model: nn.Module, pruned_linear_zeros: int | None) -> tuple[int | None, int | None]:
+    """``(pruned_zeros, quantization_zeros)``: the zero weights of ``model`` (``params -
+    nonzero_params`` of :func:`count_params`) split into those a pruner set (or that were zero
+    in the float weights) and those INT8 rounding made (a float weight under half a step).
+
+    ``pruned_linear_zeros`` is what the quantizer counted in the float Linears it quantized
+    (``compressors.quantize``'s ``describe()``); a model without quantized Linears needs none
+    (every zero is a pruned one).  A quantized model without it: ``(None, None)``, unknown.
+    """
+    params, nonzero = count_params(model)
+    zeros = params - nonzero
+    quantized = [w for name, w in _linear_weights(model, quantized_only=True)]
+    if not quantized:
+        return zeros, 0
+    if pruned_linear_zeros is None:
+        return None, None
+    rounding = sum(int((w == 0).sum()) for w in quantized) - pruned_linear_zeros
+    return zeros - rounding, rounding
+
+
 def _dense_weight(module: nn.Module) -> torch.Tensor | None:
     """The float weight of a Linear-like module (dequantized for torch.ao / torchao INT8)."""
     weight = getattr(module, "weight", None)
@@ -61,13 +81,16 @@ def _dense_weight(module: nn.Module) -> torch.Tensor | None:
 
 
 
-def _linear_weights(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+def _linear_weights(model: nn.Module, quantized_only: bool = False) -> Iterator[tuple[str, torch.Tensor]]:
     """``(module name, dense float weight)`` of every Linear-like layer
-    (float ``nn.Linear``, torch.ao dynamic INT8 Linear, torchao quantized weights)."""
+    (float ``nn.Linear``, torch.ao dynamic INT8 Linear, torchao quantized weights); with
+    ``quantized_only`` the INT8 ones alone."""
     import torch.ao.nn.quantized.dynamic as nnqd
 
     for name, mod in model.named_modules():
         if isinstance(mod, (nn.Linear, nnqd.Linear)):
+            if quantized_only and not (isinstance(mod, nnqd.Linear) or type(mod.weight.data) is not torch.Tensor):
+                continue
             weight = _dense_weight(mod)
             if weight is not None and weight.numel():
                 yield name, weight

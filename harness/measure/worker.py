@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-_T_START = time.perf_counter()
+_T_START_NS = time.perf_counter_ns()
 
 import argparse  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inputs", type=Path, help="the saved input batch (cold-start, memory)")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--backend", default="torch", help="harness.backends name (default: torch)")
+    parser.add_argument("--batch-inputs", type=Path, default=None,
+                        help="cold-start: after the timed phases, one forward of this larger batch and its memory")
+    parser.add_argument("--spawned-at-ns", type=int, default=None,
+                        help="the parent's time.perf_counter_ns() right before the spawn (cold-start)")
     args = parser.parse_args(argv)
 
     import importlib
@@ -44,13 +48,16 @@ def main(argv: list[str] | None = None) -> int:
         replies = os.fdopen(os.dup(1), "w")
         os.dup2(2, 1)
         adapter = backends.get(args.backend)
-        return serve(lambda: adapter.load(args.variant, args.threads, verify=False), stdout=replies)
+        # fingerprint: the integrity checks compare the timed weights with the scored ones
+        return serve(lambda: adapter.load(args.variant, args.threads, verify=False, fingerprint=True),
+                     stdout=replies)
     if args.inputs is None:
         parser.error(f"{args.mode} needs --inputs")
     if args.mode == "cold-start":
         from harness.measure.cold_start import worker_cold_start
 
-        emit(worker_cold_start(args.variant, args.inputs, args.threads, _T_START, args.backend))
+        emit(worker_cold_start(args.variant, args.inputs, args.threads, _T_START_NS, args.spawned_at_ns,
+                               args.backend, args.batch_inputs))
     else:
         from harness.measure.memory import worker_peak_memory
 

@@ -24,13 +24,14 @@ SEQ = "128"
 BATCH = "32"
 
 
-def _backend(row: dict[str, Any]) -> str:
+def backend_of(row: dict[str, Any]) -> str:
+    """A row's backend (runs saved before the backend axis are all torch)."""
     return row.get("backend") or "torch"
 
 
 def torch_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows measured on PyTorch eager (runs saved before the backend axis are all torch)."""
-    return [r for r in rows if _backend(r) == "torch"]
+    return [r for r in rows if backend_of(r) == "torch"]
 
 
 def _acc(row: dict[str, Any], key: str) -> str:
@@ -39,19 +40,21 @@ def _acc(row: dict[str, Any], key: str) -> str:
 
 def side_by_side(rows: list[dict[str, Any]]) -> str:
     """Key metrics of every (profile, variant, backend), with a Backend column."""
-    order = sorted(rows, key=lambda r: (r["profile"], r["variant"] != "fp32", r["variant"], _backend(r) != "torch"))
-    table = [[r["profile"], r["variant"], _backend(r), fmt(r.get("size_mb"), "{:.2f}"), fmt(r.get("cold_start_ms")),
+    order = sorted(rows, key=lambda r: (r["profile"], r["variant"] != "fp32", r["variant"], backend_of(r) != "torch"))
+    table = [[r["profile"], r["variant"], backend_of(r), fmt(r.get("size_mb"), "{:.2f}"),
+              fmt(r.get("time_to_first_result_ms")),
               fmt(r["p50_ms"].get(SEQ), "{:.2f}"), fmt(r["throughput_sps"].get(BATCH), "{:.2f}"),
               fmt(r.get("peak_rss_mb")), fmt(r.get("peak_rss_delta_mb")), _acc(r, "accuracy"), _acc(r, "accuracy_mr"),
               NA_RANDOM if r.get("real_weights") is False else fmt(r.get("agreement"), "{:.4f}")] for r in order]
-    return markdown_table(table, ["Model", "Variant", "Backend", "Size MB", "Cold start ms", f"p50 ms @{SEQ}",
+    return markdown_table(table, ["Model", "Variant", "Backend", "Size MB", "First result ms (from spawn)",
+                          f"p50 ms @{SEQ}",
                           f"Throughput sps @{BATCH}", "Peak RSS MB", "Peak RSS over post-import MB",
                           "Accuracy IMDB", "Accuracy MR", "Agreement with torch fp32"])
 
 
 def torch_vs(rows: list[dict[str, Any]], backend: str = "onnxruntime") -> str:
     """Per (profile, variant) measured on both: ``backend`` / torch of the same variant."""
-    by = {(r["profile"], r["variant"], _backend(r)): r for r in rows}
+    by = {(r["profile"], r["variant"], backend_of(r)): r for r in rows}
     table = []
     for (profile, variant, b), other in by.items():
         base = by.get((profile, variant, "torch"))
@@ -62,13 +65,15 @@ def torch_vs(rows: list[dict[str, Any]], backend: str = "onnxruntime") -> str:
                       ratio(other["p50_ms"].get(SEQ), base["p50_ms"].get(SEQ)),
                       ratio(other["p50_ms"].get(SEQ), fp32.get("p50_ms", {}).get(SEQ)),
                       ratio(other["throughput_sps"].get(BATCH), base["throughput_sps"].get(BATCH)),
+                      ratio(other.get("time_to_first_result_ms"), base.get("time_to_first_result_ms")),
                       ratio(other.get("cold_start_ms"), base.get("cold_start_ms")),
                       ratio(other.get("size_mb"), base.get("size_mb")),
                       ratio(other.get("peak_rss_delta_mb"), base.get("peak_rss_delta_mb"))])
     if not table:
         return ""
     return markdown_table(table, ["Model", "Variant", f"torch p50 ms @{SEQ}", f"ORT p50 ms @{SEQ}", "p50 ORT / torch",
-                          "p50 ORT / torch fp32", f"Throughput @{BATCH} ORT / torch", "Cold start ORT / torch",
+                          "p50 ORT / torch fp32", f"Throughput @{BATCH} ORT / torch", "First result ORT / torch",
+                          "Load + first forward ORT / torch",
                           "Size ORT / torch", "Peak RSS rise ORT / torch"])
 
 
@@ -77,7 +82,7 @@ def onnx_models(rows: list[dict[str, Any]], means: dict[str, dict[str, float]], 
     table = [[f"{r['profile']}/{r['variant']}.onnx", fmt(r.get("size_mb"), "{:.2f}"),
               fmt(means.get(f"{r['profile']}/{r['variant']}/{backend}", {}).get(SEQ), "{:.2f}"),
               fmt(r["p50_ms"].get(SEQ), "{:.2f}"), fmt(r["p90_ms"].get(SEQ), "{:.2f}")]
-             for r in rows if _backend(r) == backend]
+             for r in rows if backend_of(r) == backend]
     return markdown_table(table, ["Model", "Size MB", "Avg ms", "p50 ms", "p90 ms"]) if table else ""
 
 
@@ -90,7 +95,7 @@ def _session_line(backend: str, info: dict[str, Any]) -> str:
 def sections(doc: dict[str, Any]) -> list[str]:
     """Markdown lines of the backend sections (empty when only torch was measured)."""
     rows = doc["rows"]
-    if all(_backend(r) == "torch" for r in rows):
+    if all(backend_of(r) == "torch" for r in rows):
         return []
     out = ["## Backends side by side", "",
            "The same metrics through the same harness code on each backend (`--backends`); onnxruntime runs "

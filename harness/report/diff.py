@@ -35,10 +35,11 @@ from harness.results.rows import collect
 UNITS = {**METRICS, "achieved_gflops": ("GFLOP/s", True), "params": ("count", False),
          "nonzero_params": ("count", False), "accuracy": ("%", True), "accuracy_mr": ("%", True),
          "agreement": ("%", True)}
-SCALARS = ("size_mb", "params", "nonzero_params", "flops", "cold_start_ms", "peak_rss_mb", "accuracy",
+SCALARS = ("size_mb", "params", "nonzero_params", "flops", "time_to_first_result_ms", "cold_start_ms", "peak_rss_mb",
+           "accuracy",
            "accuracy_mr", "eval_loss", "agreement", "kl_fp32", "achieved_gflops")
 INDEXED = ("p50_ms", "p90_ms", "throughput_sps")
-TIMED_METRICS = {"p50_ms", "p90_ms", "throughput_sps", "cold_start_ms", "achieved_gflops"}
+TIMED_METRICS = {"p50_ms", "p90_ms", "throughput_sps", "time_to_first_result_ms", "cold_start_ms", "achieved_gflops"}
 
 
 @dataclasses.dataclass(frozen=True)

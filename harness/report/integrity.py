@@ -31,10 +31,13 @@ def render_integrity(doc: dict[str, Any]) -> list[str]:
             "Timing inputs: every round feeds a different batch of real test examples -- IMDB reviews for text, "
             "Fashion-MNIST images for vision (a pool of distinct batches cycled; minimum pool size per variant "
             "shown), never one tensor repeated. Sampled timed logits "
-            f"are recomputed through the accuracy path (tolerance {RECOMPUTE_ATOL:g} + {RECOMPUTE_RTOL:g}×|x|) and "
-            "compared with the accuracy pass on the same IMDB reviews (text); the weights' in-memory sha256 is taken after every "
-            "timing and after the accuracy pass. Caching probe: repeated / distinct input p50 (flagged when "
+            "-- one timed round from the blocks of repetitions 0, 1, 3, 7, ... of every campaign -- are "
+            f"recomputed through the accuracy path (tolerance {RECOMPUTE_ATOL:g} + {RECOMPUTE_RTOL:g}×|x|), and the "
+            "scored model reruns the timed IMDB reviews at the timed batch size to the same tolerance (text; runs "
+            "before it compared with the batched accuracy pass, at a looser tolerance); the weights' sha256 -- "
+            "in memory for torch, of the bytes the session was created from for onnxruntime -- is taken after "
+            "every timing and after the accuracy pass. Caching probe: repeated / distinct input p50 (flagged when "
             f"p < {CACHE_ALPHA} and < {CACHE_RATIO}×).", "",
             markdown_table(table, ["Model", "Variant", "Backend", "Timed = evaluated weights", "Weights sha256",
-                                   "Distinct inputs", "Timed logits rechecked", "Timed vs accuracy max abs Δlogit",
+                                   "Distinct inputs", "Timed logits rechecked", "Timed vs scored max abs Δlogit",
                                    "Repeated / distinct input"]), ""]

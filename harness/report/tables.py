@@ -55,16 +55,24 @@ def peak_cell(row: dict[str, Any]) -> Cell:
     return Cell("above ceiling", None) if row.get("above_ceiling") else pct(row.get("peak_fraction"))
 
 
+def _share(rows: list[dict[str, Any]]) -> str:
+    """The largest share of a variant's pages any cold-cache eviction left resident, as text ("" if none)."""
+    shares = [r["cold_cache_resident_after"] for r in rows if r.get("cold_cache_resident_after") is not None]
+    return f"{max(shares):.1%} of the pages" if shares else ""
+
+
 def tables(doc: dict[str, Any]) -> list[Table]:
     """Every table of the report, in order; empty sections are left out."""
     rows = report_backends.torch_rows(doc["rows"])  # other backends' rows render in their own sections
     fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
     out: list[Table] = []
     out.append(Table("key-comparison", "Key comparison", [
-        "Model", "Variant", "Size MB", "Params", "Non-zero", "Cold start ms", "p50 ms @128", "Throughput sps @32",
+        "Model", "Variant", "Size MB", "Params", "Non-zero", "First result ms (from spawn)", "Load + first forward ms",
+        "p50 ms @128", "Throughput sps @32",
         "Peak RSS MB", "Accuracy IMDB [95% CI]", "Accuracy MR [95% CI]", "Eval loss IMDB nats", "% of GEMM ceiling @128"],
         [[r["profile"], r["variant"], fmt(r["size_mb"], "{:.2f}"), fmt(r["params"], "{:,}"),
-          fmt(r["nonzero_params"], "{:,}"), fmt(r["cold_start_ms"]), fmt(r["p50_ms"].get("128"), "{:.2f}"),
+          fmt(r["nonzero_params"], "{:,}"), fmt(r.get("time_to_first_result_ms")), fmt(r["cold_start_ms"]),
+          fmt(r["p50_ms"].get("128"), "{:.2f}"),
           fmt(r["throughput_sps"].get("32"), "{:.2f}"), fmt(r["peak_rss_mb"]),
           acc(r, "accuracy"), acc(r, "accuracy_mr"),
           Cell(NA_RANDOM) if r["real_weights"] is False else fmt(r["eval_loss"], "{:.4f}"),
@@ -123,28 +131,66 @@ def tables(doc: dict[str, Any]) -> list[Table]:
     batches = sorted({int(b) for r in rows for b in r["throughput_sps"]})
     if batches:
         out.append(Table("throughput-batch", "Throughput vs batch size (seq 128): samples/s",
-                         ["Model", "Variant"] + [f"batch {b} samples/s" for b in batches],
-                         [[r["profile"], r["variant"]] + [fmt(r["throughput_sps"].get(str(b)), "{:.2f}")
-                                                          for b in batches] for r in rows if r["throughput_sps"]]))
+                         ["Model", "Variant"] + [h for b in batches for h in (f"batch {b} samples/s",
+                                                                              f"batch {b} sustained samples/s")],
+                         [[r["profile"], r["variant"]] + [c for b in batches for c in (
+                             fmt(r["throughput_sps"].get(str(b)), "{:.2f}"),
+                             fmt(r.get("sustained_sps", {}).get(str(b)), "{:.2f}"))]
+                          for r in rows if r["throughput_sps"]],
+                         "samples/s: batch / the p50 of a round.  Sustained: every sample over the wall time of the "
+                         "cell's timed blocks (batches back to back within a block, the gaps between rounds "
+                         "included; the blocks are short and interleaved with the other cells')."))
 
-    if any(r["cold_start_ms"] is not None or r["peak_rss_mb"] is not None for r in rows):
-        out.append(Table("cold-start-memory", "Cold start (fresh process, median) and memory", [
-            "Model", "Variant", "Load ms", "First forward ms", "Cold start ms", "Peak RSS MB",
-            "Peak RSS over post-import MB", "Resident after load: anon MB", "Resident after load: file MB"],
-            [[r["profile"], r["variant"], fmt(r["load_ms"]), fmt(r["first_forward_ms"]), fmt(r["cold_start_ms"]),
-              fmt(r["peak_rss_mb"]), fmt(r["peak_rss_delta_mb"]), fmt(r.get("steady_anon_mb")),
-              fmt(r.get("steady_file_mb"))] for r in rows],
+    fresh = [r for r in doc["rows"] if r["cold_start_ms"] is not None]
+    if fresh:
+        out.append(Table("cold-start", "Cold start (fresh process per sample, medians)", [
+            "Model", "Variant", "Backend", "First result ms (from spawn)", "First result ms, cold page cache",
+            "Interpreter ms", "Imports ms", "Load ms", "First forward ms", "Load + first forward ms",
+            "Load + first forward ms, cold page cache", "Load ms, graph pre-optimised on disk"],
+            [[r["profile"], r["variant"], report_backends.backend_of(r), fmt(r.get("time_to_first_result_ms")),
+              fmt(r.get("cold_cache_time_to_first_result_ms")), fmt(r.get("interpreter_ms")),
+              fmt(r.get("import_ms")), fmt(r["load_ms"]), fmt(r["first_forward_ms"]), fmt(r["cold_start_ms"]),
+              fmt(r.get("cold_cache_cold_start_ms")), fmt(r.get("preoptimized_load_ms"))] for r in fresh],
+            "First result: from the parent's spawn of the process to the first logits = interpreter start-up + "
+            "imports (the runtime and the input batch; an onnxruntime process never imports torch) + load + "
+            "first forward: what a process started on a request pays.  Load + first forward: what a running "
+            "process pays for one more model.  Cold page cache: the variant's files evicted before the spawn "
+            "(posix_fadvise, checked with mincore"
+            + (f"; the most any eviction left resident: {_share(fresh)}" if _share(fresh) else "")
+            + "); runtime libraries stay cached.  Graph pre-optimised on disk (onnxruntime): the session loads "
+            "the model ORT optimised and saved (optimized_model_filepath), with its optimisations off.  Runs saved "
+            "before these columns show only load and first forward."))
+    if any(r["peak_rss_mb"] is not None for r in doc["rows"]):
+        out.append(Table("memory", "Memory (fresh process per sample, medians)", [
+            "Model", "Variant", "Backend", "Peak RSS MB", "Peak RSS over post-import MB",
+            "Resident after load: anon MB", "Resident after load: file MB", "Batch", "Peak RSS MB at batch",
+            "Activations MB at batch"],
+            [[r["profile"], r["variant"], report_backends.backend_of(r), fmt(r["peak_rss_mb"]),
+              fmt(r["peak_rss_delta_mb"]), fmt(r.get("steady_anon_mb")), fmt(r.get("steady_file_mb")),
+              fmt(r.get("memory_batch_size"), "{}"), fmt(r.get("batch_peak_rss_mb")),
+              fmt(r.get("batch_activation_mb"))]
+             for r in doc["rows"] if r["peak_rss_mb"] is not None],
             "Peak RSS over post-import is the load's whole cost, transient copies included; what stays resident "
             "after the load and one forward is split into anonymous memory (tensors, heaps) and file-backed pages "
-            "(mmapped weights, libraries), each as the rise over the post-import reading."))
+            "(mmapped weights, libraries), each as the rise over the post-import reading.  Peak RSS includes the "
+            "runtime: torch + transformers, or onnxruntime alone.  At batch: one forward of the run's largest "
+            "batch (seq 128) after the load, in one of the processes; activations = its peak over the RSS "
+            "right before it."))
 
     out.append(Table("compute", "Compute and quantization", [
-        "Model", "Variant", "GFLOPs (bs1, seq128)", "fvcore GMACs (no attention)", "Sparsity",
-        "Encoder Linear sparsity", "CSR size MB", "INT8 engine", "Linear layers quantized"],
+        "Model", "Variant", "Matmul/conv GFLOPs (bs1, seq128)", "fvcore GMACs (no attention)", "Sparsity (pruned)",
+        "Pruned zeros", "INT8 rounding zeros", "Encoder Linear zeros", "CSR size MB", "INT8 engine",
+        "Linear layers quantized"],
         [[r["profile"], r["variant"], fmt(r["flops"] and r["flops"] / 1e9, "{:.3f}"),
           fmt(r["macs_fvcore"] and r["macs_fvcore"] / 1e9, "{:.3f}"), fmt(r["sparsity"], "{:.4f}"),
+          fmt(r.get("pruned_zeros"), "{:,}"), fmt(r.get("quantization_zeros"), "{:,}"),
           fmt(r["linear_sparsity"], "{:.4f}"), fmt(r["size_sparse_mb"], "{:.2f}"),
-          r["quant_engine"] or NA, fmt(r["quantized_linear_fraction"], "{:.2f}")] for r in rows]))
+          r["quant_engine"] or NA, fmt(r["quantized_linear_fraction"], "{:.2f}")] for r in rows],
+        "FLOPs are what torch.utils.flop_counter counts: matrix products and convolutions (attention's "
+        "included), not the elementwise ops (softmax, GELU, LayerNorm).  Sparsity (pruned): zeros a pruner set "
+        "over all parameters; INT8 rounding zeros -- float weights under half a quantization step -- are counted "
+        "apart (runs before the split counted them as sparsity).  Encoder Linear zeros: every zero of the encoder's "
+        "Linear weights, either kind."))
 
     gp = doc.get("gemm_peak")
     if gp:

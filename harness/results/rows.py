@@ -17,7 +17,7 @@ from collections import defaultdict
 from typing import Any
 
 import compressors
-from harness.measure import peak
+from harness.measure import cold_start, peak
 from harness.measure.stats import AA_BOUNDS, paired_ratio, process_groups
 from harness.models.profiles import PROFILES
 from harness.models.tasks import eval_suffix
@@ -26,6 +26,13 @@ from harness.models.tasks import eval_suffix
 MACHINE_METRICS = ("int8_engine", "gemm_peak")
 GEMM_PEAK_KEYS = ("threads", "size", "load_avg_1m",
                   *(f"{name}_{field}" for name in peak.CEILINGS for field in ("gops", "gops_median", "kernel")))
+# The cold-start fields of a row; runs saved before time-to-first-result and the cold page
+# cache have only load_ms, first_forward_ms and cold_start_ms (the rest stay None).
+COLD_START_FIELDS = (*cold_start.FIELDS, *(f"cold_cache_{k}" for k in cold_start.COLD_FIELDS),
+                     "cold_cache_label", "cold_cache_resident_after",
+                     *(f"{form}_{k}" for form in cold_start.FORMS for k in cold_start.FORM_FIELDS))
+MEMORY_FIELDS = ("peak_rss_mb", "peak_rss_delta_mb", "steady_anon_mb", "steady_file_mb", "kernel_peak_source",
+                 "batch_peak_rss_mb", "batch_activation_mb")
 SWEEP_METHODS = ("magnitude-global", "magnitude-layerwise")
 
 
@@ -103,20 +110,27 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     A row's fields (None / {} where the run did not measure them):
 
     * ``profile``, ``variant``, ``backend``; ``real_weights`` (the profile has trained weights);
-    * static: ``size_mb``, ``size_sparse_mb`` (MB, 10^6 bytes), ``params``, ``nonzero_params``
-      (counts), ``sparsity``, ``linear_sparsity`` (fractions), ``flops``, ``macs_fvcore``
+    * static: ``size_mb``, ``size_sparse_mb`` (MB, 10^6 bytes), ``params``, ``nonzero_params``,
+      ``pruned_zeros``, ``quantization_zeros`` (counts: zeros a pruner set vs INT8 rounding
+      made), ``sparsity`` (pruned_zeros / params; runs before the split: all zeros),
+      ``linear_sparsity`` (fractions), ``flops``, ``macs_fvcore``
       (batch 1, seq 128), ``quant_engine``, ``quantized_linear_fraction``, ``int8_flops_fraction``
       (share of the FLOPs in INT8 kernels), ``pruning_recovery_epochs``;
     * timings per sequence length ``{"128": ms}``: ``p50_ms``, ``p90_ms``, ``p99_ms``, ``cv``,
-      ``p50_block_cv`` (fractions); ``throughput_sps`` per batch size ``{"32": samples/s}``;
+      ``p50_block_cv`` (fractions); ``throughput_sps`` per batch size ``{"32": samples/s}`` (batch /
+      p50) and ``sustained_sps`` (all samples / wall time of the cell's blocks);
     * interleaved timing (issue 16): ``timing_design`` (``"interleaved"``, or ``"single-block"`` for
       runs saved before it: shown, never judged by CI rules); paired ratios to torch fp32 of the
       same run with 95% CIs, ``p50_ratio`` per length and ``throughput_ratio`` per batch size
       (``{"128": {"ratio", "ci95": [low, high], "n"}}``); on torch fp32 the A/A control
       ``aa_ratio`` (``{"latency@128": ...}``) and ``aa_passed``; ``campaign_stable`` per shape;
-    * fresh process: ``cold_start_ms``, ``load_ms``, ``first_forward_ms``, ``peak_rss_mb``,
+    * fresh process (:mod:`harness.measure.cold_start`): ``time_to_first_result_ms`` (spawn to
+      first logits) with ``interpreter_ms``, ``import_ms``, ``load_ms``, ``first_forward_ms`` and
+      ``cold_start_ms`` (load + first forward), warm page cache; the ``cold_cache_*`` ones with the
+      variant's files evicted first (None in runs before it), ``cold_cache_label``; ``peak_rss_mb``,
       ``peak_rss_delta_mb``, ``steady_anon_mb`` / ``steady_file_mb`` (what stays resident
       after the load, by kind: :mod:`harness.measure.memory`), ``kernel_peak_source``;
+      ``batch_peak_rss_mb`` / ``batch_activation_mb`` at ``memory_batch_size`` (the run's largest);
     * quality: ``accuracy``, ``accuracy_mr`` (fractions) with ``*_ci95`` ``[low, high]``,
       ``eval_loss``, ``eval_loss_mr`` (nats), ``agreement`` (fraction), ``kl_fp32`` (nats);
     * ``config``: the :class:`VariantConfig` (not a number: :func:`public` leaves it out of
@@ -131,11 +145,12 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = (r["profile"], r["variant"], r.get("backend", "torch"))
         row = by_key.setdefault(key, {
             "profile": key[0], "variant": key[1], "backend": key[2], "size_mb": None, "params": None,
-            "nonzero_params": None, "sparsity": None, "linear_sparsity": None, "flops": None, "macs_fvcore": None, "size_sparse_mb": None,
-            "cold_start_ms": None, "load_ms": None, "first_forward_ms": None,
+            "nonzero_params": None, "pruned_zeros": None, "quantization_zeros": None, "sparsity": None,
+            "linear_sparsity": None, "flops": None, "macs_fvcore": None, "size_sparse_mb": None,
+            **dict.fromkeys(COLD_START_FIELDS),
             "p50_ms": {}, "p90_ms": {}, "p99_ms": {}, "cv": {}, "p50_block_cv": {}, "throughput_sps": {},
-            "peak_rss_mb": None, "peak_rss_delta_mb": None, "steady_anon_mb": None, "steady_file_mb": None,
-            "kernel_peak_source": None, "accuracy": None,
+            "sustained_sps": {},
+            **dict.fromkeys(MEMORY_FIELDS), "memory_batch_size": None, "accuracy": None,
             "accuracy_ci95": None, "accuracy_mr": None, "accuracy_mr_ci95": None,
             "eval_loss": None, "eval_loss_mr": None, "agreement": None, "kl_fp32": None,
             "quant_engine": None, "quantized_linear_fraction": None, "int8_flops_fraction": None,
@@ -147,7 +162,8 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         m = r["metric"]
         if m == "static":
             facts[key] = r
-            for k in ("size_mb", "size_sparse_mb", "params", "nonzero_params", "sparsity", "linear_sparsity",
+            for k in ("size_mb", "size_sparse_mb", "params", "nonzero_params", "pruned_zeros", "quantization_zeros",
+                      "sparsity", "linear_sparsity",
                       "flops", "macs_fvcore", "quant_engine", "quantized_linear_fraction",
                       "int8_flops_fraction", "pruning_recovery_epochs"):
                 row[k] = r.get(k)
@@ -161,13 +177,16 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             _blocks(row, r, blocks.setdefault(key, {}), "latency", s)
         elif m == "throughput":
             row["throughput_sps"][str(r["batch_size"])] = r["throughput_sps"]
+            if r.get("sustained_sps") is not None:
+                row["sustained_sps"][str(r["batch_size"])] = r["sustained_sps"]
             _blocks(row, r, blocks.setdefault(key, {}), "throughput", str(r["batch_size"]))
         elif m == "cold_start":
-            for k in ("cold_start_ms", "load_ms", "first_forward_ms"):
-                row[k] = r[k]
-        elif m == "memory":
-            for k in ("peak_rss_mb", "peak_rss_delta_mb", "steady_anon_mb", "steady_file_mb", "kernel_peak_source"):
+            for k in COLD_START_FIELDS:
                 row[k] = r.get(k)
+        elif m == "memory":
+            for k in MEMORY_FIELDS:
+                row[k] = r.get(k)
+            row["memory_batch_size"] = r.get("batch_size")
         elif m == "quality":
             suffix = eval_suffix(r["eval_set"])
             row["accuracy" + suffix] = r["accuracy"]
@@ -337,8 +356,11 @@ def integrity_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["logits_checked"] += r.get("logits_checked") or 0
         if r.get("evaluated_state_sha256"):
             row["evaluated_sha"].add(r["evaluated_state_sha256"])
-        if r.get("timed_vs_accuracy_max_abs_diff") is not None:
-            row["timed_vs_accuracy"] = (r["timed_vs_accuracy_max_abs_diff"], r.get("timed_vs_accuracy_tolerance"))
+        # timed_vs_scored: like for like (runs before it compared with the batched accuracy pass)
+        for name in ("timed_vs_scored", "timed_vs_accuracy"):
+            if r.get(f"{name}_max_abs_diff") is not None:
+                row["timed_vs_accuracy"] = (r[f"{name}_max_abs_diff"], r.get(f"{name}_tolerance"))
+                break
         if r.get("metric") == "integrity_caching":
             row["caching"] = (r.get("ratio"), r.get("p_value"), r.get("flagged"))
     out = []

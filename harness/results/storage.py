@@ -92,7 +92,11 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "peak_rss_delta_mb": NUM, "accuracy": NUM, "eval_loss": NUM,
     **{k: OPT_NUM for k in ("size_mb", "size_sparse_mb", "params", "nonzero_params", "sparsity", "linear_sparsity",
                             "flops", "macs_fvcore", "quantized_linear_fraction", "p50_block_cv", "agreement",
-                            "kl_fp32", "load_avg_1m")},
+                            "kl_fp32", "load_avg_1m", "time_to_first_result_ms", "interpreter_ms", "import_ms",
+                            "cold_cache_time_to_first_result_ms", "cold_cache_load_ms", "cold_cache_first_forward_ms",
+                            "cold_cache_cold_start_ms", "cold_cache_resident_after", "preoptimized_load_ms",
+                            "preoptimized_time_to_first_result_ms", "preoptimized_cold_start_ms",
+                            "batch_peak_rss_mb", "batch_activation_mb", "sustained_sps")},
     "quant_engine": (str, type(None)), "accuracy_ci95": (list, type(None)),
 }
 
