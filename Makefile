@@ -58,7 +58,7 @@ gate: setup-text
 	  if [ $$rc -eq 5 ]; then echo "make gate: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # Issue 16: the gate's calibration -- its timing selection plus the slowdown@0.06 control,
-# CALIBRATE_RUNS times on the unchanged tree with the gate's timing options (about 12 min
+# CALIBRATE_RUNS times on the unchanged tree with the gate's timing options (about 5.6 min
 # per run on 2 cores): false alarms per benchmark and detection rate, in
 # reports/latest/calibration/.
 CALIBRATE_RUNS ?= 5

@@ -40,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--timing-cap-s", type=float, default=timing.cap_s,
                     help="a campaign adds repetitions until its paired ratios are within --timing-precision and "
                          "no budget is undecided, for at most this many seconds (default: %(default)s)")
+    group.addoption("--timing-info-blocks", type=int, default=timing.info_min_repetitions,
+                    help="minimum repetitions of a campaign that judges no budget (at most --blocks; "
+                         "default: %(default)s)")
     group.addoption("--timing-info-cap-s", type=float, default=timing.info_cap_s,
                     help="the same cap for a campaign that judges no budget (its shape is information only; "
                          "default: %(default)s)")
@@ -109,6 +112,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "block_seconds": config.getoption("--block-seconds"),
         "timing_cap_s": config.getoption("--timing-cap-s"),
         "timing_info_cap_s": config.getoption("--timing-info-cap-s"),
+        "timing_info_blocks": config.getoption("--timing-info-blocks"),
         "reload_every": config.getoption("--reload-every"),
         "processes": config.getoption("--processes"),
         "timing_precision": config.getoption("--timing-precision"),

@@ -91,7 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
         for option in ("--seq-lengths", "--batch-sizes"):
             if any(n < 1 for n in _ints(config, option, ())):
                 raise ValueError(f"{option} takes positive integers")
-        for option, low in (("--blocks", 3), ("--processes", 1), ("--reload-every", 0), ("--cold-start-samples", 1),
+        for option, low in (("--blocks", 3), ("--timing-info-blocks", 3), ("--processes", 1), ("--reload-every", 0), ("--cold-start-samples", 1),
                             ("--cold-cache-samples", 0), ("--memory-samples", 1)):
             if config.getoption(option) < low:
                 raise ValueError(f"{option} must be at least {low}, got {config.getoption(option)}")
@@ -277,6 +277,7 @@ def bench(request: pytest.FixtureRequest):
                                    min_repetitions=config.getoption("--blocks"),
                                    cap_s=config.getoption("--timing-cap-s"),
                                    info_cap_s=config.getoption("--timing-info-cap-s"),
+                                   info_min_repetitions=config.getoption("--timing-info-blocks"),
                                    reload_every=config.getoption("--reload-every"),
                                    precision=config.getoption("--timing-precision"),
                                    processes=config.getoption("--processes"))
