@@ -49,14 +49,15 @@ def ratio(a: Any, b: Any) -> Cell:
     return Cell(NA, None) if a is None or b in (None, 0) else Cell(f"{a / b:.2f}×", a / b)
 
 
-def paired(row: dict[str, Any], field: str, index: str, a: Any, b: Any) -> Cell:
-    """The in-run paired ratio ``row[field][index]`` as "0.65× [0.64, 0.66]" (its 95% CI), or the
-    point ratio ``a / b`` of a run saved before interleaved timing (no CI)."""
+def paired(row: dict[str, Any], field: str, index: str, a: Any, b: Any, ci: bool = True) -> Cell:
+    """The in-run paired ratio ``row[field][index]`` as "0.65× [0.64, 0.66]" (its 95% CI; "0.65×"
+    with ``ci=False``, for a wide table), or the point ratio ``a / b`` of a run saved before
+    interleaved timing (no CI)."""
     value = (row.get(field) or {}).get(index)
     if value is None:
         return ratio(a, b)
     low, high = value["ci95"]
-    return Cell(f"{value['ratio']:.2f}× [{low:.2f}, {high:.2f}]", value["ratio"])
+    return Cell(f"{value['ratio']:.2f}×" + (f" [{low:.2f}, {high:.2f}]" if ci else ""), value["ratio"])
 
 
 def acc_text(value: float, ci: list[float] | None) -> str:

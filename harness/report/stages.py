@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from harness.report.common import NA, Cell, Table, acc, fmt, ratio
+from harness.report.common import NA, Cell, Table, acc, fmt, paired, ratio
 from harness.results.rows import config_of, sweep_points
 
 
@@ -32,7 +32,7 @@ def sweep_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> 
                 _bare_acc(r, "accuracy"), _bare_acc(r, "accuracy_mr"),
                 ratio(r.get("params"), r.get("nonzero_params")),
                 ratio(base.get("size_mb"), r.get("size_sparse_mb")),
-                ratio(r["p50_ms"].get("128"), base.get("p50_ms", {}).get("128"))]
+                paired(r, "p50_ratio", "128", r["p50_ms"].get("128"), base.get("p50_ms", {}).get("128"), ci=False)]
         table.append(line)
     if not table:
         return None
@@ -43,7 +43,8 @@ def sweep_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> 
         "Target sparsity of the encoder's Linear weights; accuracy on the IMDB test split and MR; compression "
         "two ways: study 002's nominal params / non-zero params (whole model, embeddings included), and fp32 "
         "file size / CSR size (what a sparse format would really store, indices included); p50 @128 relative "
-        "to fp32 in the same run.")
+        "to fp32 in the same run (the paired in-run ratio of the versus-FP32 table, which gives its CI; a run "
+        "timed before interleaving: p50 / fp32 p50).")
 
 
 def stage_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> Table | None:
@@ -62,7 +63,8 @@ def stage_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> 
             table.append([r["profile"], r["variant"], f"{i}. {name}", fmt(s["size_mb"], "{:.2f}"),
                           ratio(s["size_mb"], base["size_mb"]), fmt(s["nonzero_params"], "{:,}"),
                           fmt(s.get("linear_sparsity"), "{:.3f}"), fmt(s["p50_ms"].get("128"), "{:.2f}"),
-                          ratio(s["p50_ms"].get("128"), base["p50_ms"].get("128")),
+                          paired(s, "p50_ratio", "128", s["p50_ms"].get("128"), base["p50_ms"].get("128"),
+                                 ci=False),
                           acc(s, "accuracy"), acc(s, "accuracy_mr")])
     if not table:
         return None
@@ -70,4 +72,5 @@ def stage_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> 
         "Model", "Pipeline", "Stage", "Size MB", "Size × fp32", "Non-zero params", "Encoder Linear sparsity",
         "p50 ms @128", "p50 × fp32", "Accuracy IMDB [95% CI]", "Accuracy MR [95% CI]"], table,
         "Each `A+B` variant next to its prefixes measured in the same run (a stage not selected in the run is "
-        "left out); ratios are cumulative against fp32.")
+        "left out); ratios are cumulative against fp32 (p50: the paired in-run ratio, as in the versus-FP32 "
+        "table).")
