@@ -22,6 +22,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
     timing = TimingOptions()  # the one owner of the timing defaults
     group = parser.getgroup("edgebench", "compressed-model benchmark suite")
+    group.addoption("--config", default=None,
+                    help="project file with your own models, data and profiles (default: $EDGEBENCH_CONFIG, "
+                         "else ./edgebench.toml if present; `python -m harness init` writes a starter)")
     group.addoption("--profiles", default="minilm-l6,distilbert-base",
                     help="comma-separated model profiles to benchmark (default: %(default)s)")
     group.addoption("--variants", default="fp32,int8-dynamic,int8-dynamic-pc",

@@ -1,4 +1,5 @@
-"""Command line: ``python -m harness {run,report,diff,list,setup,check,bless,compare,calibrate}``.
+"""Command line: ``python -m harness {run,init,report,diff,list,setup,check,bless,compare,calibrate}``
+(also installed as ``edgebench``).
 
 Exit codes, the same for every subcommand: 0 success, 1 a budget violation,
 regression or failed benchmark, 2 a usage error (bad argument, missing or
@@ -145,11 +146,70 @@ def _list(args: argparse.Namespace) -> int:
 _PYTEST_EXIT = {0: OK, 1: FAILED, 2: 130, 3: USAGE, 4: USAGE, 5: USAGE}
 
 
+def quick_config(model: Path, data: Path, text_col: str = "text", label_col: str = "label",
+                 text_pair_col: str | None = None, labels: str | None = None) -> tuple[str, str]:
+    """``(profile name, project-file text)`` of the one-profile config ``run --model --data`` builds:
+    the folder's model, fine-tuned on the data's train split when it has no classification head,
+    scored on their test split.  Raises HarnessError for a folder without config.json."""
+    import json
+    import re
+
+    model, data = model.resolve(), data.resolve()
+    try:
+        architectures = json.loads((model / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError) as e:
+        raise HarnessError(f"--model {model}: no readable config.json ({e}); give a Hugging Face model folder") from None
+    name = re.sub(r"[^a-z0-9-]+", "-", model.name.lower()).strip("-") or "model"
+    data_name = re.sub(r"[^a-z0-9-]+", "-", (data.stem if data.is_file() else data.name).lower()).strip("-") or "data"
+    needs_head = not any(a.endswith("ForSequenceClassification") for a in architectures)
+    pair = text_pair_col is not None
+    lines = [f"# written by `python -m harness run --model {model} --data {data}`; save it to re-run with --config",
+             f"[models.{name}]", f"hf_dir = {json.dumps(str(model))}"]
+    if needs_head:  # an encoder without a head (e.g. sentence-transformers): fine-tune one on the data
+        lines.append(f'fine_tune = {{ data = "{data_name}", epochs = 1, lr = 1e-4, batch_size = 16, max_length = 128 }}')
+    lines += ["", f"[data.{data_name}]", f"path = {json.dumps(str(data))}", f"text = {json.dumps(text_col)}",
+              f"label = {json.dumps(label_col)}"]
+    if pair:
+        lines.append(f"text_pair = {json.dumps(text_pair_col)}")
+    if labels:
+        lines.append("labels = " + json.dumps([v.strip() for v in labels.split(",") if v.strip()]))
+    lines += ["split = { test = 0.2, validation = 0.1, seed = 42 }", "", f"[profiles.{name}]",
+              f'model = "{name}"', f'task = "{"text-pair-classification" if pair else "text-classification"}"',
+              f'eval = ["{data_name}"]', "seq_lengths = [16, 128]", "batch_sizes = [1, 32]", ""]
+    return name, "\n".join(lines)
+
+
+def _quick(args: argparse.Namespace) -> None:
+    """``run --model --data``: write the one-profile config under .benchmarks/configs/, print it, select it."""
+    import hashlib
+
+    from harness.core import atomic
+    from harness.core.paths import ROOT
+    from harness.models import project
+
+    if args.config:
+        raise HarnessError("give either --config or --model/--data, not both")
+    if not args.data:
+        raise HarnessError("--model needs --data PATH (a .csv/.tsv/.jsonl file or a folder of class folders)")
+    name, text = quick_config(args.model, args.data, args.text_col, args.label_col, args.text_pair_col, args.labels)
+    path = ROOT / ".benchmarks" / "configs" / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.toml"
+    project.parse(text, path)  # a bad option fails here, before anything is written
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, text)
+    print(f"# project file {path}:\n{text}", file=sys.stderr)
+    args.config = path
+    args.profiles = args.profiles or name
+    args.backends = args.backends or "torch"
+    args.variants = args.variants or "fp32,int8-dynamic"
+
+
 def run_command(args: argparse.Namespace) -> list[str]:
     """The pytest command line ``run`` executes (suite options passed through)."""
     cmd = [sys.executable, "-m", "pytest", "suites/", "--benchmark-autosave"]
-    for opt in ("profiles", "variants", "seq_lengths", "batch_sizes", "threads", "bench_seconds", "min_rounds",
-                "cold_start_samples", "cold_cache_samples", "memory_samples", "budgets"):
+    if getattr(args, "config", None):
+        cmd += ["--config", str(Path(args.config).resolve())]
+    for opt in ("profiles", "variants", "backends", "seq_lengths", "batch_sizes", "threads", "bench_seconds",
+                "min_rounds", "cold_start_samples", "cold_cache_samples", "memory_samples", "budgets"):
         value = getattr(args, opt)
         if value is not None:
             cmd += [f"--{opt.replace('_', '-')}", str(value)]
@@ -165,8 +225,19 @@ def run_command(args: argparse.Namespace) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.core.paths import ROOT, reports_dir
+    import os
 
+    from harness.core.paths import ROOT, reports_dir
+    from harness.models import project
+
+    if args.model:
+        _quick(args)
+    elif args.data:
+        raise HarnessError("--data needs --model PATH (a Hugging Face model folder)")
+    if args.config:
+        # Checked here (one line), then seen by the suite and by the report rendered below.
+        os.environ[project.CONFIG_ENV] = str(project.config_path(Path(args.config)))
+        project.active()
     cmd = run_command(args)
     print("$ " + " ".join(cmd[1:]), file=sys.stderr)
     rc = subprocess.call(cmd, cwd=ROOT)
@@ -199,6 +270,18 @@ def build_parser() -> argparse.ArgumentParser:
             "below, then render reports/latest/.\nExit 0 all passed, 1 a budget or benchmark failed (the report "
             "is still written), 2 bad selection.\nAnything after `--` goes to pytest unchanged, e.g. "
             "`python -m harness run --variants fp32 -- -x`.")
+    p.add_argument("--config", type=Path, help="project file with your models, data and profiles "
+                   "(default: $EDGEBENCH_CONFIG, else ./edgebench.toml)")
+    p.add_argument("--model", type=Path, help="benchmark this Hugging Face model folder (with --data; no config file "
+                   "needed: the one-profile config is printed so it can be saved)")
+    p.add_argument("--data", type=Path, help="labelled text for --model: .csv/.tsv/.jsonl or a folder of "
+                   "class-named subfolders of .txt files (split 70/10/20, stratified, seed 42)")
+    p.add_argument("--text-col", default="text", help="--data column with the text (default: %(default)s)")
+    p.add_argument("--label-col", default="label", help="--data column with the label (default: %(default)s)")
+    p.add_argument("--text-pair-col", help="--data column with the second text of a sentence pair")
+    p.add_argument("--labels", help="comma-separated class names in id order (default: the sorted names found)")
+    p.add_argument("--backends", help="comma-separated backends: torch, onnxruntime (default: the suite's; "
+                   "torch with --model)")
     p.add_argument("--profiles", help="comma-separated profiles (see `list profiles`; default: the suite's)")
     p.add_argument("--variants", help="comma-separated variants, e.g. fp32,int8-dynamic,magnitude-global@0.5")
     p.add_argument("--seq-lengths", help="comma-separated sequence lengths for latency")
@@ -217,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="only measure")
     p.add_argument("--out", type=Path, help="report folder (default: reports/latest)")
     p.set_defaults(func=_run, pytest_args=[])
+
+    p = add("init", "write a commented starter edgebench.toml (your models, data and profiles)",
+            "Write a starter project file: one Hugging Face model folder, one labelled data file, one profile; "
+            "edit the paths and run `python -m harness run --config edgebench.toml --profiles mine`.")
+    p.add_argument("path", nargs="?", type=Path, default=Path("edgebench.toml"),
+                   help="where to write it (default: %(default)s; never overwritten)")
+    p.set_defaults(func=_init)
 
     p = add("report", "render a saved run: markdown, CSV/JSON tables, PNG plots, summary.json",
             "Render a saved run into report.md with every table (units in the headers, machine/threads/torch/run "
@@ -291,6 +381,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _init(args: argparse.Namespace) -> int:
+    from harness.core import atomic
+    from harness.models import project
+
+    if args.path.exists():
+        raise HarnessError(f"{args.path} already exists; edit it, or give another path")
+    atomic.write_text(args.path, project.STARTER)
+    print(f"wrote {args.path}: set hf_dir and path, then `python -m harness run --config {args.path} --profiles mine`")
+    return OK
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     from harness.calibrate import calibrate
     from harness.core.paths import reports_dir, safe_output_path
@@ -330,3 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
 
+
+def entry() -> None:
+    """The ``edgebench`` console script (``[project.scripts]``): the same CLI as ``python -m harness``."""
+    raise SystemExit(main())

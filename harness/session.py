@@ -23,7 +23,7 @@ from harness.measure import integrity
 from harness.measure.interleave import Campaign, Target, TimingWorker
 from harness.measure.stats import AA_BOUNDS
 from harness.models.profiles import get_profile
-from harness.models.tasks import TextTask, get_task
+from harness.models.tasks import TextTask
 from harness.results import faults
 
 
@@ -268,7 +268,7 @@ class BenchSession:
 
     def task(self, profile: str):
         """The profile's :class:`harness.models.tasks.Task` (text or image)."""
-        task = get_task(get_profile(profile).task)
+        task = get_profile(profile).make_task()
         task.eval_limit = self.eval_limit
         return task
 

@@ -48,15 +48,8 @@ def _param(values: tuple, case: Case, id_: str):
 def _task(case: Case):
     """The case's task (harness.models.tasks): length tag and eval sets come from it, not from here."""
     from harness.models.profiles import get_profile
-    from harness.models.tasks import get_task
 
-    return get_task(get_profile(case.profile).task)
-
-
-def _task_eval_sets(task: str) -> tuple[str, ...]:
-    from harness.models.tasks import get_task
-
-    return get_task(task).eval_sets
+    return get_profile(case.profile).make_task()
 
 
 def _ints(config: pytest.Config, option: str, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -70,6 +63,15 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.core.errors import HarnessError
     from harness.gate import budgets
 
+    if config.getoption("--config"):
+        import os
+        from pathlib import Path
+
+        from harness.models import project
+
+        # Through the environment, so every process the suite starts reads the same project file.
+        chosen = Path(config.getoption("--config"))
+        os.environ[project.CONFIG_ENV] = str(chosen if chosen.is_absolute() else Path(config.invocation_params.dir) / chosen)
     if config.getoption("benchmark_disable", False):
         raise pytest.UsageError("this suite measures: --benchmark-disable would record nothing; "
                                 "use -k to run fewer benchmarks instead")
@@ -84,10 +86,9 @@ def pytest_configure(config: pytest.Config) -> None:
         # The inputs are real IMDB tokens and quality needs MR: fail before any
         # test runs when the set-up step has not fetched them.
         from harness.models.profiles import get_profile
-        from harness.models.tasks import get_task
 
-        for task in dict.fromkeys(get_profile(c.profile).task for c in _cases(config)):
-            get_task(task).check_data()
+        for profile in dict.fromkeys(c.profile for c in _cases(config)):
+            get_profile(profile).make_task().check_data()
         for option in ("--seq-lengths", "--batch-sizes"):
             if any(n < 1 for n in _ints(config, option, ())):
                 raise ValueError(f"{option} takes positive integers")
@@ -137,8 +138,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(("case", "batch_size"), [_param((c, b), c, f"{c.id}-bs{b}") for c, b in params])
     elif "eval_set" in names:
         real = [c for c in cases if get_profile(c.profile).real_weights]
-        params = [(c, e) for t in dict.fromkeys(_task(c).name for c in real) for e in _task_eval_sets(t)
-                  for c in real if _task(c).name == t]
+        # Grouped by task and its sets (a user's profiles each have their own sets), variants interleaved.
+        sets = {c.profile: (_task(c).name, _task(c).eval_sets) for c in real}
+        params = [(c, e) for group in dict.fromkeys(sets.values()) for e in group[1]
+                  for c in real if sets[c.profile] == group]
         metafunc.parametrize(("case", "eval_set"), [_param((c, e), c, f"{c.id}-{e}") for c, e in params])
     elif "engine" in names:
         profiles = list(dict.fromkeys(c.profile for c in cases if c.backend == "torch"))

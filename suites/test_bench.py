@@ -227,7 +227,8 @@ def test_quality(benchmark, bench, case, eval_set):
     reference = (None if case.variant == "fp32" and case.backend == "torch"
                  else bench.logits(case.on("torch", "fp32"), eval_set))
     labels = bench.labels(case, eval_set)
-    _tag(benchmark, bench, case, "quality", eval_set=eval_set, **quality_metrics(logits, labels, reference),
+    _tag(benchmark, bench, case, "quality", eval_set=eval_set, primary=eval_set == bench.task(case.profile).eval_sets[0],
+         **quality_metrics(logits, labels, reference),
          **integrity.after_evaluation(bench.integrity, _ikey(case), bench.runner(case), eval_set, logits,
                                       rows=bench.task(case.profile).eval_rows(eval_set)))
 

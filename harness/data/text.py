@@ -34,38 +34,59 @@ _SETUP_FORCE = "run 'python -m harness setup --force'"
 
 @dataclass(frozen=True)
 class TextDataset:
-    """Texts with binary labels (0 = negative, 1 = positive), in a fixed order."""
+    """Texts (and, for a sentence-pair task, their second texts) with class ids, in a fixed order.
+
+    ``labels[i]`` indexes ``label_names`` (IMDB and MR: 0 = negative, 1 = positive);
+    ``text_pairs`` is None for single-sentence tasks.
+    """
 
     name: str
     texts: tuple[str, ...]
     labels: tuple[int, ...]
+    label_names: tuple[str, ...] = ("negative", "positive")
+    text_pairs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
             raise ValueError(f"{self.name}: {len(self.texts)} texts but {len(self.labels)} labels")
-        if any(label not in (0, 1) for label in self.labels):
-            raise ValueError(f"{self.name}: labels must be 0 or 1")
+        if self.text_pairs is not None and len(self.text_pairs) != len(self.texts):
+            raise ValueError(f"{self.name}: {len(self.texts)} texts but {len(self.text_pairs)} second texts")
+        if len(self.label_names) < 2:
+            raise ValueError(f"{self.name}: a classification set needs at least 2 label names")
+        if any(not 0 <= label < len(self.label_names) for label in self.labels):
+            raise ValueError(f"{self.name}: labels must be class ids 0..{len(self.label_names) - 1}")
 
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
     def sha256(self) -> str:
-        """Hex sha256 of the texts and labels (not the name), in order.
+        """Hex sha256 of the texts (and second texts) and labels (not the name), in order.
 
         Used in recipe hashes so a cached model is rebuilt when its data change.
         """
         h = hashlib.sha256()
-        for text, label in zip(self.texts, self.labels):
+        pairs = self.text_pairs or (None,) * len(self.texts)
+        for text, pair, label in zip(self.texts, pairs, self.labels):
             b = text.encode("utf-8")
             # Length prefix: no two different lists can produce the same byte stream.
             h.update(f"{label}:{len(b)}:".encode())
             h.update(b)
+            if pair is not None:  # single-sentence sets keep the hashes they always had
+                p = pair.encode("utf-8")
+                h.update(f"|{len(p)}:".encode())
+                h.update(p)
         return h.hexdigest()
 
     def subset(self, indices: Sequence[int], name: str | None = None) -> "TextDataset":
         """The examples at ``indices``, in that order."""
+        indices = list(indices)
         return TextDataset(name or self.name, tuple(self.texts[i] for i in indices),
-                           tuple(self.labels[i] for i in indices))
+                           tuple(self.labels[i] for i in indices), self.label_names,
+                           None if self.text_pairs is None else tuple(self.text_pairs[i] for i in indices))
 
 
 # ---------------------------------------------------------------------------
@@ -201,16 +222,19 @@ def load_tokenizer() -> Any:
 
 
 def encode(tokenizer: Any, texts: Sequence[str], max_length: int = 128,
-           padding: str | bool = "longest") -> dict[str, torch.Tensor]:
-    """Tokenise ``texts`` with truncation to ``max_length`` tokens ([CLS]/[SEP] included).
+           padding: str | bool = "longest", text_pairs: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    """Tokenise ``texts`` (with ``text_pairs`` as second segments) with truncation to ``max_length``
+    tokens (special tokens included).
 
     Returns ``{"input_ids", "attention_mask"}``, int64 tensors of shape
     (len(texts), L) where L is the longest sequence (``padding="longest"``) or
     ``max_length`` (``padding="max_length"``).  No token_type_ids: DistilBERT
-    has none.
+    has none, and BERT-family models default them to segment 0 -- so a pair is told
+    apart by its separator token only (``token_type_ids`` are dropped on purpose, as
+    every backend is fed the same two inputs).
     """
-    enc = tokenizer(list(texts), padding=padding, truncation=True, max_length=max_length,
-                    return_tensors="pt")
+    enc = tokenizer(list(texts), list(text_pairs) if text_pairs is not None else None, padding=padding,
+                    truncation=True, max_length=max_length, return_tensors="pt")
     return {k: enc[k].to(torch.int64) for k in ("input_ids", "attention_mask")}
 
 
@@ -229,6 +253,7 @@ def batches(dataset: TextDataset, tokenizer: Any, batch_size: int, max_length: i
     order = list(order)
     for start in range(0, len(order), batch_size):
         ix = order[start:start + batch_size]
-        enc = encode(tokenizer, [dataset.texts[i] for i in ix], max_length=max_length)
+        pairs = None if dataset.text_pairs is None else [dataset.text_pairs[i] for i in ix]
+        enc = encode(tokenizer, [dataset.texts[i] for i in ix], max_length=max_length, text_pairs=pairs)
         labels = torch.tensor([dataset.labels[i] for i in ix], dtype=torch.int64)
         yield enc["input_ids"], enc["attention_mask"], labels

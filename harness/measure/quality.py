@@ -1,6 +1,9 @@
 """Quality metrics of a classifier variant against labels and the FP32 reference.
 
-Accuracy comes with a 95% percentile-bootstrap interval; ``eval_loss`` is the
+Accuracy comes with a 95% percentile-bootstrap interval; with more than two classes,
+``macro_f1`` (the unweighted mean of the per-class F1, Sokolova & Lapalme 2009) comes with a
+paired percentile-bootstrap interval too, and ``per_class_accuracy`` (each class's recall)
+beside it; ``eval_loss`` is the
 mean cross-entropy (nats); ``agreement`` is the share of inputs where the
 variant predicts the FP32 model's class; ``kl_fp32`` is the mean
 KL(p_fp32 || p_variant) over inputs (nats), the distillation loss of DistilBERT's
@@ -18,7 +21,8 @@ from harness.measure.stats import bootstrap_ci
 def quality_metrics(
     logits: torch.Tensor, labels: torch.Tensor, reference_logits: torch.Tensor | None = None
 ) -> dict[str, float | list[float] | None]:
-    """Accuracy (with ``accuracy_ci95`` [low, high]), eval_loss, agreement, kl_fp32.
+    """Accuracy (with ``accuracy_ci95`` [low, high]), eval_loss, agreement, kl_fp32; for C > 2
+    classes also ``macro_f1`` (with ``macro_f1_ci95``) and ``per_class_accuracy`` (C values).
 
     Args:
         logits: (N, C) variant logits.
@@ -42,6 +46,8 @@ def quality_metrics(
         "agreement": None,
         "kl_fp32": None,
     }
+    if logits.shape[1] > 2:
+        result.update(macro_f1_metrics(pred.numpy(), labels.numpy(), logits.shape[1]))
     if reference_logits is not None:
         if reference_logits.shape != logits.shape:
             raise ValueError("reference logits must have the variant's shape")
@@ -51,6 +57,33 @@ def quality_metrics(
         kl = F.kl_div(var_logp, ref_logp, log_target=True, reduction="batchmean")
         result["kl_fp32"] = float(np.maximum(float(kl), 0.0))
     return result
+
+
+def macro_f1(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
+    """Unweighted mean over the ``num_classes`` classes of F1 = 2 TP / (2 TP + FP + FN); a class
+    absent from both predictions and labels counts as F1 = 0 (so it cannot inflate the mean)."""
+    f1 = []
+    for c in range(num_classes):
+        tp = int(np.sum((pred == c) & (labels == c)))
+        fp_fn = int(np.sum((pred == c) != (labels == c)))
+        f1.append(2 * tp / (2 * tp + fp_fn) if tp + fp_fn else 0.0)
+    return float(np.mean(f1))
+
+
+def macro_f1_metrics(pred: np.ndarray, labels: np.ndarray, num_classes: int, n_resamples: int = 1000,
+                     seed: int = 42) -> dict[str, float | list[float]]:
+    """``macro_f1`` with its 95% percentile-bootstrap CI over examples (prediction and label
+    resampled together), and ``per_class_accuracy`` (recall of each class; None for a class with
+    no example).  Shapes: ``pred`` and ``labels`` (N,) class ids."""
+    from scipy import stats
+
+    value = macro_f1(pred, labels, num_classes)
+    res = stats.bootstrap((pred, labels), lambda p, y: macro_f1(p, y, num_classes), paired=True,
+                          vectorized=False, n_resamples=n_resamples, method="percentile",
+                          rng=np.random.default_rng(seed))
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    per_class = [float(np.mean(pred[labels == c] == c)) if np.any(labels == c) else None for c in range(num_classes)]
+    return {"macro_f1": value, "macro_f1_ci95": [low, high], "per_class_accuracy": per_class}
 
 
 # ---------------------------------------------------------------------------

@@ -277,7 +277,7 @@ def cached_checkpoint(prefix: str, digest: str, train: Callable[[], tuple[torch.
 
 
 def load_checkpoint(path: Path, model_class: str = "DistilBertForSequenceClassification"):
-    """The ``model_class`` (a transformers DistilBERT class) saved in ``path``, in eval mode.
+    """The ``model_class`` (a transformers class name) saved in ``path``, in eval mode.
 
     Verifies model.safetensors against the sha256 in meta.json, builds the model
     from config.json and loads the weights with ``strict=True``.  Raises
@@ -293,7 +293,10 @@ def load_checkpoint(path: Path, model_class: str = "DistilBertForSequenceClassif
     problem = checkpoint_problem(path)
     if problem:
         raise HarnessError(f"fine-tuned checkpoint {path} is corrupt: {problem}; {fix}")
-    config = transformers.DistilBertConfig.from_json_file(str(path / "config.json"))
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise HarnessError(f"{path}/config.json cannot be read ({e}); {fix}") from None
     model = getattr(transformers, model_class)(config)
     try:
         load_model(model, path / "model.safetensors", strict=True)

@@ -1,5 +1,8 @@
 """Model profiles: which FP32 baseline a run starts from.
 
+Profiles come from the project file (:mod:`harness.models.project`): the built-in ones below
+from ``builtin.toml``, a user's from their ``edgebench.toml``.
+
 * ``minilm-l6`` -- real weights: all-MiniLM-L6-v2 converted into
   ``DistilBertForSequenceClassification`` (6 layers, H384, 12 heads, FFN 1536)
   and fine-tuned on IMDB (``harness.models.finetune``).  Accuracy is measured.
@@ -22,25 +25,27 @@
   widths [96, 192, 384, 768], 10 classes), random init: size, parameters,
   MACs, latency and memory at 32×32 and 224×224 (study 004's model).
 * ``tiny-convnext`` -- a 2-stage, 8/16-wide ConvNeXt for the harness's tests.
+
+A user's ``hf_dir`` model (real weights) is measured in its own architecture, fine-tuned first
+when its model table names ``fine_tune``; its task is :class:`harness.models.tasks.LabelledTextTask`.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
-from typing import Callable
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 
 from harness.core.errors import HarnessError
-from harness.models import finetune, mlm, vision_train
+from harness.models import finetune, mlm, project, tasks, vision_train
 
-# Fewer shapes, each with repeated interleaved blocks (issue 16): the short, the budgeted and
-# the longest length; batch 1 (the latency campaign at seq 128) and batch 32.  Every shape is
-# one timing campaign of up to --timing-cap-s; --seq-lengths / --batch-sizes add more.
-SEQ_LENGTHS = (16, 128, 512)
-BATCH_SIZES = (1, 32)
+SEQ_LENGTHS, BATCH_SIZES = project.SEQ_LENGTHS, project.BATCH_SIZES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,32 +68,45 @@ class Profile:
     # is the length of the static (FLOPs) / cold-start / memory / throughput inputs.
     task: str = "text"
     static_length: int = 128
+    # A user's labelled-text profile builds its own task (harness.models.tasks.LabelledTextTask);
+    # None: the built-in task named by ``task``.
+    task_factory: Callable[[], Any] | None = None
+
+    def make_task(self) -> Any:
+        """The profile's :class:`harness.models.tasks.Task`."""
+        return self.task_factory() if self.task_factory is not None else tasks.get_task(self.task)
 
 
-DISTILBERT_BASE = dict(vocab_size=30522, dim=768, n_layers=6, n_heads=12, hidden_dim=3072,
-                       max_position_embeddings=512, num_labels=2)
-MINILM_L12_H384 = dict(vocab_size=30522, dim=384, n_layers=12, n_heads=12, hidden_dim=1536,
-                       max_position_embeddings=512, num_labels=2)
-TINY = dict(vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
-            max_position_embeddings=512, num_labels=2)
-
-
-def _random_init(config_kwargs: dict, seed: int = 42) -> Callable[[], nn.Module]:
+def _random_init(family: str, config_kwargs: dict, seed: int = 42) -> Callable[[], nn.Module]:
     def load() -> nn.Module:
-        from transformers import DistilBertConfig, DistilBertForSequenceClassification
+        import transformers
 
+        config_class, model_class = RANDOM_FAMILIES[family]
         torch.manual_seed(seed)
-        return DistilBertForSequenceClassification(DistilBertConfig(**config_kwargs)).eval()
+        return getattr(transformers, model_class)(getattr(transformers, config_class)(**config_kwargs)).eval()
 
     return load
 
 
-def _random_key(config_kwargs: dict, seed: int = 42) -> Callable[[], str]:
+def _random_key(family: str, config_kwargs: dict, seed: int = 42) -> Callable[[], str]:
+    # The first two families' keys predate the family field: leaving it out keeps their cached variants.
+    payload = config_kwargs if family in ("distilbert", "convnext") else {**config_kwargs, "family": family}
+
     def key() -> str:
-        blob = json.dumps({"config": config_kwargs, "seed": seed, "torch": torch.__version__}, sort_keys=True)
+        blob = json.dumps({"config": payload, "seed": seed, "torch": torch.__version__}, sort_keys=True)
         return "random-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     return key
+
+
+# architecture.family -> (transformers config class, model class) of a random-init model.
+RANDOM_FAMILIES = {
+    "distilbert": ("DistilBertConfig", "DistilBertForSequenceClassification"),
+    "bert": ("BertConfig", "BertForSequenceClassification"),
+    "roberta": ("RobertaConfig", "RobertaForSequenceClassification"),
+    "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaForSequenceClassification"),
+    "convnext": ("ConvNextConfig", "ConvNextForImageClassification"),
+}
 
 
 def _minilm_key() -> str:
@@ -107,23 +125,6 @@ def _mlm_load() -> nn.Module:
     return mlm.load_baseline()
 
 
-# ---------------------------------------------------------------- vision (issue 9, study 004)
-CONVNEXT_SMALL = dict(num_channels=3, patch_size=4, hidden_sizes=[96, 192, 384, 768], depths=[3, 3, 27, 3],
-                      image_size=224, num_labels=10)
-TINY_CONVNEXT = dict(num_channels=1, patch_size=2, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2,
-                     image_size=28, num_labels=10)
-
-
-def _convnext_random(config_kwargs: dict, seed: int = 42) -> Callable[[], nn.Module]:
-    def load() -> nn.Module:
-        from transformers import ConvNextConfig, ConvNextForImageClassification
-
-        torch.manual_seed(seed)
-        return ConvNextForImageClassification(ConvNextConfig(**config_kwargs)).eval()
-
-    return load
-
-
 def _fmnist_key() -> str:
     return "trained-" + vision_train.recipe_hash(vision_train.VisionRecipe())
 
@@ -132,36 +133,102 @@ def _fmnist_load() -> nn.Module:
     return vision_train.load_checkpoint(vision_train.baseline_checkpoint(vision_train.VisionRecipe()))
 
 
-PROFILES: dict[str, Profile] = {
-    p.name: p
-    for p in (
-        Profile("minilm-l6", "all-MiniLM-L6-v2 as DistilBERT, fine-tuned on IMDB (real weights)",
-                True, _minilm_key, _minilm_load),
-        Profile("minilm-l6-mlm", "all-MiniLM-L6-v2 encoder + DistilBERT MLM head fitted on IMDB (encoder frozen)",
-                True, _mlm_key, _mlm_load, task="mlm"),
-        Profile("distilbert-base", "distilbert-base-uncased architecture, random init seed 42",
-                False, _random_key(DISTILBERT_BASE), _random_init(DISTILBERT_BASE)),
-        Profile("minilm-l12-h384", "MiniLM-L12-H384 architecture (study 000's student), random init seed 42",
-                False, _random_key(MINILM_L12_H384), _random_init(MINILM_L12_H384)),
-        # A seconds-fast model for smoke tests of the harness itself; never in the default run.
-        Profile("tiny-random", "2-layer DistilBERT (dim 32), random init seed 42, for harness tests",
-                False, _random_key(TINY), _random_init(TINY), seq_lengths=(16, 128), batch_sizes=(1, 4)),
-        Profile("convnext-fmnist", "ConvNeXt [1,1,3,1]x[32..256], patch 2, trained from scratch on Fashion-MNIST",
-                True, _fmnist_key, _fmnist_load, seq_lengths=(28, 56, 112), batch_sizes=(1, 8, 32),
-                task="image", static_length=28),
-        Profile("convnext-small", "ConvNeXt-Small architecture (50M params, 10 classes), random init seed 42",
-                False, _random_key(CONVNEXT_SMALL), _convnext_random(CONVNEXT_SMALL), seq_lengths=(32, 224),
-                batch_sizes=(1, 8), task="image", static_length=224),
-        Profile("tiny-convnext", "2-stage ConvNeXt (widths 8, 16), random init seed 42, for harness tests",
-                False, _random_key(TINY_CONVNEXT), _convnext_random(TINY_CONVNEXT), seq_lengths=(28,),
-                batch_sizes=(1, 2), task="image", static_length=28),
-    )
+# ``recipe = "…"`` in a project file: baselines the package builds itself -> (source key, loader).
+RECIPES: dict[str, tuple[Callable[[], str], Callable[[], nn.Module]]] = {
+    "minilm-l6-imdb": (_minilm_key, _minilm_load),
+    "minilm-l6-mlm": (_mlm_key, _mlm_load),
+    "convnext-fmnist": (_fmnist_key, _fmnist_load),
 }
+
+
+def _user_baseline(project_: project.Project, spec: project.ModelSpec, profile: project.ProfileSpec
+                   ) -> tuple[Callable[[], str], Callable[[], nn.Module]]:
+    """(source key, loader) of a Hugging Face folder, fine-tuned first when the model says so.
+    The label map is the primary evaluation set's; data are read on first use, not here."""
+    from harness.models import hf
+
+    data_name = spec.fine_tune.data if spec.fine_tune else profile.eval[0]
+
+    def splits():
+        return tasks.user_splits(data_name, project_.data[data_name])
+
+    def recipe():
+        ft = spec.fine_tune
+        return finetune.FinetuneRecipe(lr=float(ft.lr), epochs=ft.epochs, batch_size=ft.batch_size,
+                                       max_length=ft.max_length, warmup_ratio=float(ft.warmup_ratio),
+                                       weight_decay=float(ft.weight_decay), seed=ft.seed)
+
+    def checkpoint() -> Path:
+        return hf.finetuned(spec.name, spec.hf_dir, tasks.user_tokenizer(spec), splits(), recipe(), spec.where)
+
+    def key() -> str:
+        if spec.fine_tune is None:
+            return "hf-" + hf.weights_sha256(spec.hf_dir)[:16]
+        s = splits()
+        return "hf-ft-" + hf.recipe_hash(spec.hf_dir, recipe().to_dict(), s["train"], s["validation"])
+
+    def load() -> nn.Module:
+        if spec.fine_tune is None:
+            return hf.load_classifier(spec.hf_dir, splits()["test"].label_names, spec.where, seed=spec.seed)[0]
+        folder = checkpoint()
+        return finetune.load_checkpoint(folder, finetune.read_checkpoint_meta(folder)["model_class"])
+
+    return key, load
+
+
+def _profile(project_: project.Project, spec: project.ProfileSpec) -> Profile:
+    model = project_.models[spec.model]
+    if model.recipe is not None:
+        if model.recipe not in RECIPES:
+            raise HarnessError(f"{model.where}: unknown recipe '{model.recipe}'; known: {', '.join(RECIPES)}")
+        (key, load), real = RECIPES[model.recipe], True
+    elif model.architecture is not None:
+        arch = {k: v for k, v in model.architecture.items() if k != "family"}
+        family = model.architecture["family"]
+        key, load, real = _random_key(family, arch, model.seed), _random_init(family, arch, model.seed), False
+    else:
+        (key, load), real = _user_baseline(project_, model, spec), True
+    task_factory = None
+    if spec.task in project.USER_TASKS:
+        task_factory = functools.partial(tasks.LabelledTextTask, spec.name, model,
+                                         tuple((e, project_.data[e]) for e in spec.eval), spec.static_length)
+    return Profile(spec.name, spec.description or f"{spec.model} ({spec.task})", real, key, load,
+                   spec.seq_lengths, spec.batch_sizes, spec.task, spec.static_length, task_factory)
+
+
+def all_profiles() -> dict[str, Profile]:
+    """Every profile: the built-in ones (``builtin.toml``) and the active project file's
+    (:func:`harness.models.project.active`), in file order."""
+    active = project.active()
+    if _BUILT.get("project") is not active:  # the parsed file is cached per version; so are its profiles
+        _BUILT.update(project=active, profiles={name: _profile(active, spec) for name, spec in active.profiles.items()})
+    return _BUILT["profiles"]
+
+
+_BUILT: dict[str, Any] = {}
+
+
+class _Profiles(Mapping):
+    """``PROFILES``: a read-only view of :func:`all_profiles`, so a project file given after import
+    (``--config``) is seen by every caller."""
+
+    def __getitem__(self, name: str) -> Profile:
+        return all_profiles()[name]
+
+    def __iter__(self):
+        return iter(all_profiles())
+
+    def __len__(self) -> int:
+        return len(all_profiles())
+
+
+PROFILES: Mapping[str, Profile] = _Profiles()
 
 
 def get_profile(name: str) -> Profile:
     """Raises HarnessError for an unknown name, listing the known ones."""
+    profiles = all_profiles()
     try:
-        return PROFILES[name]
+        return profiles[name]
     except KeyError:
-        raise HarnessError(f"unknown profile '{name}'; known profiles: {', '.join(PROFILES)}") from None
+        raise HarnessError(f"unknown profile '{name}'; known profiles: {', '.join(profiles)}") from None

@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from compressors import CompressionContext
 from harness.core.errors import HarnessError
-from harness.data import assets, images, text
+from harness.data import assets, files, images, text
 from harness.data.inputs import text_batch, text_batches
 from harness.models import convert, mlm
 from harness.models.inference import predict_logits, predict_logits_hidden
@@ -137,8 +137,16 @@ class TextTask(Task):
         kept = self._limit_indices(len(self._full(eval_set)))
         return None if kept is None else {index: row for row, index in enumerate(kept)}
 
+    max_length = 128
+    """Tokens per example in the accuracy pass (the timed rows at this length are checked against it)."""
+
+    def tokenizer(self) -> Any:
+        """The tokenizer of the task's texts: all-MiniLM-L6-v2's (uncased WordPiece) for IMDB and MR."""
+        return text.load_tokenizer()
+
     def logits(self, model, eval_set):
-        return predict_logits(model, text.batches(self.dataset(eval_set), text.load_tokenizer(), batch_size=32))
+        return predict_logits(model, text.batches(self.dataset(eval_set), self.tokenizer(), batch_size=32,
+                                                  max_length=self.max_length))
 
     def training_context(self, batch_size: int = 16, max_length: int = 128):
         """Training data for data-dependent compressors (head importance, recovery
@@ -156,7 +164,8 @@ class TextTask(Task):
     def triple_loss_inputs(self, model, n):
         ds = self.dataset(self.eval_sets[0])
         ds = ds.subset(range(min(n, len(ds))))
-        logits, hidden = predict_logits_hidden(model, text.batches(ds, text.load_tokenizer(), batch_size=32))
+        logits, hidden = predict_logits_hidden(model, text.batches(ds, self.tokenizer(), batch_size=32,
+                                                                   max_length=self.max_length))
         return logits, hidden, None
 
 
@@ -193,6 +202,112 @@ class MLMTask(TextTask):
     def triple_loss_inputs(self, model, n):
         logits, labels, hidden = mlm.masked_logits(model, self._batches("imdb-mlm"), hidden=True)
         return logits, hidden, labels
+
+
+_SPLITS: dict[tuple, dict[str, text.TextDataset]] = {}
+_TOKENIZERS: dict[str, Any] = {}
+
+
+def user_splits(name: str, source: files.TextSource) -> dict[str, text.TextDataset]:
+    """:func:`harness.data.files.load_splits` of ``source``, read once per version of its files."""
+    paths = [source.path] if source.path is not None else list(source.files.values())
+    stamp = tuple((str(p), p.stat().st_mtime_ns if p.exists() else None) for p in paths)
+    key = (name, repr(source), stamp)
+    if key not in _SPLITS:
+        _SPLITS[key] = files.load_splits(name, source)
+    return _SPLITS[key]
+
+
+def user_tokenizer(model: Any) -> Any:
+    """The tokenizer of a project-file model (``harness.models.project.ModelSpec``): its
+    ``tokenizer`` folder, else its ``hf_dir``, else (a random-init architecture) all-MiniLM-L6-v2's."""
+    from harness.models import hf
+
+    folder = model.tokenizer or model.hf_dir
+    if folder is None:
+        return text.load_tokenizer()
+    if str(folder) not in _TOKENIZERS:
+        _TOKENIZERS[str(folder)] = hf.load_tokenizer(folder, model.where)
+    return _TOKENIZERS[str(folder)]
+
+
+class LabelledTextTask(TextTask):
+    """A user's labelled text (issue 18): classification, or sentence-pair classification when the
+    data name a ``text_pair`` column, on the test split of each evaluation set of the profile.
+
+    Timing rows are the primary set's test texts with at least ``length - 2`` tokens, truncated to
+    exactly ``length`` (as for IMDB, so the timed logits are checked against the accuracy pass);
+    when fewer than a batch of texts are that long (short sentences), the test texts' tokens are
+    concatenated and cut into full rows instead (mask all ones; such rows are not tracked).  Sentence
+    pairs are timed as single rows of the same length (same shapes and compute).  Quality, fine-tuning
+    and head importance use the model's own tokenizer.
+    """
+
+    name = "text-classification"
+
+    def __init__(self, profile: str, model: Any, evals: tuple[tuple[str, files.TextSource], ...],
+                 max_length: int = 128) -> None:
+        self.profile = profile
+        self.model_spec = model
+        self.sources = dict(evals)
+        self.eval_sets = tuple(self.sources)
+        self.max_length = max_length
+
+    def tokenizer(self) -> Any:
+        return user_tokenizer(self.model_spec)
+
+    def splits(self, eval_set: str) -> dict[str, text.TextDataset]:
+        if eval_set not in self.sources:
+            raise self._unknown(eval_set)
+        return user_splits(eval_set, self.sources[eval_set])
+
+    def _full(self, eval_set: str):
+        return self.splits(eval_set)["test"]
+
+    def check_data(self):
+        for name in self.eval_sets:
+            self.splits(name)
+        self.tokenizer()
+
+    def _token_rows(self) -> tuple[tuple[tuple[int, ...], ...], int, int]:
+        tok = self.tokenizer()
+        ds = self._full(self.eval_sets[0])
+        ids = tok(list(ds.texts), add_special_tokens=False, truncation=True, max_length=510)["input_ids"]
+        cls_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+        sep_id = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+        return tuple(tuple(row) for row in ids), cls_id, sep_id
+
+    def inputs(self, model, batch_size, length):
+        return self.timing_pool(model, batch_size, length)[0][0]
+
+    def timing_pool(self, model, batch_size, length):
+        rows, cls_id, sep_id = self._token_rows()
+        if self._full(self.eval_sets[0]).text_pairs is None:
+            try:
+                return text_batches(batch_size, length, POOL, reviews=rows, cls_id=cls_id, sep_id=sep_id)
+            except ValueError:
+                pass  # too few long texts: packed rows below
+        stream = tuple(t for row in rows for t in row)
+        body = length - 2
+        if not stream:
+            raise HarnessError(f"profile {self.profile}: the test split of {self.eval_sets[0]} has no tokens")
+        need = body * batch_size
+        stream = stream * (need // len(stream) + 1) if len(stream) < need else stream  # tiny sets repeat
+        count = max(1, min(POOL, len(stream) // need))
+        return [text_batch(batch_size, length, stream[k * need:(k + 1) * need], cls_id, sep_id)
+                for k in range(count)], None
+
+    def training_context(self, batch_size: int = 16, max_length: int = 128):
+        """The primary set's train split as ``(input_ids (B, L), attention_mask (B, L), labels (B,))``
+        batches (head importance, recovery fine-tuning); no EdgeMIN student (DistilBERT only)."""
+        train = self.splits(self.eval_sets[0])["train"]
+        if len(train) == 0:
+            return None
+
+        def train_batches():
+            return text.batches(train, self.tokenizer(), batch_size, max_length)
+
+        return CompressionContext(train_batches, seed=42)
 
 
 def min_image_size(config: Any) -> int:

@@ -61,15 +61,27 @@ def _share(rows: list[dict[str, Any]]) -> str:
     return f"{max(shares):.1%} of the pages" if shares else ""
 
 
+def primary_label(rows: list[dict[str, Any]]) -> str:
+    """What the primary accuracy columns are scored on: "IMDB" for the built-in text profiles (and
+    runs saved before the set was recorded), the set's name for a user's, "primary set" for a mix."""
+    imdb = {None, "imdb-test", "imdb-mlm"}
+    sets = {r.get("primary_eval_set") for r in rows}
+    if sets <= imdb:
+        return "IMDB"
+    return (sets - imdb).pop() if len(sets - imdb) == 1 and not sets & imdb else "primary set"
+
+
 def tables(doc: dict[str, Any]) -> list[Table]:
     """Every table of the report, in order; empty sections are left out."""
     rows = report_backends.torch_rows(doc["rows"])  # other backends' rows render in their own sections
     fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
+    primary = primary_label(rows)
     out: list[Table] = []
     out.append(Table("key-comparison", "Key comparison", [
         "Model", "Variant", "Size MB", "Params", "Non-zero", "First result ms (from spawn)", "Load + first forward ms",
         "p50 ms @128", "Throughput sps @32",
-        "Peak RSS MB", "Accuracy IMDB [95% CI]", "Accuracy MR [95% CI]", "Eval loss IMDB nats", "% of GEMM ceiling @128"],
+        "Peak RSS MB", f"Accuracy {primary} [95% CI]", "Accuracy MR [95% CI]", f"Eval loss {primary} nats",
+        "% of GEMM ceiling @128"],
         [[r["profile"], r["variant"], fmt(r["size_mb"], "{:.2f}"), fmt(r["params"], "{:,}"),
           fmt(r["nonzero_params"], "{:,}"), fmt(r.get("time_to_first_result_ms")), fmt(r["cold_start_ms"]),
           fmt(r["p50_ms"].get("128"), "{:.2f}"),
@@ -95,21 +107,28 @@ def tables(doc: dict[str, Any]) -> list[Table]:
         aa = [f"{r['profile']} {shape} {v['ratio']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
               for r in fp32.values() for shape, v in r.get("aa_ratio", {}).items()]
         out.append(Table("vs-fp32", "Versus FP32 in the same run", [
-            "Model", "Variant", "Size ×", "p50 @128 ×", "Throughput @32 ×", "Peak RSS Δ ×", "Accuracy IMDB Δ",
+            "Model", "Variant", "Size ×", "p50 @128 ×", "Throughput @32 ×", "Peak RSS Δ ×", f"Accuracy {primary} Δ",
             "Agreement", "KL(fp32‖variant) nats", "Flags"], table,
             ("Timing ratios are paired within repetitions of randomized blocks, median [95% bootstrap CI]; "
              "A/A control (fp32 timed twice by independent workers): " + "; ".join(aa)) if aa else ""))
 
     quality = [r for r in rows if r["real_weights"] is not False and r["accuracy"] is not None]
     if quality:
-        out.append(Table("quality", "Quality (IMDB test split and MR sentences)", [
-            "Model", "Variant", "Accuracy IMDB [95% CI]", "Eval loss IMDB nats", "Accuracy MR [95% CI]",
-            "Eval loss MR nats", "Agreement with fp32", "KL(fp32‖variant) nats"],
+        # Macro-F1 only where a set has more than two classes (issue 18), so the built-in tables keep their shape.
+        f1 = any(r.get("macro_f1") is not None for r in quality)
+        sets = "; ".join(sorted({f"{r['profile']}: {r['primary_eval_set']}" for r in quality
+                                 if r.get("primary_eval_set") not in (None, "imdb-test", "imdb-mlm")}))
+        out.append(Table("quality", "Quality (IMDB test split and MR sentences)" if primary == "IMDB" else
+                         f"Quality ({primary}: the test split)", [
+            "Model", "Variant", f"Accuracy {primary} [95% CI]", f"Eval loss {primary} nats", "Accuracy MR [95% CI]",
+            "Eval loss MR nats", "Agreement with fp32", "KL(fp32‖variant) nats"] + (["Macro-F1 [95% CI]"] if f1 else []),
             [[r["profile"], r["variant"], acc(r, "accuracy"), fmt(r["eval_loss"], "{:.4f}"), acc(r, "accuracy_mr"),
               fmt(r["eval_loss_mr"], "{:.4f}"), fmt(r["agreement"], "{:.4f}"), fmt(r["kl_fp32"], "{:.5f}")]
-             for r in quality],
+             + ([acc(r, "macro_f1")] if f1 else []) for r in quality],
             "Accuracy with its 95% bootstrap CI; agreement = share of predictions equal to fp32's; "
-            "KL = mean KL divergence of the variant's class distribution from fp32's."))
+            "KL = mean KL divergence of the variant's class distribution from fp32's"
+            + ("; macro-F1 = unweighted mean of the per-class F1 (sets of more than two classes), 95% bootstrap CI"
+               if f1 else "") + (f". Primary sets: {sets}" if sets else "") + "."))
 
     out += [t for t in (stage_table(rows, fp32), sweep_table(rows, fp32)) if t is not None]
 

@@ -188,8 +188,14 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 row[k] = r.get(k)
             row["memory_batch_size"] = r.get("batch_size")
         elif m == "quality":
-            suffix = eval_suffix(r["eval_set"])
+            # "primary" is recorded since issue 18 (a user's sets have their own names); older runs: by name.
+            suffix = "" if r.get("primary") else eval_suffix(r["eval_set"])
             row["accuracy" + suffix] = r["accuracy"]
+            if not suffix:
+                row["primary_eval_set"] = r["eval_set"]
+            if r.get("macro_f1") is not None:
+                row["macro_f1" + suffix], row[f"macro_f1{suffix}_ci95"] = r["macro_f1"], r["macro_f1_ci95"]
+                row["per_class_accuracy" + suffix] = r.get("per_class_accuracy")
             row[f"accuracy{suffix}_ci95"] = r["accuracy_ci95"]
             row["eval_loss" + suffix] = r["eval_loss"]
             if not suffix:
