@@ -9,8 +9,10 @@ Progress bars go to stderr and are off with ``--quiet`` or under ``CI=true``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core.errors import HarnessError
@@ -430,6 +432,60 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+@dataclasses.dataclass
+class BenchmarkResult:
+    """What :func:`benchmark` measured: pytest's verdict as this CLI's exit code (0 all passed, 1 a
+    budget or benchmark failed), the saved pytest-benchmark run (raw samples), the report folder and
+    the report's rows (one dict per variant and backend: ``p50_ms``, ``throughput_sps``,
+    ``accuracy``, ``size_mb``, ``p50_ratio`` … as in ``summary.json``)."""
+
+    exit_code: int
+    run: Path
+    report: Path | None
+    rows: list[dict]
+
+
+def benchmark(model: str | Path, data: str | Path, variants: Sequence[str] = ("fp32", "int8-dynamic"), *,
+              text_col: str = "text", label_col: str = "label", text_pair_col: str | None = None,
+              labels: Sequence[str] | None = None, backends: Sequence[str] = ("torch",),
+              seq_lengths: Sequence[int] | None = None, batch_sizes: Sequence[int] | None = None,
+              out: str | Path | None = None, pytest_args: Sequence[str] = ()) -> BenchmarkResult:
+    """Benchmark a Hugging Face model folder on a labelled data file from Python -- the quick path of
+    ``python -m harness run --model MODEL --data DATA`` (fine-tuned first when the folder has no
+    classification head; every metric of the suite; the report written to ``out``, default
+    ``reports/latest``)::
+
+        result = harness.benchmark("all-MiniLM-L6-v2/", "reviews.csv", ["fp32", "int8-dynamic"])
+        result.rows[1]["p50_ratio"]["128"]   # INT8 vs fp32 latency at seq 128, with its CI
+
+    Raises:
+        HarnessError: a bad folder, file or option (one line, as the CLI prints it), or a run that
+            measured nothing (pytest's usage error, no benchmark selected).
+    """
+    from harness.results import storage
+    from harness.results.rows import rows_from_results
+
+    argv = ["run", "--model", str(model), "--data", str(data), "--variants", ",".join(variants),
+            "--text-col", text_col, "--label-col", label_col, "--backends", ",".join(backends)]
+    for flag, value in (("--text-pair-col", text_pair_col), ("--labels", ",".join(labels) if labels else None),
+                        ("--seq-lengths", ",".join(map(str, seq_lengths)) if seq_lengths else None),
+                        ("--batch-sizes", ",".join(map(str, batch_sizes)) if batch_sizes else None),
+                        ("--out", str(out) if out else None)):
+        if value:
+            argv += [flag, value]
+    args = build_parser().parse_args(argv)
+    args.pytest_args = list(pytest_args)
+    code = _run(args)
+    if code not in (OK, FAILED):
+        raise HarnessError(f"the benchmark run did not measure (exit {code}); run `python -m harness "
+                           f"{' '.join(argv)}` to see why")
+    from harness.core.paths import reports_dir
+
+    run = storage.newest_run()
+    return BenchmarkResult(code, run, Path(out) if out else reports_dir() / "latest",
+                           rows_from_results(storage.results(storage.load_run(run))))
 
 
 def entry() -> None:

@@ -36,8 +36,12 @@ def _tag(benchmark, bench, case, metric: str, **extra) -> None:
     # The 1-minute load average tells a noisy neighbour from a real slowdown:
     # above the core count, other processes competed for the cores while timing.
     extra.setdefault("backend_session", runner.session_info())
+    profile = get_profile(case.profile)
+    # The profile's task and weights kind travel with the result, so a report of a run that used a
+    # project file renders without that file.
     benchmark.extra_info.update(
         metric=metric, profile=case.profile, variant=case.variant, backend=case.backend, threads=bench.threads,
+        task=profile.task, real_weights=profile.real_weights, static_length=profile.static_length,
         weights_sha256=runner.weights_sha256, load_avg_1m=round(psutil.getloadavg()[0], 2), **extra)
     bench.record(dict(benchmark.extra_info, name=benchmark.name), benchmark.stats.stats.data)
 

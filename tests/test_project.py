@@ -357,3 +357,95 @@ def test_run_with_model_but_no_data_is_a_usage_error(tmp_path, capsys):
 
     assert main(["run", "--model", str(tmp_path)]) == 2
     assert "--model needs --data" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- images
+
+
+def _image_folder(root: Path, classes=("a", "b", "c"), per_class: int = 12, size: int = 20) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            arr = (rng.random((size, size)) * 60 + 60 * c).astype("uint8")  # class c is brighter
+            Image.fromarray(arr, mode="L").save(root / name / f"{i:02d}.png")
+    return root
+
+
+def _tiny_convnext(path: Path, head: bool = True) -> Path:
+    import transformers
+
+    config = transformers.ConvNextConfig(num_channels=1, patch_size=2, hidden_sizes=[8, 16], depths=[1, 1],
+                                         num_stages=2, image_size=16, num_labels=3)
+    torch.manual_seed(0)
+    (transformers.ConvNextForImageClassification if head else transformers.ConvNextModel)(config).save_pretrained(path)
+    (path / "preprocessor_config.json").write_text(json.dumps({"image_mean": [0.5], "image_std": [0.25],
+                                                               "rescale_factor": 1 / 255, "do_normalize": True}))
+    return path
+
+
+def _image_project(tmp_path, monkeypatch, folder: Path, fine_tune: bool) -> None:
+    ft = "fine_tune = { data = 'imgs', epochs = 1, batch_size = 4 }\n" if fine_tune else ""
+    monkeypatch.setenv(project.CONFIG_ENV, str(_write_project(tmp_path, (
+        f"[models.cnx]\nhf_dir = '{folder}'\n{ft}"
+        f"[data.imgs]\npath = '{_image_folder(tmp_path / 'imgs')}'\nsplit = {{ test = 0.25, validation = 0.0 }}\n"
+        "[profiles.cnx]\nmodel = 'cnx'\ntask = 'image-classification'\neval = ['imgs']\nseq_lengths = [16, 32]\n"
+        "batch_sizes = [1, 2]\n"))))
+
+
+def test_an_image_folder_is_decoded_with_the_models_processor(tmp_path, monkeypatch):
+    from harness.models.profiles import get_profile
+
+    _image_project(tmp_path, monkeypatch, _tiny_convnext(tmp_path / "cnx"), fine_tune=False)
+    profile = get_profile("cnx")
+    assert profile.static_length == 16 and profile.task == "image-classification"
+    model, task = profile.load_fp32(), profile.make_task()
+    task.check_data()
+    test = task.dataset("imgs")
+    assert test.images.shape == (9, 1, 16, 16) and test.labels.tolist().count(0) == 3
+    # class 0 pixels are ~[0, 60]/255: normalised with mean 0.5, std 0.25 they are all below -0.9
+    assert float(test.images[test.labels == 0].max()) < (60 / 255 - 0.5) / 0.25 + 1e-6
+    assert task.inputs(model, 2, 32)["pixel_values"].shape == (2, 1, 32, 32)
+    assert task.logits(model, "imgs").shape == (9, 3)
+
+
+def test_an_image_encoder_is_fine_tuned_and_a_vit_is_measured_at_its_size(tmp_path, monkeypatch):
+    import transformers
+
+    from harness.models.profiles import get_profile
+
+    folder = _tiny_convnext(tmp_path / "enc", head=False)
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(tmp_path / "cache"))
+    _image_project(tmp_path, monkeypatch, folder, fine_tune=True)
+    model = get_profile("cnx").load_fp32()
+    assert type(model).__name__ == "ConvNextForImageClassification" and model.config.num_labels == 3
+    vit = tmp_path / "vit"
+    transformers.ViTForImageClassification(transformers.ViTConfig(
+        image_size=16, patch_size=8, num_channels=1, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, num_labels=3)).save_pretrained(vit)
+    task = tasks_for(tmp_path, monkeypatch, vit)
+    assert task.inputs(get_profile("cnx").load_fp32(), 1, 16)["pixel_values"].shape == (1, 1, 16, 16)
+    with pytest.raises(HarnessError, match="ViT is measured at its image_size"):
+        task.inputs(get_profile("cnx").load_fp32(), 1, 32)
+
+
+def tasks_for(tmp_path, monkeypatch, folder):
+    from harness.models.profiles import get_profile
+
+    _image_project(tmp_path, monkeypatch, folder, fine_tune=False)
+    return get_profile("cnx").make_task()
+
+
+def test_an_image_profile_refuses_a_text_data_set(tmp_path, monkeypatch):
+    from harness.models.profiles import get_profile
+
+    folder = _tiny_convnext(tmp_path / "cnx")
+    _csv(tmp_path / "d.csv", _rows(30, ("neg", "pos", "meh")))
+    monkeypatch.setenv(project.CONFIG_ENV, str(_write_project(tmp_path, (
+        f"[models.cnx]\nhf_dir = '{folder}'\n[data.d]\npath = 'd.csv'\n"
+        "[profiles.cnx]\nmodel = 'cnx'\ntask = 'image-classification'\neval = ['d']\nseq_lengths = [16]\n"))))
+    with pytest.raises(HarnessError, match="needs a folder of class-named subfolders of images"):
+        get_profile("cnx").make_task().check_data()

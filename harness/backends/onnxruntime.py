@@ -81,7 +81,9 @@ class OnnxRuntime(Backend):
     worker_inputs = ".npz"
 
     def unsupported(self, variant: str, task: str = "text") -> str | None:
-        if task != "text":  # the exporter's inputs and dynamic axes are a text encoder's
+        from harness.models.project import TEXT_TASKS  # here: the ORT worker never imports torch (data.text does)
+
+        if task not in TEXT_TASKS:  # the exporter's inputs and dynamic axes are a text encoder's
             return (f"the onnxruntime backend exports text encoders only (input_ids, attention_mask); "
                     f"measure {task} profiles with --backends torch")
         try:

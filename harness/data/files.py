@@ -1,5 +1,6 @@
-"""A user's own labelled text, from files on disk (issue 18): CSV, TSV, JSONL, a folder of
-class-named subfolders of ``.txt`` files, or a ``datasets.load_from_disk`` folder.
+"""A user's own labelled data, from files on disk (issue 18): text as CSV, TSV, JSONL, a folder of
+class-named subfolders of ``.txt`` files, or a ``datasets.load_from_disk`` folder; images as a
+folder of class-named subfolders of image files (:class:`ImageFiles`, decoded by :func:`decode_images`).
 
 :func:`load_splits` turns a :class:`TextSource` into ``{"train", "validation", "test"}``
 :class:`~harness.data.text.TextDataset` splits -- either the named files of ``files`` or one
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -128,24 +130,41 @@ def _jsonl_rows(path: Path, source: TextSource) -> list[Row]:
     return rows
 
 
-def _folder_rows(path: Path, source: TextSource) -> list[Row]:
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def _class_folders(path: Path) -> list[Path]:
     classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise HarnessError(f"{path}: a class-folder data set needs at least 2 subfolders (one per class, "
-                           f"holding .txt files), found {len(classes)}")
+                           f"holding .txt or image files), found {len(classes)}")
+    return classes
+
+
+def is_image_folder(path: Path) -> bool:
+    """True for a folder whose class subfolders hold image files (not ``.txt``)."""
+    return path.is_dir() and any(f.suffix.lower() in IMAGE_SUFFIXES for c in path.iterdir() if c.is_dir()
+                                 for f in c.iterdir())
+
+
+def _folder_rows(path: Path, source: TextSource, suffixes: tuple[str, ...] = (".txt",)) -> list[Row]:
+    """``.txt`` texts, or (``suffixes`` = :data:`IMAGE_SUFFIXES`) image paths as the "text"."""
     rows: list[Row] = []
-    for folder in classes:
-        files = sorted(folder.glob("*.txt"))
-        if not files:
-            raise HarnessError(f"{folder}: class '{folder.name}' is empty (no .txt files); add examples or "
-                               f"remove the folder")
-        for f in files:
+    for folder in _class_folders(path):
+        found = sorted(f for f in folder.iterdir() if f.suffix.lower() in suffixes)
+        if not found:
+            raise HarnessError(f"{folder}: class '{folder.name}' is empty (no {'/'.join(suffixes)} files); add "
+                               f"examples or remove the folder")
+        for f in found:
+            if suffixes != (".txt",):
+                rows.append((str(f), None, folder.name))
+                continue
             try:
                 rows.append((f.read_text(encoding="utf-8").strip(), None, folder.name))
             except UnicodeDecodeError as e:
                 raise HarnessError(f"{f} is not UTF-8 ({e}); save it as UTF-8") from None
     if source.text_pair:
-        raise HarnessError(f"{path}: a class folder holds single texts; 'text_pair' needs a CSV/TSV/JSONL file")
+        raise HarnessError(f"{path}: a class folder holds single examples; 'text_pair' needs a CSV/TSV/JSONL file")
     return rows
 
 
@@ -199,7 +218,8 @@ def read_rows(path: Path, source: TextSource) -> list[Row]:
                            f"relative to the config file)")
     fmt = detect_format(path)
     rows = {"csv": lambda: _table_rows(path, source, ","), "tsv": lambda: _table_rows(path, source, "\t"),
-            "jsonl": lambda: _jsonl_rows(path, source), "folder": lambda: _folder_rows(path, source),
+            "jsonl": lambda: _jsonl_rows(path, source),
+            "folder": lambda: _folder_rows(path, source, IMAGE_SUFFIXES if is_image_folder(path) else (".txt",)),
             "arrow": lambda: _arrow_rows(path, source)}[fmt]()
     if not rows:
         raise HarnessError(f"{path} holds no examples; add rows below the header")
@@ -233,14 +253,15 @@ def _ids(rows: list[Row], names: tuple[str, ...]) -> list[int]:
     return [index[label] if label in index else int(label) for _, _, label in rows]
 
 
-def _dedup(rows: list[Row]) -> list[Row]:
-    """Exact duplicate examples (text and second text) dropped, the first kept: a duplicate in two
-    splits would be scored on what the model was trained on."""
-    seen: set[tuple[str, str | None]] = set()
+def _dedup(rows: list[Row], images: bool = False) -> list[Row]:
+    """Exact duplicate examples (text and second text; an image's bytes) dropped, the first kept: a
+    duplicate in two splits would be scored on what the model was trained on."""
+    seen: set[Any] = set()
     out = []
     for row in rows:
-        if row[:2] not in seen:
-            seen.add(row[:2])
+        key = hashlib.sha256(Path(row[0]).read_bytes()).hexdigest() if images else row[:2]
+        if key not in seen:
+            seen.add(key)
             out.append(row)
     return out
 
@@ -261,14 +282,79 @@ def stratified_split(labels: list[int], fractions: dict[str, float], seed: int) 
     return {name: rng.permutation(ix).tolist() if ix else [] for name, ix in out.items()}
 
 
-def _dataset(name: str, rows: list[Row], names: tuple[str, ...], indices: list[int] | None = None) -> TextDataset:
+@dataclasses.dataclass(frozen=True)
+class ImageFiles:
+    """Image files with class ids (``labels[i]`` indexes ``label_names``), in a fixed order; decoded
+    on use (:func:`decode_images`), at the size the model is measured at."""
+
+    name: str
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...]
+    label_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def texts(self) -> tuple[str, ...]:  # what the split and leak checks compare: the files
+        return tuple(map(str, self.paths))
+
+    text_pairs = None
+
+    def sha256(self) -> str:
+        """Hex sha256 of the files' bytes and labels in order (pins the data in recipe hashes)."""
+        h = hashlib.sha256()
+        for path, label in zip(self.paths, self.labels):
+            h.update(f"{label}:".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+        return h.hexdigest()
+
+
+def decode_images(ds: ImageFiles, size: int, channels: int, mean: tuple[float, ...] | None = None,
+                  std: tuple[float, ...] | None = None, rescale: float = 1 / 255) -> "Any":
+    """``(pixel_values (N, channels, size, size) float32, labels (N,) int64)`` of ``ds``: each file
+    converted to gray (1 channel) or RGB (3), resized bilinearly to ``size`` × ``size`` (no crop),
+    scaled by ``rescale`` and, given ``mean``/``std`` (a model's image processor), normalised.
+
+    Raises:
+        HarnessError: a file that is not an image, or a channel count other than 1 or 3.
+    """
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    if channels not in (1, 3):
+        raise HarnessError(f"the model takes {channels} channels; image folders can feed 1 (gray) or 3 (RGB)")
+    out = np.empty((len(ds), channels, size, size), dtype=np.float32)
+    for i, path in enumerate(ds.paths):
+        try:
+            with Image.open(path) as im:
+                im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
+                arr = np.asarray(im, dtype=np.float32)
+        except (OSError, UnidentifiedImageError) as e:
+            raise HarnessError(f"{path} is not a readable image ({e}); remove or replace it") from None
+        out[i] = (arr[None] if channels == 1 else arr.transpose(2, 0, 1)) * rescale
+    if mean is not None and std is not None:
+        m = np.asarray(mean, dtype=np.float32).reshape(-1, 1, 1)
+        s = np.asarray(std, dtype=np.float32).reshape(-1, 1, 1)
+        out = (out - m[:channels]) / s[:channels]
+    return torch.from_numpy(out), torch.tensor(ds.labels, dtype=torch.int64)
+
+
+Dataset = TextDataset | ImageFiles
+
+
+def _dataset(name: str, rows: list[Row], names: tuple[str, ...], indices: list[int] | None = None,
+             images: bool = False) -> Dataset:
     rows = rows if indices is None else [rows[i] for i in indices]
+    if images:
+        return ImageFiles(name, tuple(Path(r[0]) for r in rows), tuple(_ids(rows, names)), names)
     pairs = None if rows and rows[0][1] is None else tuple(r[1] or "" for r in rows)
     return TextDataset(name, tuple(r[0] for r in rows), tuple(_ids(rows, names)), names, pairs)
 
 
-def load_splits(name: str, source: TextSource) -> dict[str, TextDataset]:
-    """``{"train", "validation", "test"}`` splits of ``source``, each named ``<name>-<split>``
+def load_splits(name: str, source: TextSource) -> dict[str, Dataset]:
+    """``{"train", "validation", "test"}`` splits of ``source`` (:class:`TextDataset`, or
+    :class:`ImageFiles` for an image folder), each named ``<name>-<split>``
     (``validation`` may be empty; ``train`` is empty when ``files`` names no train file).
 
     Raises:
@@ -276,21 +362,26 @@ def load_splits(name: str, source: TextSource) -> dict[str, TextDataset]:
             with no test example, or a test example also in the training split.
     """
     if source.files is not None:
-        per_split = {split: _dedup(read_rows(path, source)) for split, path in source.files.items()}
+        images = is_image_folder(source.files["test"])
+        per_split = {split: _dedup(read_rows(path, source), images) for split, path in source.files.items()}
         names = label_map((r[2] for rows in per_split.values() for r in rows), source.labels, source.where)
-        out = {split: _dataset(f"{name}-{split}", per_split.get(split, []), names) if per_split.get(split)
-               else TextDataset(f"{name}-{split}", (), (), names) for split in SPLITS}
-        leaked = set(zip(out["test"].texts, out["test"].text_pairs or [None] * len(out["test"]))) & set(
-            zip(out["train"].texts, out["train"].text_pairs or [None] * len(out["train"])))
+        out = {split: _dataset(f"{name}-{split}", per_split.get(split, []), names, images=images) for split in SPLITS}
+        if isinstance(out["test"], ImageFiles) and isinstance(out["train"], ImageFiles):
+            leaked = ({hashlib.sha256(p.read_bytes()).digest() for p in out["test"].paths}
+                      & {hashlib.sha256(p.read_bytes()).digest() for p in out["train"].paths})
+        else:
+            leaked = set(zip(out["test"].texts, out["test"].text_pairs or [None] * len(out["test"]))) & set(
+                zip(out["train"].texts, out["train"].text_pairs or [None] * len(out["train"])))
         if leaked:
             raise HarnessError(f"{source.where}: {len(leaked)} test example(s) also appear in the train file "
                                f"{source.files.get('train')}; remove them from one of the files")
     else:
-        rows = _dedup(read_rows(source.path, source))
+        images = is_image_folder(source.path)
+        rows = _dedup(read_rows(source.path, source), images)
         names = label_map((r[2] for r in rows), source.labels, source.where)
         labels = _ids(rows, names)
         parts = stratified_split(labels, {"test": source.test, "validation": source.validation}, source.seed)
-        out = {split: _dataset(f"{name}-{split}", rows, names, parts[split]) for split in SPLITS}
+        out = {split: _dataset(f"{name}-{split}", rows, names, parts[split], images) for split in SPLITS}
     counts = Counter(out["test"].labels)
     empty = [names[c] for c in range(len(names)) if counts[c] == 0]
     if empty:

@@ -6,8 +6,9 @@ which transformers reads with ``torch.load(weights_only=True)``) with
 holding an encoder without a classification head (a ``BertModel`` such as a sentence-transformers
 folder) gets a freshly initialised head under ``torch.manual_seed(seed)``; its profile must then
 name ``fine_tune`` (a random head measures nothing).  :func:`finetuned` fine-tunes it with the
-project's one training loop (:func:`harness.models.finetune.train`) and caches the checkpoint by
-a hash of the weights, the recipe and the training data, like the built-in baseline.
+project's one training loop (:mod:`harness.core.train`, as the built-in baseline) and caches the
+checkpoint by a hash of the weights, the recipe and the training data.  Image models (ConvNeXt,
+ViT) load with ``AutoModelForImageClassification`` the same way (``kind="image"``).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -27,10 +28,14 @@ from harness.data.text import TextDataset
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TEXT_FAMILIES = ("bert", "distilbert", "roberta", "xlm-roberta")
+IMAGE_FAMILIES = ("convnext", "vit")
+# kind -> (families, the head's architecture suffix, the transformers auto class)
+KINDS = {"text": (TEXT_FAMILIES, "ForSequenceClassification", "AutoModelForSequenceClassification"),
+         "image": (IMAGE_FAMILIES, "ForImageClassification", "AutoModelForImageClassification")}
 _GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
 
 
-def check_folder(folder: Path, where: str) -> dict[str, Any]:
+def check_folder(folder: Path, where: str, kind: str = "text") -> dict[str, Any]:
     """``config.json`` of a model folder with weights, as a dict.
 
     Raises:
@@ -47,9 +52,10 @@ def check_folder(folder: Path, where: str) -> dict[str, Any]:
     if not any((folder / f).is_file() for f in WEIGHT_FILES):
         raise HarnessError(f"{where}: {folder} has no weights ({' or '.join(WEIGHT_FILES)}); save the model with "
                            f"save_pretrained")
-    if config.get("model_type") not in TEXT_FAMILIES:
+    families = KINDS[kind][0]
+    if config.get("model_type") not in families:
         raise HarnessError(f"{where}: model_type {config.get('model_type')!r} in {folder}/config.json is not a "
-                           f"supported text family ({', '.join(TEXT_FAMILIES)})")
+                           f"supported {kind} family ({', '.join(families)})")
     return config
 
 
@@ -84,8 +90,9 @@ def load_tokenizer(folder: Path, where: str) -> Any:
 
 
 def load_classifier(folder: Path, label_names: tuple[str, ...], where: str, seed: int = 42,
-                    need_head: bool = True) -> tuple[nn.Module, bool]:
-    """``(model in eval mode, head_is_new)``: the folder's sequence classifier for ``label_names``.
+                    need_head: bool = True, kind: str = "text") -> tuple[nn.Module, bool]:
+    """``(model in eval mode, head_is_new)``: the folder's sequence (``kind="text"``) or image
+    (``"image"``) classifier for ``label_names``.
 
     ``head_is_new`` is True when the folder had no classification head (one was initialised
     under ``torch.manual_seed(seed)``).
@@ -96,9 +103,10 @@ def load_classifier(folder: Path, label_names: tuple[str, ...], where: str, seed
     """
     import transformers
 
-    config = check_folder(folder, where)
+    config = check_folder(folder, where, kind)
+    _, suffix, auto = KINDS[kind]
     own = named_labels(config)
-    head_in_folder = any(a.endswith("ForSequenceClassification") for a in config.get("architectures") or [])
+    head_in_folder = any(a.endswith(suffix) for a in config.get("architectures") or [])
     if head_in_folder:
         n = len(config.get("id2label") or {}) or int(config.get("num_labels", 2))
         if n != len(label_names):
@@ -113,12 +121,12 @@ def load_classifier(folder: Path, label_names: tuple[str, ...], where: str, seed
     torch.manual_seed(seed)
     id2label = dict(enumerate(label_names))
     try:
-        model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+        model, info = getattr(transformers, auto).from_pretrained(
             str(folder), local_files_only=True, num_labels=len(label_names), id2label=id2label,
             label2id={v: k for k, v in id2label.items()}, output_loading_info=True)
     except (OSError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise HarnessError(f"{where}: {folder} cannot be loaded as a sequence classifier ({first})") from None
+        raise HarnessError(f"{where}: {folder} cannot be loaded as a {kind} classifier ({first})") from None
     return model.eval(), not head_in_folder or bool(info.get("missing_keys"))
 
 
@@ -129,10 +137,13 @@ def recipe_hash(folder: Path, recipe: dict[str, Any], train: TextDataset, valida
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def finetuned(name: str, folder: Path, tokenizer: Any, splits: dict[str, TextDataset], recipe: Any,
-              where: str, progress: bool = True) -> Path:
+def finetuned(name: str, folder: Path, splits: dict[str, Any], recipe: Any, where: str,
+              fit: Callable[[nn.Module], tuple[list[float], float | None]], kind: str = "text") -> Path:
     """The checkpoint folder of ``folder``'s model fine-tuned on ``splits["train"]`` with ``recipe``
     (a :class:`harness.models.finetune.FinetuneRecipe`), trained only if not cached.
+
+    ``fit(model)`` trains the model in place and returns ``(loss of every step, validation accuracy
+    or None)``; the checkpoint is keyed by the weights, the recipe and the train/validation data.
 
     Raises:
         HarnessError: an empty training split, or see :func:`load_classifier`.
@@ -147,20 +158,19 @@ def finetuned(name: str, folder: Path, tokenizer: Any, splits: dict[str, TextDat
     prefix = f"user-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}-"
 
     def train() -> tuple[nn.Module, dict[str, Any], str]:
-        model, _ = load_classifier(folder, train_set.label_names, where, seed=recipe.seed, need_head=False)
+        model, _ = load_classifier(folder, train_set.label_names, where, seed=recipe.seed, need_head=False, kind=kind)
         finetune._log(f"fine-tuning {name} ({len(train_set)} examples of {train_set.name}, {recipe.epochs} "
-                      f"epoch(s), batch {recipe.batch_size}, max_length {recipe.max_length})")
+                      f"epoch(s), batch {recipe.batch_size})")
         t0 = time.perf_counter()
-        losses = finetune.train(model, train_set, tokenizer, recipe, progress=progress)
+        losses, val_acc = fit(model)
         train_s = time.perf_counter() - t0
-        val_acc = (finetune.accuracy(model, val_set, tokenizer, recipe.max_length) if len(val_set) else None)
         meta = {"recipe": recipe.to_dict(), "recipe_hash": digest, "source": str(folder),
                 "model_class": type(model).__name__, "val_accuracy": val_acc, "n_validation": len(val_set),
                 "train_time_s": round(train_s, 2), "steps": len(losses),
                 "train_loss_first": losses[0] if losses else None, "torch_version": torch.__version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         shown = "n/a (no validation split)" if val_acc is None else f"{val_acc:.4f}"
-        return model, meta, f"fine-tuned {name} saved: val acc {shown}, training {train_s:.0f} s"
+        return model.eval(), meta, f"fine-tuned {name} saved: val acc {shown}, training {train_s:.0f} s"
 
     entry = finetune.cached_checkpoint(
         prefix, digest, train,

@@ -43,6 +43,7 @@ import torch
 import torch.nn as nn
 
 from harness.core.errors import HarnessError
+from harness.data import images
 from harness.models import finetune, mlm, project, tasks, vision_train
 
 SEQ_LENGTHS, BATCH_SIZES = project.SEQ_LENGTHS, project.BATCH_SIZES
@@ -141,16 +142,21 @@ RECIPES: dict[str, tuple[Callable[[], str], Callable[[], nn.Module]]] = {
 }
 
 
-def _user_baseline(project_: project.Project, spec: project.ModelSpec, profile: project.ProfileSpec
+def _user_baseline(spec: project.ModelSpec, profile: project.ProfileSpec, make_task: Callable[[], Any]
                    ) -> tuple[Callable[[], str], Callable[[], nn.Module]]:
-    """(source key, loader) of a Hugging Face folder, fine-tuned first when the model says so.
-    The label map is the primary evaluation set's; data are read on first use, not here."""
+    """(source key, loader) of a Hugging Face folder, fine-tuned first when the model says so on the
+    primary evaluation set's train split (whose label map the model gets); data are read on first
+    use, not here."""
+    from harness.core import train as training
     from harness.models import hf
 
-    data_name = spec.fine_tune.data if spec.fine_tune else profile.eval[0]
+    kind = "image" if profile.task == "image-classification" else "text"
 
     def splits():
-        return tasks.user_splits(data_name, project_.data[data_name])
+        task = make_task()
+        if kind == "image":
+            return {s: user_splits_of(task, s) for s in ("train", "validation", "test")}
+        return task.splits(task.eval_sets[0])
 
     def recipe():
         ft = spec.fine_tune
@@ -158,8 +164,27 @@ def _user_baseline(project_: project.Project, spec: project.ModelSpec, profile: 
                                        max_length=ft.max_length, warmup_ratio=float(ft.warmup_ratio),
                                        weight_decay=float(ft.weight_decay), seed=ft.seed)
 
-    def checkpoint() -> Path:
-        return hf.finetuned(spec.name, spec.hf_dir, tasks.user_tokenizer(spec), splits(), recipe(), spec.where)
+    def fit(model: nn.Module) -> tuple[list[float], float | None]:
+        task, r = make_task(), recipe()
+        if kind == "text":
+            tok, s = task.tokenizer(), splits()
+            losses = finetune.train(model, s["train"], tok, r)
+            return losses, (finetune.accuracy(model, s["validation"], tok, r.max_length) if len(s["validation"])
+                            else None)
+        train, val = task.split(task.eval_sets[0], "train"), task.split(task.eval_sets[0], "validation")
+        steps = -(-len(train) // r.batch_size) * r.epochs
+        config = training.TrainConfig(lr=r.lr, steps=steps, schedule="warmup-linear",
+                                      warmup_steps=round(r.warmup_ratio * steps), weight_decay=r.weight_decay,
+                                      max_grad_norm=r.max_grad_norm, seed=r.seed, desc="fine-tuning")
+        batches = (b for order in training.shuffled(len(train), r.epochs, r.seed)
+                   for b in images.batches(train, r.batch_size, order))
+        losses = training.train(model, batches, config, training.image_classification_loss)
+        if not len(val):
+            return losses, None
+        model.eval()
+        with torch.inference_mode():
+            pred = torch.cat([model(pixel_values=x).logits.argmax(-1) for x, _ in images.batches(val, 64)])
+        return losses, float((pred == val.labels).float().mean())
 
     def key() -> str:
         if spec.fine_tune is None:
@@ -169,11 +194,18 @@ def _user_baseline(project_: project.Project, spec: project.ModelSpec, profile: 
 
     def load() -> nn.Module:
         if spec.fine_tune is None:
-            return hf.load_classifier(spec.hf_dir, splits()["test"].label_names, spec.where, seed=spec.seed)[0]
-        folder = checkpoint()
+            return hf.load_classifier(spec.hf_dir, splits()["test"].label_names, spec.where, seed=spec.seed,
+                                      kind=kind)[0]
+        folder = hf.finetuned(spec.name, spec.hf_dir, splits(), recipe(), spec.where, fit, kind)
         return finetune.load_checkpoint(folder, finetune.read_checkpoint_meta(folder)["model_class"])
 
     return key, load
+
+
+def user_splits_of(task: Any, split: str) -> Any:
+    """The primary set's ``split`` of an image task as the files (for hashing and label names)."""
+    first = task.eval_sets[0]
+    return tasks.user_splits(first, task.sources[first])[split]
 
 
 def _profile(project_: project.Project, spec: project.ProfileSpec) -> Profile:
@@ -186,12 +218,16 @@ def _profile(project_: project.Project, spec: project.ProfileSpec) -> Profile:
         arch = {k: v for k, v in model.architecture.items() if k != "family"}
         family = model.architecture["family"]
         key, load, real = _random_key(family, arch, model.seed), _random_init(family, arch, model.seed), False
-    else:
-        (key, load), real = _user_baseline(project_, model, spec), True
     task_factory = None
     if spec.task in project.USER_TASKS:
-        task_factory = functools.partial(tasks.LabelledTextTask, spec.name, model,
-                                         tuple((e, project_.data[e]) for e in spec.eval), spec.static_length)
+        evals = tuple((e, project_.data[e]) for e in spec.eval)
+        task_factory = (functools.partial(tasks.LabelledImageTask, spec.name, model, evals)
+                        if spec.task == "image-classification" else
+                        functools.partial(tasks.LabelledTextTask, spec.name, model, evals, spec.static_length))
+    if model.recipe is None and model.architecture is None:
+        if task_factory is None:
+            raise HarnessError(f"{spec.where}: an hf_dir model needs a user task ({', '.join(project.USER_TASKS)})")
+        (key, load), real = _user_baseline(model, spec, task_factory), True
     return Profile(spec.name, spec.description or f"{spec.model} ({spec.task})", real, key, load,
                    spec.seq_lengths, spec.batch_sizes, spec.task, spec.static_length, task_factory)
 

@@ -16,9 +16,9 @@ user's ``edgebench.toml`` (the working directory's, or the file named by ``--con
 
     [profiles.mine]
     model = "my-minilm"
-    task = "text-classification"            # or text-pair-classification (set text_pair in [data])
+    task = "text-classification"            # or text-pair-classification (text_pair in [data]), image-classification
     eval = ["reviews"]                      # the test split of each; the first is the primary set
-    seq_lengths = [16, 128]
+    seq_lengths = [16, 128]                 # tokens; pixels per side for images
     batch_sizes = [1, 32]
 
 A model comes from exactly one of ``hf_dir`` (real weights), ``architecture`` + ``seed``
@@ -45,8 +45,11 @@ BUILTIN = Path(__file__).with_name("builtin.toml")
 
 # The tasks a profile can name: the built-in data sets' own, and a user's labelled text.
 BUILTIN_TASKS = ("text", "mlm", "image")
-USER_TASKS = ("text-classification", "text-pair-classification")
-FAMILIES = ("distilbert", "bert", "roberta", "xlm-roberta", "convnext")
+USER_TASKS = ("text-classification", "text-pair-classification", "image-classification")
+IMAGE_TASKS = ("image", "image-classification")
+# Tasks whose model is a text classifier fed input_ids + attention_mask (what the ONNX exporter handles).
+TEXT_TASKS = ("text", "text-classification", "text-pair-classification")
+FAMILIES = ("distilbert", "bert", "roberta", "xlm-roberta", "convnext", "vit")
 
 # Fewer shapes, each with repeated interleaved blocks (issue 16): the short, the budgeted and
 # the longest length; batch 1 (the latency campaign at seq 128) and batch 32.  Every shape is
@@ -227,6 +230,8 @@ def _profile(name: str, table: dict[str, Any], where: str) -> ProfileSpec:
     spec["batch_sizes"] = _ints(table, "batch_sizes", ProfileSpec.batch_sizes, where)
     if "static_length" in table:
         spec["static_length"] = _typed(table, "static_length", int, where, "a positive integer")
+    elif task == "image-classification":  # pixels per side: the first measured size, not 128 tokens
+        spec["static_length"] = spec["seq_lengths"][0]
     return ProfileSpec(**spec)
 
 
@@ -268,6 +273,11 @@ def _check_references(project: Project) -> None:
             if p.task in USER_TASKS and e not in project.data:
                 raise HarnessError(f"{p.where}: eval set '{e}' is not a [data] table "
                                    f"(known: {', '.join(project.data) or 'none'})")
+        ft = project.models[p.model].fine_tune
+        if p.task in USER_TASKS and ft is not None and p.eval and ft.data != p.eval[0]:
+            raise HarnessError(f"{p.where}: its model fine-tunes on '{ft.data}' but the primary eval set is "
+                               f"'{p.eval[0]}'; list '{ft.data}' first in eval (its train split trains, its test "
+                               f"split scores)")
         if p.task == "text-pair-classification" and any(project.data[e].text_pair is None for e in p.eval):
             raise HarnessError(f"{p.where}: a text-pair-classification profile needs text_pair = \"<column>\" "
                                f"in each of its [data] tables")

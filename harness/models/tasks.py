@@ -311,9 +311,12 @@ class LabelledTextTask(TextTask):
 
 
 def min_image_size(config: Any) -> int:
-    """Smallest square input a ConvNeXt config can downsample: the stem's
-    stride ``patch_size`` then a stride-2 (kernel-2) downsampling before every
-    stage after the first, so ``patch_size * 2**(stages - 1)`` pixels."""
+    """Smallest square input a config can take: for ConvNeXt the stem's stride ``patch_size``
+    then a stride-2 (kernel-2) downsampling before every stage after the first, so
+    ``patch_size * 2**(stages - 1)`` pixels; for ViT its ``image_size`` (position embeddings are
+    learnt for that grid)."""
+    if not hasattr(config, "hidden_sizes"):
+        return int(config.image_size)
     return int(config.patch_size) * 2 ** (len(config.hidden_sizes) - 1)
 
 
@@ -328,8 +331,11 @@ def check_image_input(config: Any, pixel_values: torch.Tensor, what: str = "inpu
                            f"give {channels}-channel images (num_channels in the profile's config)")
     low = min_image_size(config)
     if min(pixel_values.shape[2:]) < low:
-        raise HarnessError(f"image size {tuple(pixel_values.shape[2:])} is too small: this ConvNeXt (patch "
-                           f"{config.patch_size}, {len(config.hidden_sizes)} stages) needs at least {low}×{low} pixels")
+        raise HarnessError(f"image size {tuple(pixel_values.shape[2:])} is too small: this model needs at least "
+                           f"{low}×{low} pixels")
+    if not hasattr(config, "hidden_sizes") and tuple(pixel_values.shape[2:]) != (low, low):
+        raise HarnessError(f"image size {tuple(pixel_values.shape[2:])}: a ViT is measured at its image_size "
+                           f"{low}×{low} only; set the profile's seq_lengths = [{low}]")
 
 
 class ImageTask(Task):
@@ -356,7 +362,8 @@ class ImageTask(Task):
     def _config(self, model: nn.Module | None) -> Any:
         config = getattr(model, "config", None)
         if config is None or not hasattr(config, "num_channels"):
-            raise HarnessError("the image task needs a model with a ConvNeXt-style config (num_channels, patch_size)")
+            raise HarnessError("the image task needs a model with a ConvNeXt- or ViT-style config (num_channels, "
+                               "patch_size)")
         return config
 
     def inputs(self, model, batch_size, length):
@@ -365,17 +372,20 @@ class ImageTask(Task):
         config = self._config(model)
         low = min_image_size(config)
         if length < low:
-            raise HarnessError(f"image size {length} is too small: this ConvNeXt (patch {config.patch_size}, "
-                               f"{len(config.hidden_sizes)} stages) needs at least {low}×{low} pixels")
+            raise HarnessError(f"image size {length} is too small: this model needs at least {low}×{low} pixels")
         if int(config.num_channels) not in (1, 3):
             raise HarnessError(f"the model takes {config.num_channels} channels; Fashion-MNIST images can be "
                                f"given as 1 (gray) or 3 (gray repeated) channels only")
         return self._batch(model, batch_size, length, 0)
 
+    def test_set(self, model: nn.Module | None = None) -> images.ImageDataset:
+        """The images timing batches are cut from: the Fashion-MNIST test split."""
+        return images.fashion_mnist("test")
+
     def _batch(self, model, batch_size: int, length: int, k: int) -> dict[str, torch.Tensor]:
         """Batch ``k``: test images ``[k * batch_size, (k + 1) * batch_size)``, resized."""
         config = self._config(model)
-        test = images.fashion_mnist("test")
+        test = self.test_set(model)
         if batch_size > len(test):
             raise HarnessError(f"batch size {batch_size} exceeds the {len(test)} test images")
         pixels = self.resize(test.images[k * batch_size:(k + 1) * batch_size], length, int(config.num_channels))
@@ -386,7 +396,7 @@ class ImageTask(Task):
         """Up to ``POOL`` distinct batches of consecutive test images (disjoint), like the
         text task's distinct reviews; examples are not tracked (the logit check is IMDB's)."""
         first = self.inputs(model, batch_size, length)  # validates sizes once
-        count = max(1, min(POOL, len(images.fashion_mnist("test")) // batch_size))
+        count = max(1, min(POOL, len(self.test_set(model)) // batch_size))
         return [first] + [self._batch(model, batch_size, length, k) for k in range(1, count)], None
 
     def check_data(self):
@@ -422,6 +432,82 @@ class ImageTask(Task):
                 ds = ds.subset(range(min(self.train_size, len(ds))))
             order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(42))
             return images.batches(ds, self.train_batch, order)
+
+        return CompressionContext(train_batches, seed=42)
+
+
+class LabelledImageTask(ImageTask):
+    """A user's image folder (issue 18): classification on the test split of each evaluation set,
+    decoded by :func:`harness.data.files.decode_images` at the model's ``image_size`` with its image
+    processor's rescale factor and mean/std (``preprocessor_config.json`` in the model folder; none:
+    pixels / 255).  Timing batches are those test images resized to each measured size."""
+
+    name = "image-classification"
+
+    def __init__(self, profile: str, model: Any, evals: tuple[tuple[str, files.TextSource], ...],
+                 train_batch: int = 32) -> None:
+        super().__init__(train_batch=train_batch)
+        self.profile = profile
+        self.model_spec = model
+        self.sources = dict(evals)
+        self.eval_sets = tuple(self.sources)
+        self._decoded: dict[tuple[str, str], images.ImageDataset] = {}
+
+    def _processor(self) -> dict[str, Any]:
+        import json
+
+        folder = self.model_spec.hf_dir
+        path = folder / "preprocessor_config.json" if folder is not None else None
+        if path is None or not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except ValueError as e:
+            raise HarnessError(f"{path} is not JSON ({e}); save the image processor with save_pretrained") from None
+
+    def _model_config(self) -> Any:
+        import transformers
+
+        if self.model_spec.hf_dir is None:
+            raise HarnessError(f"profile {self.profile}: an image-classification profile needs an hf_dir model")
+        return transformers.AutoConfig.from_pretrained(str(self.model_spec.hf_dir), local_files_only=True)
+
+    def split(self, eval_set: str, split: str) -> images.ImageDataset:
+        if eval_set not in self.sources:
+            raise self._unknown(eval_set)
+        key = (eval_set, split)
+        if key not in self._decoded:
+            found = user_splits(eval_set, self.sources[eval_set])[split]
+            if not isinstance(found, files.ImageFiles):
+                raise HarnessError(f"{self.sources[eval_set].where}: an image-classification profile needs a "
+                                   f"folder of class-named subfolders of images")
+            config, proc = self._model_config(), self._processor()
+            mean, std = (proc.get("image_mean"), proc.get("image_std")) if proc.get("do_normalize", True) else (None, None)
+            pixels, labels = files.decode_images(found, int(config.image_size), int(config.num_channels), mean, std,
+                                                 float(proc.get("rescale_factor", 1 / 255)))
+            self._decoded[key] = images.ImageDataset(found.name, pixels, labels)
+        return self._decoded[key]
+
+    def test_set(self, model=None):
+        return self.split(self.eval_sets[0], "test")
+
+    def check_data(self):
+        for name in self.eval_sets:
+            self.split(name, "test")
+
+    def dataset(self, eval_set: str):
+        return self._limited(self.split(eval_set, "test"))
+
+    def training_context(self):
+        """The primary set's train split as ``(pixel_values (B, C, H, W), labels (B,))`` batches in a
+        fixed shuffled order (seed 42), for recovery fine-tuning; None when it is empty."""
+        train = self.split(self.eval_sets[0], "train")
+        if len(train) == 0:
+            return None
+
+        def train_batches():
+            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(42))
+            return images.batches(train, self.train_batch, order)
 
         return CompressionContext(train_batches, seed=42)
 

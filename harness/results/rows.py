@@ -20,6 +20,7 @@ import compressors
 from harness.measure import cold_start, peak
 from harness.measure.stats import AA_BOUNDS, paired_ratio, process_groups
 from harness.models.profiles import PROFILES
+from harness.models.project import IMAGE_TASKS
 from harness.models.tasks import eval_suffix
 
 # Results describing the run or machine rather than one (profile, variant).
@@ -157,7 +158,7 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "pruning_recovery_epochs": None,
             "timing_design": None, "p50_ratio": {}, "throughput_ratio": {}, "aa_ratio": {}, "aa_passed": None,
             "campaign_stable": {},
-            "real_weights": PROFILES[key[0]].real_weights if key[0] in PROFILES else None,
+            "real_weights": r.get("real_weights", PROFILES[key[0]].real_weights if key[0] in PROFILES else None),
         })
         m = r["metric"]
         if m == "static":
@@ -313,7 +314,11 @@ def vision_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (image profile, variant): size, params, MACs (``flops // 2``),
     p50 per image size, throughput at batch 8, peak RSS, test / edge-20 accuracy;
     ``config`` as in :func:`rows_from_results`."""
-    image = {name for name, p in PROFILES.items() if p.task == "image"}
+    # Runs record each result's task and sizes (issue 18); older runs: from the built-in profiles.
+    image = {r["profile"] for r in results if r.get("task") in IMAGE_TASKS}
+    image |= {name for name, p in PROFILES.items() if p.task in IMAGE_TASKS and not any(
+        r.get("profile") == name and "task" in r for r in results)}
+    static = {r["profile"]: (r["static_length"], r["real_weights"]) for r in results if "static_length" in r}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     facts: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
@@ -321,8 +326,9 @@ def vision_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         key = (r["profile"], r["variant"])
         row = rows.setdefault(key, {"profile": key[0], "variant": key[1], "p50_ms": {},
-                                    "static_size": PROFILES[key[0]].static_length,
-                                    "real_weights": PROFILES[key[0]].real_weights})
+                                    "static_size": static.get(key[0], (None,))[0] or PROFILES[key[0]].static_length,
+                                    "real_weights": static[key[0]][1] if key[0] in static
+                                    else PROFILES[key[0]].real_weights})
         m = r["metric"]
         if m == "static":
             for k in ("size_mb", "params", "nonzero_params", "flops", "flops_by_length", "int8_flops_fraction",
