@@ -174,5 +174,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     from harness.results import faults
 
     report = yield
+    faults.skip_unsupported(item, call, report)  # before note_failure: a skip is no failure
     faults.note_failure(item, call, report)
     return report

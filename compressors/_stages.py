@@ -2,7 +2,8 @@
 
 * A *stage cache*: the float model after a training stage is saved under
   ``cache_dir()/stages/<stage>-<hash>/`` (``config.json``, ``model.safetensors``,
-  ``meta.json`` with the kept heads, the training log and its wall time).  The
+  ``meta.json`` with the model class, the kept heads, the training log and its
+  wall time; a stage reloads as the class it was saved as).  The
   hash covers everything the stage's result depends on: the teacher's weights,
   the student's weights, the training data, the stage's options and the hash
   of the stage it starts from, so ``-s2`` reuses ``-s1``'s result and a re-run
@@ -28,9 +29,8 @@ from harness.core import cache
 from harness.core.atomic import write_json
 from harness.core.paths import cache_dir
 
-from .architecture import encoder_layers
 from .base import Batch, CompressionError, Compressor, CompressorConfig
-from .heads import kept_heads_of, prune_heads
+from .heads import layer_kept_heads, prune_heads
 from .quantize import Int8Dynamic, Int8DynamicConfig
 
 STAGES_DIR = "stages"
@@ -73,7 +73,8 @@ def stage_key(payload: dict[str, Any]) -> str:
 
 
 def kept_heads(model: nn.Module, variant: str) -> tuple[tuple[int, ...], ...]:
-    return tuple(kept_heads_of(b.attention) for b in encoder_layers(model, variant))
+    """Per encoder layer, the original indices of the attention heads ``model`` still has."""
+    return layer_kept_heads(model, variant)
 
 
 def _write(model: nn.Module, folder: Path, meta: dict[str, Any], variant: str) -> None:
@@ -83,17 +84,26 @@ def _write(model: nn.Module, folder: Path, meta: dict[str, Any], variant: str) -
     folder.chmod(0o755)
     model.config.save_pretrained(folder)
     save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
-    write_json(folder / "meta.json", {**meta, "kept_heads": [list(k) for k in kept_heads(model, variant)]})
+    write_json(folder / "meta.json", {**meta, "model_class": type(model).__name__,
+                                      "kept_heads": [list(k) for k in kept_heads(model, variant)]})
+
+
+# Stages cached before meta.json recorded the model class were all DistilBERT classifiers.
+_DEFAULT_STAGE_CLASS = "DistilBertForSequenceClassification"
 
 
 def _load(folder: Path, variant: str) -> tuple[nn.Module, dict[str, Any]]:
+    import transformers
     from safetensors.torch import load_file
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification
     from transformers.initialization import no_init_weights
 
     meta = json.loads((folder / "meta.json").read_text())
+    name = meta.get("model_class", _DEFAULT_STAGE_CLASS)
+    cls = getattr(transformers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
+        raise TypeError(f"meta.json names model class '{name}', which is not a transformers model")
     with no_init_weights():
-        model = DistilBertForSequenceClassification(DistilBertConfig.from_json_file(str(folder / "config.json")))
+        model = cls(cls.config_class.from_json_file(str(folder / "config.json")))
     prune_heads(model, meta["kept_heads"], variant, copy=False)
     model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
     return model.eval(), meta
@@ -209,10 +219,9 @@ class StagedPipeline(Compressor):
         return skeleton
 
     def describe(self, model: nn.Module, config: StagedConfig) -> dict[str, Any]:
-        layers = encoder_layers(model, self.name)
-        kept = [len(kept_heads_of(b.attention)) for b in layers]
+        kept = [len(k) for k in kept_heads(model, self.name)]
         facts: dict[str, Any] = {"pipeline": self.name.rsplit("-", 1)[0], "pipeline_stage": self.stage,
-                                 "n_layers": len(layers), "heads_kept": sum(kept),
+                                 "n_layers": len(kept), "heads_kept": sum(kept),
                                  "heads_per_layer": ",".join(map(str, kept))}
         for stage, info in getattr(model, "edgebench_stages", {}).items():
             for k, v in info.items():

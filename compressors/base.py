@@ -11,6 +11,9 @@ so that everything a variant is built with can be written on a command line
 Stages joined by ``+`` (``"heads-grad@0.2+int8"``) run in order
 (:mod:`compressors.compose`).
 
+:meth:`Compressor.supports` tells a caller before building whether a
+compressor handles a model's architecture (None, or the one-line reason).
+
 Every compressor also knows how to :meth:`Compressor.restore` the module
 structure of a saved variant from an FP32 skeleton, so a variant saved to disk
 can be reloaded in a fresh process without re-running the compression.  What a
@@ -25,9 +28,7 @@ from typing import Any, Callable, ClassVar, Iterable
 import torch
 import torch.nn as nn
 
-
-class CompressionError(ValueError):
-    """Bad compressor input (unknown variant, invalid option); one-line message."""
+from .errors import CompressionError  # noqa: F401  (re-exported: compressors.base.CompressionError)
 
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -107,6 +108,26 @@ class Compressor:
     def needs_context(self, config: CompressorConfig) -> bool:
         """True when :meth:`compress` with ``config`` reads a :class:`CompressionContext`."""
         return False
+
+    def check_model(self, model: nn.Module, config: CompressorConfig | None = None) -> None:
+        """Raise the one-line :class:`CompressionError` :meth:`compress` would raise
+        for ``model``'s architecture, without modifying or running it.
+
+        Default: any model (a compressor that needs no module names, e.g. a plugin's).
+        Those that find their targets through :mod:`compressors.architecture`
+        (DistilBERT, BERT, RoBERTa/XLM-R) or are tied to one family override it.
+        ``config`` (None: the defaults) matters where the requirement depends on
+        options (e.g. data-driven scoring).
+        """
+
+    def supports(self, model: nn.Module, config: CompressorConfig | None = None) -> str | None:
+        """None if this compressor can compress ``model``, else the one-line reason
+        (the message :meth:`compress` would raise; see :meth:`check_model`)."""
+        try:
+            self.check_model(model, config)
+        except CompressionError as exc:
+            return str(exc)
+        return None
 
     def compress(self, model: nn.Module, config: CompressorConfig,
                  context: CompressionContext | None = None) -> nn.Module:

@@ -160,6 +160,16 @@ class Chain(Compressor):
     def needs_context(self, config: ChainConfig) -> bool:
         return any(comp.needs_context(c) for _, comp, c in self._stages(config))
 
+    def check_model(self, model: nn.Module, config: ChainConfig | None = None) -> None:
+        """Every stage's :meth:`~compressors.base.Compressor.check_model` on ``model``,
+        in order: the first failing stage's error is raised (so :meth:`supports`
+        gives its reason).  Stages are checked on the unmodified model; the
+        architecture family a stage needs survives the stages before it."""
+        stages = (self._stages(config) if config is not None
+                  else [(n, base.get(n), None) for n in self.stage_names])
+        for _, comp, c in stages:
+            comp.check_model(model, c)
+
     def compress(self, model: nn.Module, config: ChainConfig,
                  context: CompressionContext | None = None) -> nn.Module:
         for name, comp, c in self._stages(config):

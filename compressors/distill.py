@@ -14,9 +14,11 @@
   al., 2019; study 001's "cosine eval loss"): ``1 - cos(h_s, h_t)`` averaged
   over non-padding tokens.
 
-:class:`QKVCapture` records a DistilBERT layer's ``q_lin``/``k_lin``/``v_lin``
-outputs with forward hooks, so no model code is copied.  Bad input raises a
-one-line :class:`~compressors.base.CompressionError` naming the problem.
+:class:`QKVCapture` records an encoder layer's query/key/value projections
+(DistilBERT ``q_lin``/``k_lin``/``v_lin``, BERT/RoBERTa ``query``/``key``/``value``,
+found by :mod:`compressors.architecture`) with forward hooks, so no model code
+is copied.  Bad input raises a one-line :class:`~compressors.base.CompressionError`
+naming the problem.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .architecture import encoder_layers
+from .architecture import encoder_layers, family_of
 from .base import CompressionError
 
 RELATIONS = ("q", "k", "v")
@@ -72,8 +74,9 @@ class QKVCapture:
 
     def __init__(self, model: nn.Module, layer: int, role: str = "model", variant: str = "distillation") -> None:
         index = resolve_layer(model, layer, role, variant)
-        self.attention = encoder_layers(model, variant)[index].attention
-        if not all(hasattr(self.attention, f"{r}_lin") for r in RELATIONS):
+        projections = family_of(model, variant).projections(encoder_layers(model, variant)[index])
+        self.projections = {r: projections[r] for r in RELATIONS}
+        if any(m is None for m in self.projections.values()):
             raise CompressionError(f"{variant}: {role} layer {index} has no attention heads left to distil")
         self.out: dict[str, torch.Tensor] = {}
         self._handles: list[Any] = []
@@ -82,7 +85,7 @@ class QKVCapture:
         for r in RELATIONS:
             def hook(module: nn.Module, args: tuple, output: torch.Tensor, r: str = r) -> None:
                 self.out[r] = output
-            self._handles.append(getattr(self.attention, f"{r}_lin").register_forward_hook(hook))
+            self._handles.append(self.projections[r].register_forward_hook(hook))
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -27,6 +27,10 @@ real weights from the ``minilm-l3`` asset).
 3. ``int8-dynamic`` (torch.ao dynamic quantization of every Linear).
 
 Stages 1 and 2 are cached by recipe hash (:mod:`compressors._stages`).
+DistilBERT teachers only (:meth:`_EdgeMIN.check_model`): the student is a
+DistilBERT, and the recipe (teacher layer, relation heads, head-pruning ratio)
+is study 000's for a DistilBERT-layout MiniLM teacher; a BERT or RoBERTa model
+is refused with a one-line error before any training.
 Seed: ``context.seed`` (the suite passes 42) for the student head, batch
 order and dropout.
 """
@@ -50,6 +54,7 @@ from ._stages import (
     truncate,
 )
 from ._train import load_batches, train
+from .architecture import DISTILBERT, family_of, require_family
 from .base import Batch, CompressionContext, CompressionError, register
 from .distill import QKVCapture, relation_kd_loss, resolve_layer
 from .heads import HeadsGrad, HeadsGradConfig
@@ -135,7 +140,8 @@ def relation_distill(teacher: nn.Module, student: nn.Module, batches: list[Batch
     """Train ``student`` in place for ``len(batches)`` steps on the MiniLMv2 loss; returns per-step losses."""
     teacher.eval()
     t_layer = resolve_layer(teacher, config.teacher_layer, "teacher", "edgemin")
-    t_hidden, s_hidden = teacher.config.dim, student.config.dim
+    t_family, s_family = family_of(teacher, "edgemin"), family_of(student, "edgemin")
+    t_hidden, s_hidden = t_family.hidden_size(teacher), s_family.hidden_size(student)
     for size, who in ((t_hidden, "teacher"), (s_hidden, "student")):
         if size % config.relation_heads:
             raise CompressionError(
@@ -145,9 +151,9 @@ def relation_distill(teacher: nn.Module, student: nn.Module, batches: list[Batch
     def loss_fn(model: nn.Module, batch: Batch) -> torch.Tensor:
         ids, mask, _ = batch
         with torch.no_grad(), QKVCapture(teacher, t_layer, "teacher", "edgemin") as tc:
-            teacher.distilbert(input_ids=ids, attention_mask=mask)
+            t_family.base_model(teacher)(input_ids=ids, attention_mask=mask)
         with QKVCapture(model, -1, "student", "edgemin") as sc:
-            model.distilbert(input_ids=ids, attention_mask=mask)
+            s_family.base_model(model)(input_ids=ids, attention_mask=mask)
         return relation_kd_loss(tc.out, sc.out, mask, config.relation_heads)
 
     return train(student, batches, epochs=1, lr=config.kd_lr, seed=seed, loss_fn=loss_fn)
@@ -209,9 +215,21 @@ class _EdgeMIN(StagedPipeline):
             return dict(FULL)
         raise CompressionError(f"'{self.name}@{arg}': the only '@' argument is 'full' (study 000's 2-epoch recipe)")
 
+    def check_model(self, model: nn.Module, config: EdgeMINConfig | None = None) -> None:
+        """A DistilBERT sequence classifier as the teacher (see the module docstring)."""
+        family = require_family(
+            model, self.name, (DISTILBERT,),
+            why="its student is paraphrase-MiniLM-L3 as a DistilBERT, its recipe study 000's for a DistilBERT teacher",
+            instead="use heads-grad, heads-attn, magnitude-*, ffn-l1, int8-dynamic or pkd-s* on it")
+        if not family.is_classifier(model):
+            raise CompressionError(
+                f"variant '{self.name}' needs a DistilBertForSequenceClassification teacher; "
+                f"{type(model).__name__} has no classification head")
+
     def compress(self, model: nn.Module, config: EdgeMINConfig,
                  context: CompressionContext | None = None) -> nn.Module:
         assert context is not None  # base.run checked needs_context
+        self.check_model(model, config)
         batches = truncate(load_batches(context, self.name, config.train_batches), config.max_length)
         data_fp = fingerprint_batches(batches)
         teacher = model.eval()

@@ -3,16 +3,21 @@
 Each head gets an importance score from a few training batches of the
 :class:`~compressors.base.CompressionContext`; the ``R`` fraction of all heads
 with the lowest scores (one ranking across layers) is removed *physically*:
-the pruned heads' rows of ``q_lin``/``k_lin``/``v_lin`` and columns of
-``out_lin`` are cut out, so the model is smaller and does less work, not just
-zeros (transformers 5 no longer ships ``prune_heads``; this is its
-replacement for DistilBERT).
+the pruned heads' rows of the query/key/value Linears and columns of the
+output projection O are cut out, so the model is smaller and does less work,
+not just zeros (transformers 5 no longer ships ``prune_heads``; this is its
+replacement).  Works on every family :mod:`compressors.architecture` knows
+(DistilBERT ``q_lin``/``k_lin``/``v_lin``/``out_lin``; BERT, MiniLM, RoBERTa
+and XLM-R ``attention.self.{query,key,value}`` and ``attention.output.dense``);
+their forwards infer the head count from the projection width
+(``view(..., -1, head_size)``), under eager and sdpa attention alike.
 
 * ``heads-grad`` -- Michel et al. (2019, "Are Sixteen Heads Really Better than
   One?"), study 000 (bottom 20%): a mask ``m`` (one scalar per head, all ones)
-  multiplies each head's slice of the attention context before ``out_lin``;
+  multiplies each head's slice of the attention context before O;
   ``I_h = sum over batches of (dL/dm_h)^2`` with ``L`` the classification
   loss of the batch, then (as in the paper) normalised by its layer's l2 norm.
+  Needs a classifier (``...ForSequenceClassification``) to get a loss.
 * ``heads-attn`` -- study 003 (bottom 60%) ranks heads by "mean absolute
   attention probability over 20 batches".  Taken literally that is the same
   for every head (each softmax row sums to 1, so its mean over the keys is
@@ -23,18 +28,20 @@ replacement for DistilBERT).
   instead scores a head by minus its mean attention entropy (nats), so
   diffuse heads go first.  Probabilities come from ``output_attentions=True``
   with the eager attention implementation (sdpa returns none), switched back
-  afterwards.
+  afterwards.  A bare encoder model (no head) works too.
 
-A layer that loses every head keeps only ``out_lin``'s bias
-(:class:`HeadlessAttention`): with an empty context ``out_lin`` reduces to its
-bias, so the block computes ``sa_layer_norm(x + out_lin.bias)``, exactly the
+A layer that loses every head keeps only O's bias (:class:`HeadlessAttention`):
+with an empty context O reduces to its bias, so the layer computes
+``LayerNorm(x + O.bias)`` (DistilBERT: ``sa_layer_norm``; BERT/RoBERTa:
+``attention.output.LayerNorm``, with O itself an identity), exactly the
 unpruned layer with all its heads masked (a zero output instead would be a
 different model).  Removing every head of the model is refused.
 
 The kept heads are an outcome of ``compress``: :meth:`HeadPruner.resolved_config`
 writes them (per layer, original head indices) into the config's
 ``kept_heads``, which is saved with the variant, and :meth:`HeadPruner.restore`
-cuts an uninitialised full-size skeleton to the same shapes.
+cuts an uninitialised full-size skeleton to the same shapes (the saved
+``config.json`` keeps the unpruned head count).
 """
 from __future__ import annotations
 
@@ -48,7 +55,7 @@ import torch.nn as nn
 
 from . import _checks
 from ._train import load_batches
-from .architecture import encoder_layers
+from .architecture import Family, family_of, head_count
 from .base import (
     Batch,
     CompressionContext,
@@ -134,11 +141,14 @@ class HeadsAttnConfig(HeadPruneConfig):
 
 
 class HeadlessAttention(nn.Module):
-    """Self-attention of a layer whose heads were all pruned.
+    """Attention module of a layer whose heads were all pruned.
 
-    Returns ``(bias expanded to hidden_states' shape (B, L, dim), None)``:
-    what ``out_lin`` gives for an empty context.  ``bias`` (dim,) is the
-    pruned ``out_lin.bias``.
+    Returns ``(bias expanded to hidden_states' shape (B, L, hidden), None)``:
+    what the output projection O gives for an empty context.  ``bias``
+    (hidden,) is O's bias; where O lives outside the attention module (BERT's
+    ``attention.output.dense``), O is replaced by an identity
+    (:meth:`~compressors.architecture.Family.make_headless`), so the bias
+    reaches the layer's residual LayerNorm unchanged.
     """
 
     n_heads = 0
@@ -149,13 +159,29 @@ class HeadlessAttention(nn.Module):
         self.bias = nn.Parameter(bias)
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                **kwargs: Any) -> tuple[torch.Tensor, None]:
+                *args: Any, **kwargs: Any) -> tuple[torch.Tensor, None]:
         return self.bias.expand_as(hidden_states), None
 
 
 def kept_heads_of(attention: nn.Module) -> tuple[int, ...]:
-    """Original indices of the heads ``attention`` still has (all of them if never pruned)."""
-    return getattr(attention, "kept_heads", tuple(range(attention.n_heads)))
+    """Original indices of the heads an attention module still has (all of them if never pruned).
+
+    ``attention`` is the module holding the head count (DistilBERT
+    ``layer.attention``, BERT/RoBERTa ``layer.attention.self``;
+    :meth:`~compressors.architecture.Family.attention_module`).
+    """
+    kept = getattr(attention, "kept_heads", None)
+    return tuple(kept) if kept is not None else tuple(range(head_count(attention)))
+
+
+def layer_kept_heads(model: nn.Module, variant: str = "heads") -> tuple[tuple[int, ...], ...]:
+    """Per encoder layer of ``model``, the original indices of the heads it still has.
+
+    Raises:
+        CompressionError: not a supported model (:func:`~compressors.architecture.family_of`).
+    """
+    family = family_of(model, variant)
+    return tuple(kept_heads_of(family.attention_module(b)) for b in family.layer_list(model) or ())
 
 
 def _select(linear: nn.Linear, index: torch.Tensor, dim: int, copy: bool) -> nn.Linear:
@@ -175,6 +201,26 @@ def _select(linear: nn.Linear, index: torch.Tensor, dim: int, copy: bool) -> nn.
     return new
 
 
+def _prune_layer(family: Family, layer: nn.Module, wanted: Sequence[int], copy: bool) -> None:
+    """Keep only the heads ``wanted`` (original indices, a subset of the current ones) of one layer."""
+    attn = family.attention_module(layer)
+    current = kept_heads_of(attn)
+    proj = family.projections(layer)
+    if not wanted:
+        o = proj["o"]
+        bias = o.bias if o.bias is not None else o.weight.new_zeros(o.out_features)
+        family.make_headless(layer, HeadlessAttention(bias.detach().clone() if copy else torch.empty_like(bias)))
+        return
+    d = family.head_size(layer)
+    kept = set(wanted)
+    index = torch.cat([torch.arange(p * d, (p + 1) * d) for p, h in enumerate(current) if h in kept])
+    for role in ("q", "k", "v"):
+        family.set_projection(layer, role, _select(proj[role], index, 0, copy))
+    family.set_projection(layer, "o", _select(proj["o"], index, 1, copy))
+    attn.kept_heads = tuple(h for h in current if h in kept)  # the order of the rows kept
+    family.set_num_heads(layer, len(attn.kept_heads))
+
+
 def prune_heads(model: nn.Module, keep: Sequence[Sequence[int]], variant: str = "heads",
                 copy: bool = True) -> nn.Module:
     """Physically remove attention heads of ``model`` in place.
@@ -184,41 +230,30 @@ def prune_heads(model: nn.Module, keep: Sequence[Sequence[int]], variant: str = 
             of the heads the layer still has); ``[]`` leaves a :class:`HeadlessAttention`.
         copy: copy the kept weights (False: uninitialised, for restoring a skeleton).
 
-    Per kept head ``h`` of size ``d = dim / n_heads``, rows ``h*d:(h+1)*d`` of
-    ``q_lin``/``k_lin``/``v_lin`` (weight (n*d, dim)) and the same columns of
-    ``out_lin`` (weight (dim, n*d)) remain; ``attention.n_heads`` and
-    ``attention.kept_heads`` are updated (the forward infers the head count
-    from the projection width).
+    Per kept head ``h`` of size ``d = hidden / n_heads``, rows ``h*d:(h+1)*d``
+    of Q, K and V (weight (n*d, hidden)) and the same columns of O (weight
+    (hidden, n*d)) remain; the attention module's head count (and BERT's
+    ``all_head_size``) and ``kept_heads`` are updated.  The model's config
+    keeps the unpruned head count: it describes the skeleton :meth:`HeadPruner.restore` cuts.
 
     Raises:
-        CompressionError: not a DistilBERT model, wrong number of layers, or a
+        CompressionError: not a supported model, wrong number of layers, or a
             head the layer no longer has.
     """
-    layers = encoder_layers(model, variant)
+    family = family_of(model, variant)
+    layers = family.layer_list(model) or []
     if len(keep) != len(layers):
         raise CompressionError(
             f"'{variant}' kept_heads lists {len(keep)} layers but the model has {len(layers)}; rebuild the variant")
-    for i, (block, wanted) in enumerate(zip(layers, keep)):
-        attn = block.attention
-        current = kept_heads_of(attn)
+    for i, (layer, wanted) in enumerate(zip(layers, keep)):
+        current = kept_heads_of(family.attention_module(layer))
         if list(wanted) == list(current):
             continue
         if not set(wanted) <= set(current):
             raise CompressionError(
                 f"'{variant}' keeps heads {sorted(set(wanted) - set(current))} of layer {i}, which has only "
                 f"heads {list(current)}; rebuild the variant")
-        if not wanted:
-            bias = attn.out_lin.bias.detach().clone() if copy else torch.empty_like(attn.out_lin.bias)
-            block.attention = HeadlessAttention(bias)
-            continue
-        d = attn.attention_head_size
-        kept = set(wanted)
-        index = torch.cat([torch.arange(p * d, (p + 1) * d) for p, h in enumerate(current) if h in kept])
-        for name in ("q_lin", "k_lin", "v_lin"):
-            setattr(attn, name, _select(getattr(attn, name), index, 0, copy))
-        attn.out_lin = _select(attn.out_lin, index, 1, copy)
-        attn.kept_heads = tuple(h for h in current if h in kept)  # the order of the rows kept
-        attn.n_heads = len(attn.kept_heads)
+        _prune_layer(family, layer, wanted, copy)
     return model
 
 
@@ -227,26 +262,33 @@ def head_mask(model: nn.Module, masks: Sequence[torch.Tensor], variant: str = "h
     """Multiply each head's slice of the attention context by ``masks[layer][head]``.
 
     ``masks[i]`` has shape (heads of layer i,); a forward pre-hook on each
-    ``out_lin`` scales its input (B, L, n_heads * d), head-major.  This is
-    Michel et al.'s gate ``xi_h``; DistilBERT in transformers 5 takes no
-    ``head_mask`` argument.  Hooks are removed on exit.
+    layer's output projection O scales its input (B, L, n_heads * d),
+    head-major.  This is Michel et al.'s gate ``xi_h``; the models in
+    transformers 5 take no ``head_mask`` argument.  Hooks are removed on exit.
+
+    Raises:
+        CompressionError: not a supported model.
+        ValueError: a mask count or shape that does not match the layers.
     """
-    layers = encoder_layers(model, variant)
+    family = family_of(model, variant)
+    layers = family.layer_list(model) or []
     if len(masks) != len(layers):
         raise ValueError(f"{len(masks)} head masks for {len(layers)} layers")
     handles = []
     try:
-        for block, mask in zip(layers, masks):
-            attn = block.attention
-            if mask.shape != (attn.n_heads,):
-                raise ValueError(f"head mask of shape {tuple(mask.shape)} for a layer with {attn.n_heads} heads")
-            if attn.n_heads == 0:
+        for layer, mask in zip(layers, masks):
+            n_heads = family.num_heads(layer)
+            if mask.shape != (n_heads,):
+                raise ValueError(f"head mask of shape {tuple(mask.shape)} for a layer with {n_heads} heads")
+            if n_heads == 0:
                 continue
 
-            def scale(module: nn.Module, args: tuple, mask=mask, d=attn.attention_head_size) -> tuple:
-                return (args[0] * mask.repeat_interleave(d).to(args[0].dtype),) + args[1:]
+            gate = mask.repeat_interleave(family.head_size(layer))  # (n_heads * d,), head-major
 
-            handles.append(attn.out_lin.register_forward_pre_hook(scale))
+            def scale(module: nn.Module, args: tuple, gate=gate) -> tuple:
+                return (args[0] * gate.to(args[0].dtype),) + args[1:]
+
+            handles.append(family.projections(layer)["o"].register_forward_pre_hook(scale))
         yield
     finally:
         for h in handles:
@@ -257,6 +299,14 @@ def head_mask(model: nn.Module, masks: Sequence[torch.Tensor], variant: str = "h
 # importance
 
 
+def _require_classifier(model: nn.Module, family: Family, variant: str) -> None:
+    if not family.is_classifier(model):
+        raise CompressionError(
+            f"variant '{variant}' scores heads by the classification loss, so it needs a sequence classifier "
+            f"({family.name} with {'/'.join(family.head)}); {type(model).__name__} has none: pass "
+            f"kept_heads, or use heads-attn")
+
+
 def grad_importance(model: nn.Module, batches: Sequence[Batch], normalize_by_layer: bool = True,
                     variant: str = "heads-grad") -> list[torch.Tensor]:
     """Per layer, a float tensor (heads,): ``sum_batches (dL/dm_h)^2`` (Michel et al., 2019).
@@ -265,11 +315,13 @@ def grad_importance(model: nn.Module, batches: Sequence[Batch], normalize_by_lay
     mode (no dropout); parameters get no gradients.
 
     Raises:
-        CompressionError: the model returns no loss for ``labels``.
+        CompressionError: not a supported classifier, or the model returns no loss for ``labels``.
     """
-    layers = encoder_layers(model, variant)
-    masks = [torch.ones(b.attention.n_heads, requires_grad=True) for b in layers]
-    scores = [torch.zeros(b.attention.n_heads) for b in layers]
+    family = family_of(model, variant)
+    _require_classifier(model, family, variant)
+    layers = family.layer_list(model) or []
+    masks = [torch.ones(family.num_heads(b), requires_grad=True) for b in layers]
+    scores = [torch.zeros(family.num_heads(b)) for b in layers]
     live = [i for i, m in enumerate(masks) if m.numel()]
     was_training = model.training
     model.eval()
@@ -280,7 +332,7 @@ def grad_importance(model: nn.Module, batches: Sequence[Batch], normalize_by_lay
                 if loss is None:
                     raise CompressionError(
                         f"'{variant}' needs a model that returns a loss for labels "
-                        f"(DistilBertForSequenceClassification); {type(model).__name__} does not")
+                        f"(a ...ForSequenceClassification); {type(model).__name__} does not")
                 grads = torch.autograd.grad(loss, [masks[i] for i in live])
                 for i, g in zip(live, grads):
                     scores[i] += g.detach() ** 2
@@ -304,10 +356,11 @@ def attention_importance(model: nn.Module, batches: Sequence[Batch], criterion: 
     """
     if criterion not in CRITERIA:
         raise CompressionError(f"unknown head importance criterion '{criterion}'; choose one of {', '.join(CRITERIA)}")
-    layers = encoder_layers(model, variant)
-    # transformers records attentions only for DistilBertSelfAttention modules, not HeadlessAttention.
-    scored = [i for i, b in enumerate(layers) if not isinstance(b.attention, HeadlessAttention)]
-    scores = [torch.zeros(b.attention.n_heads) for b in layers]
+    family = family_of(model, variant)
+    layers = family.layer_list(model) or []
+    # transformers records attentions only for its own attention modules, not HeadlessAttention.
+    scored = [i for i, b in enumerate(layers) if family.num_heads(b) > 0]
+    scores = [torch.zeros(family.num_heads(b)) for b in layers]
     previous = model.config._attn_implementation
     model.set_attn_implementation("eager")
     try:
@@ -354,6 +407,7 @@ def select_heads(importance: Sequence[torch.Tensor], ratio: float, variant: str)
 class HeadPruner(Compressor):
     config_cls: ClassVar[type[HeadPruneConfig]]
     float_output = True
+    needs_classifier: ClassVar[bool] = False  # the importance reads a classification loss
 
     def parse_arg(self, arg: str) -> dict[str, Any]:
         return _checks.parse_fraction(self.name, arg, "ratio", "fraction of attention heads to remove")
@@ -361,16 +415,25 @@ class HeadPruner(Compressor):
     def needs_context(self, config: HeadPruneConfig) -> bool:
         return config.kept_heads is None and config.ratio > 0
 
+    def check_model(self, model: nn.Module, config: HeadPruneConfig | None = None) -> None:
+        """Any DistilBERT, BERT or RoBERTa/XLM-R model; ``heads-grad`` scoring from
+        data also needs a classifier (no data are read with ``kept_heads`` or ratio 0)."""
+        family = family_of(model, self.name)
+        if self.needs_classifier and self.needs_context(config or self.config_cls()):
+            _require_classifier(model, family, self.name)
+
     def head_importance(self, model: nn.Module, batches: Sequence[Batch],
                         config: HeadPruneConfig) -> list[torch.Tensor]:
         raise NotImplementedError
 
-    def _check_count(self, layers: list[nn.Module], kept: Sequence[Sequence[int]], config: HeadPruneConfig) -> None:
+    def _check_count(self, model: nn.Module, kept: Sequence[Sequence[int]], config: HeadPruneConfig) -> None:
+        family = family_of(model, self.name)
+        layers = family.layer_list(model) or []
         if len(kept) != len(layers):
             raise CompressionError(
                 f"'{self.name}' kept_heads lists {len(kept)} layers but the model has {len(layers)}; "
                 f"rebuild the variant")
-        total = sum(b.attention.n_heads for b in layers)
+        total = sum(family.num_heads(b) for b in layers)
         removed = total - sum(len(k) for k in kept)
         if removed != math.floor(config.ratio * total + 0.5) or removed >= total:
             raise CompressionError(
@@ -379,34 +442,32 @@ class HeadPruner(Compressor):
 
     def compress(self, model: nn.Module, config: HeadPruneConfig,
                  context: CompressionContext | None = None) -> nn.Module:
-        layers = encoder_layers(model, self.name)
+        self.check_model(model, config)
         if config.kept_heads is not None:
-            self._check_count(layers, config.kept_heads, config)
+            self._check_count(model, config.kept_heads, config)
             return prune_heads(model, config.kept_heads, self.name).eval()
         if config.ratio == 0:
             return model.eval()
         assert context is not None  # base.run checked needs_context
         scores = self.head_importance(model, load_batches(context, self.name, config.n_batches), config)
         positions = select_heads(scores, config.ratio, self.name)
-        keep = [[kept_heads_of(b.attention)[p] for p in pos] for b, pos in zip(layers, positions)]
+        keep = [[current[p] for p in pos] for current, pos in zip(layer_kept_heads(model, self.name), positions)]
         return prune_heads(model, keep, self.name).eval()
 
     def resolved_config(self, model: nn.Module, config: HeadPruneConfig) -> HeadPruneConfig:
-        kept = tuple(kept_heads_of(b.attention) for b in encoder_layers(model, self.name))
-        return dataclasses.replace(config, kept_heads=kept)
+        return dataclasses.replace(config, kept_heads=layer_kept_heads(model, self.name))
 
     def restore(self, skeleton: nn.Module, config: HeadPruneConfig) -> nn.Module:
         if config.kept_heads is None:
             raise CompressionError(
                 f"the saved '{self.name}' variant records no kept_heads, so its shapes are unknown; "
                 f"delete it to rebuild it")
-        self._check_count(encoder_layers(skeleton, self.name), config.kept_heads, config)
+        self._check_count(skeleton, config.kept_heads, config)
         return prune_heads(skeleton, config.kept_heads, self.name, copy=False)
 
     def describe(self, model: nn.Module, config: HeadPruneConfig) -> dict[str, Any]:
-        layers = encoder_layers(model, self.name)
-        kept = [len(kept_heads_of(b.attention)) for b in layers]
-        total = getattr(model.config, "n_heads", 0) * len(layers)
+        kept = [len(k) for k in layer_kept_heads(model, self.name)]
+        total = family_of(model, self.name).total_heads(model)
         return {"pruning": self.name, "heads_total": total, "heads_kept": sum(kept),
                 "heads_pruned_fraction": 1 - sum(kept) / total if total else 0.0,
                 "heads_per_layer": ",".join(map(str, kept)),
@@ -417,6 +478,7 @@ class HeadPruner(Compressor):
 class HeadsGrad(HeadPruner):
     name = "heads-grad"
     config_cls = HeadsGradConfig
+    needs_classifier = True
     description = "remove the attention heads with the smallest (dL/dmask)^2 (Michel et al. 2019; study 000)"
 
     def head_importance(self, model: nn.Module, batches: Sequence[Batch],

@@ -12,6 +12,11 @@
    pruned weight comes back (recorded as ``pruned_nonzero_after`` and
    checked by a test).  Cached by recipe hash (:mod:`compressors._stages`).
 3. ``pkd-s3``: + ``int8-dynamic``.
+
+Every step goes through :mod:`compressors.architecture`, so the pipeline runs
+on any sequence classifier of the families it knows (DistilBERT, BERT/MiniLM,
+RoBERTa/XLM-R); a bare encoder or an MLM model has no logits to distil and is
+refused (:meth:`~compressors.base.Compressor.supports`).
 """
 from __future__ import annotations
 
@@ -34,8 +39,8 @@ from ._stages import (
     truncate,
 )
 from ._train import load_batches, train
-from .architecture import linear_targets
-from .base import Batch, CompressionContext, register
+from .architecture import family_of, linear_targets
+from .base import Batch, CompressionContext, CompressionError, register
 from .distill import check_alpha, check_temperature, logit_kd_loss
 from .heads import HeadsAttn, HeadsAttnConfig
 from .prune import FFNL1, FFNL1Config
@@ -126,9 +131,18 @@ def kd_recover(student: nn.Module, teacher: nn.Module, batches: list[Batch], con
 class _PKD(StagedPipeline):
     config_cls = PKDConfig
 
+    def check_model(self, model: nn.Module, config: PKDConfig | None = None) -> None:
+        """A sequence classifier of a known family: the head is pruned and its logits distilled."""
+        family = family_of(model, self.name)
+        if not family.is_classifier(model):
+            raise CompressionError(
+                f"variant '{self.name}' prunes the classification head and distils its logits, so it needs a "
+                f"sequence classifier ({family.name} with {'/'.join(family.head)}); {type(model).__name__} has none")
+
     def compress(self, model: nn.Module, config: PKDConfig,
                  context: CompressionContext | None = None) -> nn.Module:
         assert context is not None  # base.run checked needs_context
+        self.check_model(model, config)
         stages: dict[str, Any] = {}
         if self.stage == 1:
             t0 = time.perf_counter()

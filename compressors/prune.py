@@ -5,13 +5,18 @@ The weights of smallest absolute value are set to zero with
 sweeps of DistilBERT 50-80%"), and the masks are made permanent
 (``prune.remove``) so the result is a plain model with zeros in its weights:
 
-* ``magnitude-global@S`` -- one threshold over all encoder Linear weights
-  (``prune.global_unstructured`` with ``L1Unstructured``): layers whose
-  weights are small lose more.
-* ``magnitude-layerwise@S`` -- the same fraction ``S`` of every Linear layer
+* ``magnitude-global@S`` -- one threshold over all encoder-layer Linear
+  weights (attention Q, K, V, O and FFN; ``prune.global_unstructured`` with
+  ``L1Unstructured``): layers whose weights are small lose more.
+* ``magnitude-layerwise@S`` -- the same fraction ``S`` of every such Linear
   (``prune.l1_unstructured`` per module).
-* ``ffn-l1@S`` -- per-module L1 pruning of the FFN (``ffn.lin1``, ``ffn.lin2``)
-  and classifier Linears only (study 003 uses 60%).
+* ``ffn-l1@S`` -- per-module L1 pruning of the FFN Linears (DistilBERT
+  ``ffn.lin1``/``ffn.lin2``, BERT/RoBERTa ``intermediate.dense``/``output.dense``)
+  and the classification head only (study 003 uses 60%).
+
+The Linears are found by :func:`compressors.architecture.linear_targets`
+(DistilBERT, BERT/MiniLM, RoBERTa/XLM-R); ``include_classifier`` adds the
+classification head as defined there (BERT: pooler + classifier).
 
 ``S`` is the fraction of the targeted weights that become zero, exactly
 ``round(S * n)`` of them (per module for the layerwise variants).  Biases,
@@ -47,7 +52,8 @@ GLOBAL, LAYERWISE = "global", "layerwise"
 class MagnitudeConfig(CompressorConfig):
     """Args:
     sparsity: fraction of the targeted Linear weights set to zero, in [0, 1).
-    include_classifier: also prune ``pre_classifier`` and ``classifier``.
+    include_classifier: also prune the classification head (DistilBERT
+        ``pre_classifier`` + ``classifier``; see :mod:`compressors.architecture`).
     recovery_epochs: epochs of fine-tuning on the context's training batches
         while sparsity ramps up (0 = one-shot pruning, no data needed).
     recovery_lr: AdamW peak learning rate of recovery, decayed linearly to 0.
@@ -168,8 +174,16 @@ class _MagnitudePruner(Compressor):
         return config.recovery_epochs > 0
 
     def targets(self, model: nn.Module, config: MagnitudeConfig) -> list[tuple[str, nn.Linear]]:
-        """``(name, Linear)`` pruned by this variant; CompressionError on a non-DistilBERT model."""
+        """``(name, Linear)`` pruned by this variant.
+
+        Raises:
+            CompressionError: not a DistilBERT/BERT/RoBERTa model, no float Linear
+                left, or ``include_classifier`` without a head (:func:`linear_targets`).
+        """
         return linear_targets(model, self.name, self.parts, config.include_classifier)
+
+    def check_model(self, model: nn.Module, config: MagnitudeConfig | None = None) -> None:
+        self.targets(model, config or self.config_cls())
 
     def compress(self, model: nn.Module, config: MagnitudeConfig,
                  context: CompressionContext | None = None) -> nn.Module:

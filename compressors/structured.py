@@ -204,6 +204,10 @@ class Structured(Compressor):
     def parse_arg(self, arg: str) -> dict[str, Any]:
         return _checks.parse_fraction(self.name, arg, "sparsity", "fraction of channels to remove")
 
+    def check_model(self, model: nn.Module, config: StructuredConfig | None = None) -> None:
+        """ConvNeXt only (channel groups are traced on an image input)."""
+        _convnext(model, self.name)
+
     def compress(self, model: nn.Module, config: StructuredConfig,
                  context: CompressionContext | None = None) -> nn.Module:
         hf = _convnext(model, self.name)

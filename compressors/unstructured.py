@@ -5,7 +5,8 @@ classification head is set to zero, layer by layer, with
 ``torch.nn.utils.prune`` -- ``l1_unstructured`` (smallest |w| first) or
 ``random_unstructured`` (a seeded random choice, study 004's control) -- and
 the masks are made permanent.  Model-agnostic (any model with Conv2d/Linear
-layers: ConvNeXt's depthwise and pointwise layers, DistilBERT's Linears).
+layers: ConvNeXt's depthwise and pointwise layers, a transformer's Linears;
+the head is :func:`compressors.architecture.is_head`).
 Zeros neither shrink a dense file nor speed up dense kernels: the report shows
 ``nonzero_params`` and the CSR size next to the dense size, as for
 :mod:`compressors.prune` (whose :func:`~compressors.prune.prune_to` runs the
@@ -70,6 +71,10 @@ class _Unstructured(Compressor):
 
     def parse_arg(self, arg: str) -> dict[str, Any]:
         return _checks.parse_fraction(self.name, arg, "sparsity", "fraction of weights to zero")
+
+    def check_model(self, model: nn.Module, config: UnstructuredConfig | None = None) -> None:
+        """Any model with a float Conv2d or Linear outside the head (:func:`weight_targets`)."""
+        weight_targets(model, (config or UnstructuredConfig()).include_classifier, self.name)
 
     def describe(self, model: nn.Module, config: UnstructuredConfig) -> dict[str, Any]:
         return {"pruning": self.name, "pruning_target_sparsity": config.sparsity,

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+import compressors
+
 from harness import backends
 from harness.core import progress
 from harness.backends import variants
@@ -227,6 +229,10 @@ class BenchSession:
             raise faults.VariantBuildError(self._failed[key])
         if key not in self._dirs:
             prof = get_profile(case.profile)
+            if case.variant != "fp32":  # a compressor that does not apply to this model: skipped, with why
+                reason = compressors.get(case.variant).supports(self.model(Case(case.profile, "fp32"))[0])
+                if reason:
+                    raise faults.VariantUnsupported(f"{case.variant} does not apply to {case.profile}: {reason}")
             try:
                 self._dirs[key] = variants.get_or_build(
                     prof.name, case.variant, prof.source_key(), prof.load_fp32, log=self.log,

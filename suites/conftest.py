@@ -65,7 +65,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if config.getoption("--config"):
         import os
-        from pathlib import Path
 
         from harness.models import project
 

@@ -29,11 +29,13 @@ def render_integrity(doc: dict[str, Any]) -> list[str]:
              for r in rows]
     return ["## Integrity (MLPerf TEST01 / TEST04 analogues)", "",
             "Timing inputs: every round feeds a different batch of real test examples -- IMDB reviews for text, "
-            "Fashion-MNIST images for vision (a pool of distinct batches cycled; minimum pool size per variant "
-            "shown), never one tensor repeated. Sampled timed logits "
+            "Fashion-MNIST images for vision, the test split of a profile's own data set (its texts packed "
+            "into full rows when too few are that long; those rows are not rechecked against the accuracy "
+            "pass) -- a pool of distinct batches cycled (minimum pool size per variant shown), never one "
+            "tensor repeated. Sampled timed logits "
             "-- one timed round from the blocks of repetitions 0, 1, 3, 7, ... of every campaign -- are "
             f"recomputed through the accuracy path (tolerance {RECOMPUTE_ATOL:g} + {RECOMPUTE_RTOL:g}×|x|), and the "
-            "scored model reruns the timed IMDB reviews at the timed batch size to the same tolerance (text; runs "
+            "scored model reruns the timed test texts at the timed batch size to the same tolerance (text; runs "
             "before it compared with the batched accuracy pass, at a looser tolerance); the weights' sha256 -- "
             "in memory for torch, of the bytes the session was created from for onnxruntime -- is taken after "
             "every timing and after the accuracy pass. Caching probe: repeated / distinct input p50 (flagged when "

@@ -43,6 +43,18 @@ class VariantBuildError(HarnessError):
     """Building or loading a variant failed; every test of that variant fails with this reason."""
 
 
+class VariantUnsupported(Exception):
+    """The variant's compressor does not apply to the profile's model (e.g. EdgeMIN on a BERT
+    folder): every test of that variant is *skipped* with this one-line reason, not failed."""
+
+
+def skip_unsupported(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+    """Turn a :class:`VariantUnsupported` raised by a test into a skip with its reason."""
+    if call.excinfo is not None and call.excinfo.errisinstance(VariantUnsupported):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {call.excinfo.value}")
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """``Type: first line of the message`` (at most ``limit`` characters)."""
     text = (str(exc).strip().splitlines() or [""])[0]
