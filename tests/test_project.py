@@ -449,3 +449,19 @@ def test_an_image_profile_refuses_a_text_data_set(tmp_path, monkeypatch):
         "[profiles.cnx]\nmodel = 'cnx'\ntask = 'image-classification'\neval = ['d']\nseq_lengths = [16]\n"))))
     with pytest.raises(HarnessError, match="needs a folder of class-named subfolders of images"):
         get_profile("cnx").make_task().check_data()
+
+
+def test_a_compressor_that_does_not_apply_is_a_skip_with_its_reason(tmp_path, monkeypatch):
+    from harness.results import faults
+    from harness.session import BenchSession, Case
+
+    folder = _tiny_folder(tmp_path / "bert", head=True)
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(tmp_path / "cache"))
+    _user_project(tmp_path, monkeypatch, folder, fine_tune=False)
+    session = BenchSession(threads=1, log=lambda *_: None)
+    try:
+        with pytest.raises(faults.VariantUnsupported, match="edgemin-s1 does not apply to mine: .*DistilBERT"):
+            session.variant_dir(Case("mine", "edgemin-s1"))
+        assert session.variant_dir(Case("mine", "magnitude-global@0.5")).is_dir()  # the adapter knows BERT
+    finally:
+        session.close()
