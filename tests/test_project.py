@@ -465,3 +465,9 @@ def test_a_compressor_that_does_not_apply_is_a_skip_with_its_reason(tmp_path, mo
         assert session.variant_dir(Case("mine", "magnitude-global@0.5")).is_dir()  # the adapter knows BERT
     finally:
         session.close()
+
+
+def test_every_architecture_family_of_the_schema_can_be_built():
+    from harness.models.profiles import RANDOM_FAMILIES
+
+    assert set(RANDOM_FAMILIES) == set(project.FAMILIES)

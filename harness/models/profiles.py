@@ -27,7 +27,8 @@ from ``builtin.toml``, a user's from their ``edgebench.toml``.
 * ``tiny-convnext`` -- a 2-stage, 8/16-wide ConvNeXt for the harness's tests.
 
 A user's ``hf_dir`` model (real weights) is measured in its own architecture, fine-tuned first
-when its model table names ``fine_tune``; its task is :class:`harness.models.tasks.LabelledTextTask`.
+when its model table names ``fine_tune``; its task is :class:`harness.models.tasks.LabelledTextTask`
+(or ``LabelledImageTask`` for an image folder).
 """
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ RANDOM_FAMILIES = {
     "roberta": ("RobertaConfig", "RobertaForSequenceClassification"),
     "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaForSequenceClassification"),
     "convnext": ("ConvNextConfig", "ConvNextForImageClassification"),
+    "vit": ("ViTConfig", "ViTForImageClassification"),
 }
 
 
