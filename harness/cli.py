@@ -112,7 +112,14 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    import os
+
     from tabulate import tabulate
+
+    if args.config:
+        from harness.models import project
+
+        os.environ[project.CONFIG_ENV] = str(project.config_path(args.config))  # checked: one line if missing
 
     what = args.what
     if what in ("variants", "all"):
@@ -336,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list", "list the variants, profiles and metrics",
             "Variants come from the compressors registry, profiles from harness.models.profiles.")
     p.add_argument("what", nargs="?", choices=("variants", "profiles", "metrics", "all"), default="all")
+    p.add_argument("--config", type=Path, help="also list this project file's profiles (default: $EDGEBENCH_CONFIG, "
+                   "else ./edgebench.toml)")
     p.set_defaults(func=_list)
 
     p = add("setup", "fetch and verify model/data packages, fine-tune the baseline if not cached",

@@ -471,3 +471,19 @@ def test_every_architecture_family_of_the_schema_can_be_built():
     from harness.models.profiles import RANDOM_FAMILIES
 
     assert set(RANDOM_FAMILIES) == set(project.FAMILIES)
+
+
+def test_list_shows_a_project_files_profiles_and_labels_match_regardless_of_case(tmp_path, monkeypatch, capsys):
+    from harness.cli import main
+
+    monkeypatch.setenv(project.CONFIG_ENV, "")  # recorded, so what `list --config` sets is undone after the test
+    folder = _tiny_folder(tmp_path / "bert", head=True, num_labels=2)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(id2label={"0": "NEG", "1": "POS"}, label2id={"NEG": 0, "POS": 1})
+    (folder / "config.json").write_text(json.dumps(config))
+    assert hf.load_classifier(folder, ("neg", "pos"), "t")[0].config.id2label == {0: "neg", 1: "pos"}
+    path = _write_project(tmp_path, f"[models.m]\nhf_dir = '{folder}'\n[data.d]\npath = 'd.csv'\n"
+                                    "[profiles.mine]\nmodel = 'm'\ntask = 'text-classification'\neval = ['d']\n")
+    assert main(["list", "profiles", "--config", str(path)]) == 0
+    assert "| mine " in capsys.readouterr().out
+    assert main(["list", "profiles", "--config", str(tmp_path / "none.toml")]) == 2

@@ -112,7 +112,8 @@ def load_classifier(folder: Path, label_names: tuple[str, ...], where: str, seed
         if n != len(label_names):
             raise HarnessError(f"{where}: the model in {folder} has {n} labels but the data have {len(label_names)} "
                                f"({', '.join(label_names)}); fix labels = [...] or fine-tune a new head")
-        if own is not None and own != label_names:
+        # Case alone is no mismatch ("POSITIVE" vs "positive"); order and names are.
+        if own is not None and tuple(n.lower() for n in own) != tuple(n.lower() for n in label_names):
             raise HarnessError(f"{where}: the model's labels {list(own)} (config.json id2label) differ from the "
                                f"data's {list(label_names)}; set labels = {list(own)} in the [data] table")
     elif need_head:
