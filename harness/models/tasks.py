@@ -206,6 +206,7 @@ class MLMTask(TextTask):
 
 _SPLITS: dict[tuple, dict[str, text.TextDataset]] = {}
 _TOKENIZERS: dict[str, Any] = {}
+_DECODED: dict[tuple, tuple[Any, images.ImageDataset]] = {}
 
 
 def user_splits(name: str, source: files.TextSource) -> dict[str, text.TextDataset]:
@@ -451,7 +452,6 @@ class LabelledImageTask(ImageTask):
         self.model_spec = model
         self.sources = dict(evals)
         self.eval_sets = tuple(self.sources)
-        self._decoded: dict[tuple[str, str], images.ImageDataset] = {}
 
     def _processor(self) -> dict[str, Any]:
         import json
@@ -475,18 +475,20 @@ class LabelledImageTask(ImageTask):
     def split(self, eval_set: str, split: str) -> images.ImageDataset:
         if eval_set not in self.sources:
             raise self._unknown(eval_set)
-        key = (eval_set, split)
-        if key not in self._decoded:
-            found = user_splits(eval_set, self.sources[eval_set])[split]
-            if not isinstance(found, files.ImageFiles):
-                raise HarnessError(f"{self.sources[eval_set].where}: an image-classification profile needs a "
-                                   f"folder of class-named subfolders of images")
-            config, proc = self._model_config(), self._processor()
-            mean, std = (proc.get("image_mean"), proc.get("image_std")) if proc.get("do_normalize", True) else (None, None)
-            pixels, labels = files.decode_images(found, int(config.image_size), int(config.num_channels), mean, std,
-                                                 float(proc.get("rescale_factor", 1 / 255)))
-            self._decoded[key] = images.ImageDataset(found.name, pixels, labels)
-        return self._decoded[key]
+        found = user_splits(eval_set, self.sources[eval_set])[split]
+        if not isinstance(found, files.ImageFiles):
+            raise HarnessError(f"{self.sources[eval_set].where}: an image-classification profile needs a "
+                               f"folder of class-named subfolders of images")
+        config, proc = self._model_config(), self._processor()
+        mean, std = (proc.get("image_mean"), proc.get("image_std")) if proc.get("do_normalize", True) else (None, None)
+        # Decoded once per process, not per task object (the session makes a task per call); the
+        # split object is the cached one of user_splits, so its id stands for its files' version.
+        size, channels, rescale = int(config.image_size), int(config.num_channels), float(proc.get("rescale_factor", 1 / 255))
+        key = (id(found), size, channels, str(mean), str(std), rescale)
+        if key not in _DECODED:
+            pixels, labels = files.decode_images(found, size, channels, mean, std, rescale)
+            _DECODED[key] = (found, images.ImageDataset(found.name, pixels, labels))  # found kept: its id stays
+        return _DECODED[key][1]
 
     def test_set(self, model=None):
         return self.split(self.eval_sets[0], "test")

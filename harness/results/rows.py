@@ -158,7 +158,7 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "pruning_recovery_epochs": None,
             "timing_design": None, "p50_ratio": {}, "throughput_ratio": {}, "aa_ratio": {}, "aa_passed": None,
             "campaign_stable": {},
-            "real_weights": r.get("real_weights", PROFILES[key[0]].real_weights if key[0] in PROFILES else None),
+            "real_weights": _profile_field(r, "real_weights"),
         })
         m = r["metric"]
         if m == "static":
@@ -310,25 +310,28 @@ def distill_rows(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def _profile_field(result: dict[str, Any], field: str) -> Any:
+    """A profile property a result records since issue 18 (``task``, ``static_length``,
+    ``real_weights``); for an older run, the built-in profile's (None for an unknown profile)."""
+    if field in result:
+        return result[field]
+    profile = PROFILES.get(result.get("profile"))
+    return None if profile is None else getattr(profile, field)
+
+
 def vision_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (image profile, variant): size, params, MACs (``flops // 2``),
     p50 per image size, throughput at batch 8, peak RSS, test / edge-20 accuracy;
     ``config`` as in :func:`rows_from_results`."""
-    # Runs record each result's task and sizes (issue 18); older runs: from the built-in profiles.
-    image = {r["profile"] for r in results if r.get("task") in IMAGE_TASKS}
-    image |= {name for name, p in PROFILES.items() if p.task in IMAGE_TASKS and not any(
-        r.get("profile") == name and "task" in r for r in results)}
-    static = {r["profile"]: (r["static_length"], r["real_weights"]) for r in results if "static_length" in r}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     facts: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
-        if r.get("profile") not in image or r.get("metric") == "int8_engine":
+        if _profile_field(r, "task") not in IMAGE_TASKS or r.get("metric") == "int8_engine":
             continue
         key = (r["profile"], r["variant"])
         row = rows.setdefault(key, {"profile": key[0], "variant": key[1], "p50_ms": {},
-                                    "static_size": static.get(key[0], (None,))[0] or PROFILES[key[0]].static_length,
-                                    "real_weights": static[key[0]][1] if key[0] in static
-                                    else PROFILES[key[0]].real_weights})
+                                    "static_size": _profile_field(r, "static_length"),
+                                    "real_weights": _profile_field(r, "real_weights")})
         m = r["metric"]
         if m == "static":
             for k in ("size_mb", "params", "nonzero_params", "flops", "flops_by_length", "int8_flops_fraction",
