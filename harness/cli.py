@@ -159,18 +159,22 @@ def quick_config(model: Path, data: Path, text_col: str = "text", label_col: str
                  text_pair_col: str | None = None, labels: str | None = None) -> tuple[str, str]:
     """``(profile name, project-file text)`` of the one-profile config ``run --model --data`` builds:
     the folder's model, fine-tuned on the data's train split when it has no classification head,
-    scored on their test split.  Raises HarnessError for a folder without config.json."""
+    scored on their test split.  Raises HarnessError for a missing data path or a folder that is not a
+    Hugging Face text model (:func:`harness.models.hf.check_folder`)."""
     import json
     import re
 
+    from harness.models import hf
+
+    def slug(text: str, default: str) -> str:  # a TOML bare key
+        return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or default
+
     model, data = model.resolve(), data.resolve()
-    try:
-        architectures = json.loads((model / "config.json").read_text()).get("architectures") or []
-    except (OSError, ValueError) as e:
-        raise HarnessError(f"--model {model}: no readable config.json ({e}); give a Hugging Face model folder") from None
-    name = re.sub(r"[^a-z0-9-]+", "-", model.name.lower()).strip("-") or "model"
-    data_name = re.sub(r"[^a-z0-9-]+", "-", (data.stem if data.is_file() else data.name).lower()).strip("-") or "data"
-    needs_head = not any(a.endswith("ForSequenceClassification") for a in architectures)
+    if not data.exists():
+        raise HarnessError(f"--data {data} does not exist; give a .csv/.tsv/.jsonl file or a folder of class folders")
+    config = hf.check_folder(model, "--model")  # no folder, no weights, an unknown family: one line each
+    name, data_name = slug(model.name, "model"), slug(data.stem if data.is_file() else data.name, "data")
+    needs_head = not any(a.endswith(hf.KINDS["text"][1]) for a in config.get("architectures") or [])
     pair = text_pair_col is not None
     lines = [f"# written by `python -m harness run --model {model} --data {data}`; save it to re-run with --config",
              f"[models.{name}]", f"hf_dir = {json.dumps(str(model))}"]

@@ -487,3 +487,17 @@ def test_list_shows_a_project_files_profiles_and_labels_match_regardless_of_case
     assert main(["list", "profiles", "--config", str(path)]) == 0
     assert "| mine " in capsys.readouterr().out
     assert main(["list", "profiles", "--config", str(tmp_path / "none.toml")]) == 2
+
+
+def test_the_quick_path_refuses_a_wrong_model_or_data_path_in_one_line(tmp_path):
+    from harness.cli import quick_config
+
+    folder = _tiny_folder(tmp_path / "bert")
+    data = _csv(tmp_path / "d.csv", _rows(10, ("neg", "pos")))
+    with pytest.raises(HarnessError, match="--data .* does not exist"):
+        quick_config(folder, tmp_path / "missing.csv")
+    with pytest.raises(HarnessError, match="--model: model folder .* does not exist"):
+        quick_config(tmp_path / "nowhere", data)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(HarnessError, match="has no weights"):
+        quick_config(folder, data)
