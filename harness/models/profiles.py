@@ -37,7 +37,6 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
