@@ -501,3 +501,14 @@ def test_the_quick_path_refuses_a_wrong_model_or_data_path_in_one_line(tmp_path)
     (folder / "model.safetensors").unlink()
     with pytest.raises(HarnessError, match="has no weights"):
         quick_config(folder, data)
+
+
+def test_a_text_profile_refuses_an_image_folder(tmp_path, monkeypatch):
+    from harness.models.profiles import get_profile
+
+    folder = _tiny_folder(tmp_path / "bert", head=True)
+    monkeypatch.setenv(project.CONFIG_ENV, str(_write_project(tmp_path, (
+        f"[models.m]\nhf_dir = '{folder}'\n[data.imgs]\npath = '{_image_folder(tmp_path / 'imgs')}'\n"
+        "[profiles.mine]\nmodel = 'm'\ntask = 'text-classification'\neval = ['imgs']\n"))))
+    with pytest.raises(HarnessError, match="a text profile needs labelled text"):
+        get_profile("mine").make_task().check_data()

@@ -295,12 +295,6 @@ class ImageFiles:
     def __len__(self) -> int:
         return len(self.paths)
 
-    @property
-    def texts(self) -> tuple[str, ...]:  # what the split and leak checks compare: the files
-        return tuple(map(str, self.paths))
-
-    text_pairs = None
-
     def sha256(self) -> str:
         """Hex sha256 of the files' bytes and labels in order (pins the data in recipe hashes)."""
         h = hashlib.sha256()
@@ -366,7 +360,7 @@ def load_splits(name: str, source: TextSource) -> dict[str, Dataset]:
         per_split = {split: _dedup(read_rows(path, source), images) for split, path in source.files.items()}
         names = label_map((r[2] for rows in per_split.values() for r in rows), source.labels, source.where)
         out = {split: _dataset(f"{name}-{split}", per_split.get(split, []), names, images=images) for split in SPLITS}
-        if isinstance(out["test"], ImageFiles) and isinstance(out["train"], ImageFiles):
+        if images:
             leaked = ({hashlib.sha256(p.read_bytes()).digest() for p in out["test"].paths}
                       & {hashlib.sha256(p.read_bytes()).digest() for p in out["train"].paths})
         else:

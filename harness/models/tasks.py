@@ -260,7 +260,11 @@ class LabelledTextTask(TextTask):
     def splits(self, eval_set: str) -> dict[str, text.TextDataset]:
         if eval_set not in self.sources:
             raise self._unknown(eval_set)
-        return user_splits(eval_set, self.sources[eval_set])
+        found = user_splits(eval_set, self.sources[eval_set])
+        if isinstance(found["test"], files.ImageFiles):
+            raise HarnessError(f"{self.sources[eval_set].where}: a text profile needs labelled text (.csv/.tsv/"
+                               f".jsonl or class folders of .txt files), not an image folder")
+        return found
 
     def _full(self, eval_set: str):
         return self.splits(eval_set)["test"]
