@@ -156,11 +156,14 @@ _PYTEST_EXIT = {0: OK, 1: FAILED, 2: 130, 3: USAGE, 4: USAGE, 5: USAGE}
 
 
 def quick_config(model: Path, data: Path, text_col: str = "text", label_col: str = "label",
-                 text_pair_col: str | None = None, labels: str | None = None) -> tuple[str, str]:
+                 text_pair_col: str | None = None, labels: str | None = None,
+                 tokenizer: Path | None = None) -> tuple[str, str]:
     """``(profile name, project-file text)`` of the one-profile config ``run --model --data`` builds:
     the folder's model, fine-tuned on the data's train split when it has no classification head,
-    scored on their test split.  Raises HarnessError for a missing data path or a folder that is not a
-    Hugging Face text model (:func:`harness.models.hf.check_folder`)."""
+    scored on their test split -- or an ``.onnx`` text classifier with its ``tokenizer`` folder
+    (default: the file's folder), measured as it is.  Raises HarnessError for a missing data path,
+    a missing ``.onnx`` file, or a folder that is not a Hugging Face text model
+    (:func:`harness.models.hf.check_folder`)."""
     import json
     import re
 
@@ -172,13 +175,23 @@ def quick_config(model: Path, data: Path, text_col: str = "text", label_col: str
     model, data = model.resolve(), data.resolve()
     if not data.exists():
         raise HarnessError(f"--data {data} does not exist; give a .csv/.tsv/.jsonl file or a folder of class folders")
-    config = hf.check_folder(model, "--model")  # no folder, no weights, an unknown family: one line each
-    name, data_name = slug(model.name, "model"), slug(data.stem if data.is_file() else data.name, "data")
-    needs_head = not any(a.endswith(hf.KINDS["text"][1]) for a in config.get("architectures") or [])
+    onnx = model.suffix.lower() == ".onnx"
+    name, data_name = slug(model.stem if onnx else model.name, "model"), slug(data.stem if data.is_file() else data.name, "data")
     pair = text_pair_col is not None
     lines = [f"# written by `python -m harness run --model {model} --data {data}`; save it to re-run with --config",
-             f"[models.{name}]", f"hf_dir = {json.dumps(str(model))}"]
-    if needs_head:  # an encoder without a head (e.g. sentence-transformers): fine-tune one on the data
+             f"[models.{name}]"]
+    if onnx:
+        if not model.is_file():
+            raise HarnessError(f"--model {model} does not exist; give the .onnx file (or a Hugging Face folder)")
+        lines += [f"onnx = {json.dumps(str(model))}",
+                  f"tokenizer = {json.dumps(str((tokenizer or model.parent).resolve()))}"]
+    else:
+        if tokenizer is not None:
+            raise HarnessError("--tokenizer is for an --model .onnx file; a Hugging Face folder holds its own")
+        config = hf.check_folder(model, "--model")  # no folder, no weights, an unknown family: one line each
+        lines.append(f"hf_dir = {json.dumps(str(model))}")
+    if not onnx and not any(a.endswith(hf.KINDS["text"][1]) for a in config.get("architectures") or []):
+        # an encoder without a head (e.g. sentence-transformers): fine-tune one on the data
         lines.append(f'fine_tune = {{ data = "{data_name}", epochs = 1, lr = 1e-4, batch_size = 16, max_length = 128 }}')
     lines += ["", f"[data.{data_name}]", f"path = {json.dumps(str(data))}", f"text = {json.dumps(text_col)}",
               f"label = {json.dumps(label_col)}"]
@@ -204,7 +217,8 @@ def _quick(args: argparse.Namespace) -> None:
         raise HarnessError("give either --config or --model/--data, not both")
     if not args.data:
         raise HarnessError("--model needs --data PATH (a .csv/.tsv/.jsonl file or a folder of class folders)")
-    name, text = quick_config(args.model, args.data, args.text_col, args.label_col, args.text_pair_col, args.labels)
+    name, text = quick_config(args.model, args.data, args.text_col, args.label_col, args.text_pair_col, args.labels,
+                              args.tokenizer)
     path = ROOT / ".benchmarks" / "configs" / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.toml"
     project.parse(text, path)  # a bad option fails here, before anything is written
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +226,7 @@ def _quick(args: argparse.Namespace) -> None:
     print(f"# project file {path}:\n{text}", file=sys.stderr)
     args.config = path
     args.profiles = args.profiles or name
-    args.backends = args.backends or "torch"
+    args.backends = args.backends or ("onnxruntime" if args.model.suffix.lower() == ".onnx" else "torch")
     args.variants = args.variants or "fp32,int8-dynamic"
 
 
@@ -246,7 +260,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.model:
         _quick(args)
     elif args.data:
-        raise HarnessError("--data needs --model PATH (a Hugging Face model folder)")
+        raise HarnessError("--data needs --model PATH (a Hugging Face model folder or an .onnx file)")
     if args.config:
         # Checked here (one line), then seen by the suite and by the report rendered below.
         os.environ[project.CONFIG_ENV] = str(project.config_path(Path(args.config)))
@@ -285,8 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
             "`python -m harness run --variants fp32 -- -x`.")
     p.add_argument("--config", type=Path, help="project file with your models, data and profiles "
                    "(default: $EDGEBENCH_CONFIG, else ./edgebench.toml)")
-    p.add_argument("--model", type=Path, help="benchmark this Hugging Face model folder (with --data; no config file "
-                   "needed: the one-profile config is printed so it can be saved)")
+    p.add_argument("--model", type=Path, help="benchmark this Hugging Face model folder or .onnx text classifier "
+                   "(with --data; no config file needed: the one-profile config is printed so it can be saved)")
+    p.add_argument("--tokenizer", type=Path, help="tokenizer folder of an --model .onnx file (default: the file's "
+                   "folder)")
     p.add_argument("--data", type=Path, help="labelled text for --model: .csv/.tsv/.jsonl or a folder of "
                    "class-named subfolders of .txt files (split 70/10/20, stratified, seed 42)")
     p.add_argument("--text-col", default="text", help="--data column with the text (default: %(default)s)")
@@ -294,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-pair-col", help="--data column with the second text of a sentence pair")
     p.add_argument("--labels", help="comma-separated class names in id order (default: the sorted names found)")
     p.add_argument("--backends", help="comma-separated backends: torch, onnxruntime (default: the suite's; "
-                   "torch with --model)")
+                   "torch with --model, onnxruntime with an --model .onnx file)")
     p.add_argument("--profiles", help="comma-separated profiles (see `list profiles`; default: the suite's)")
     p.add_argument("--variants", help="comma-separated variants, e.g. fp32,int8-dynamic,magnitude-global@0.5")
     p.add_argument("--seq-lengths", help="comma-separated sequence lengths for latency")
@@ -462,13 +478,14 @@ class BenchmarkResult:
 
 def benchmark(model: str | Path, data: str | Path, variants: Sequence[str] = ("fp32", "int8-dynamic"), *,
               text_col: str = "text", label_col: str = "label", text_pair_col: str | None = None,
-              labels: Sequence[str] | None = None, backends: Sequence[str] = ("torch",),
-              seq_lengths: Sequence[int] | None = None, batch_sizes: Sequence[int] | None = None,
+              labels: Sequence[str] | None = None, backends: Sequence[str] | None = None,
+              tokenizer: str | Path | None = None, seq_lengths: Sequence[int] | None = None, batch_sizes: Sequence[int] | None = None,
               out: str | Path | None = None, pytest_args: Sequence[str] = ()) -> BenchmarkResult:
-    """Benchmark a Hugging Face model folder on a labelled data file from Python -- the quick path of
-    ``python -m harness run --model MODEL --data DATA`` (fine-tuned first when the folder has no
-    classification head; every metric of the suite; the report written to ``out``, default
-    ``reports/latest``)::
+    """Benchmark a Hugging Face model folder (or an ``.onnx`` text classifier with its ``tokenizer``
+    folder) on a labelled data file from Python -- the quick path of ``python -m harness run --model
+    MODEL --data DATA`` (fine-tuned first when the folder has no classification head; every metric of
+    the suite; ``backends`` default: torch, onnxruntime for an ``.onnx`` file; the report written to
+    ``out``, default ``reports/latest``)::
 
         result = harness.benchmark("all-MiniLM-L6-v2/", "reviews.csv", ["fp32", "int8-dynamic"])
         result.rows[1]["p50_ratio"]["128"]   # INT8 vs fp32 latency at seq 128, with its CI
@@ -481,8 +498,9 @@ def benchmark(model: str | Path, data: str | Path, variants: Sequence[str] = ("f
     from harness.results.rows import rows_from_results
 
     argv = ["run", "--model", str(model), "--data", str(data), "--variants", ",".join(variants),
-            "--text-col", text_col, "--label-col", label_col, "--backends", ",".join(backends)]
-    for flag, value in (("--text-pair-col", text_pair_col), ("--labels", ",".join(labels) if labels else None),
+            "--text-col", text_col, "--label-col", label_col]
+    for flag, value in (("--backends", ",".join(backends) if backends else None),
+                        ("--tokenizer", str(tokenizer) if tokenizer else None), ("--text-pair-col", text_pair_col), ("--labels", ",".join(labels) if labels else None),
                         ("--seq-lengths", ",".join(map(str, seq_lengths)) if seq_lengths else None),
                         ("--batch-sizes", ",".join(map(str, batch_sizes)) if batch_sizes else None),
                         ("--out", str(out) if out else None)):

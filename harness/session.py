@@ -135,15 +135,20 @@ class BenchSession:
             self._workers[key] = TimingWorker(label, self.artifact_dir(case), case.backend, self.threads)
         return self._workers[key]
 
+    def reference(self, profile: str) -> Case:
+        """The profile's fp32 baseline case, what every in-run ratio divides by and the A/A
+        control repeats: torch fp32, or onnxruntime fp32 for a profile that is an ONNX file."""
+        return Case(profile, "fp32", get_profile(profile).reference_backend)
+
     def campaign(self, case: Case, batch_size: int, length: int) -> Campaign:
         """The finished campaign of ``case``'s shape: every planned case of the profile at
-        (``batch_size``, ``length``), torch fp32 twice (the A/A control), timed once per run.
+        (``batch_size``, ``length``), the reference fp32 twice (the A/A control), timed once per run.
 
         A case that fails to build or load is left out (its own item reports why)."""
         key = (case.profile, batch_size, length)
         if key not in self._campaigns:
             cases = list(self.timing_plan.get(key) or [case])
-            fp32 = Case(case.profile, "fp32")
+            fp32 = self.reference(case.profile)
             workers: dict[str, list[TimingWorker]] = {}
             n = self.timing.processes
             for c in cases:
@@ -245,6 +250,8 @@ class BenchSession:
     def model(self, case: Case) -> tuple[nn.Module, variants.VariantInfo]:
         """The PyTorch model of ``case`` -- for another backend, of the torch
         variant its artifact is made from (parameter counts, FLOPs)."""
+        if get_profile(case.profile).onnx_file is not None:
+            raise faults.VariantUnsupported(f"{case.id} is an ONNX file: it has no PyTorch model to measure")
         case = case.on("torch", backends.get(case.backend).source_variant(case.variant))
         key = (case.profile, case.variant)
         if key not in self._models:
@@ -253,13 +260,15 @@ class BenchSession:
 
     def artifact_dir(self, case: Case) -> Path:
         """What ``case.backend`` loads from disk (the saved variant for torch,
-        the exported ``.onnx`` folder for onnxruntime), built and cached."""
+        the exported ``.onnx`` folder for onnxruntime; for an ONNX-file profile the user's file
+        and its ORT quantization), built and cached."""
         if case.backend == "torch":
             return self.variant_dir(case)
         key = (case.profile, case.variant, case.backend)
         if key not in self._artifacts:
             self._artifacts[key] = backends.get(case.backend).prepare(
-                case.profile, case.variant, lambda v: self.variant_dir(case.on("torch", v)))
+                case.profile, case.variant, lambda v: self.variant_dir(case.on("torch", v)),
+                onnx_file=get_profile(case.profile).onnx_file)
         return self._artifacts[key]
 
     def runner(self, case: Case):

@@ -35,7 +35,7 @@ def _cases(config: pytest.Config) -> list[Case]:
                                     f"--profiles ({', '.join(profiles)}); add it there or drop the prefix")
     adapters = [backends.get(b) for b in names]
     # Interleaved: for each variant, every backend in turn.
-    return [Case(p, v, b.name, b.unsupported(v, get_profile(p).task))
+    return [Case(p, v, b.name, b.unsupported(v, get_profile(p).task, get_profile(p).onnx_file is not None))
             for p in profiles for only, v in variants if only in (None, p) for b in adapters]
 
 
@@ -87,7 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from harness.models.profiles import get_profile
 
         for profile in dict.fromkeys(c.profile for c in _cases(config)):
-            get_profile(profile).make_task().check_data()
+            get_profile(profile).check()
         for option in ("--seq-lengths", "--batch-sizes"):
             if any(n < 1 for n in _ints(config, option, ())):
                 raise ValueError(f"{option} takes positive integers")
@@ -143,8 +143,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                   for c in real if sets[c.profile] == group]
         metafunc.parametrize(("case", "eval_set"), [_param((c, e), c, f"{c.id}-{e}") for c, e in params])
     elif "engine" in names:
-        profiles = list(dict.fromkeys(c.profile for c in cases if c.backend == "torch"))
-        if "int8-dynamic" not in {c.variant for c in cases if c.backend == "torch"}:
+        profiles = list(dict.fromkeys(c.profile for c in cases if c.backend == "torch" and not c.skip))
+        if "int8-dynamic" not in {c.variant for c in cases if c.backend == "torch" and not c.skip}:
             profiles = []
         from compressors.quantize import ENGINES
 

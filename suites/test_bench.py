@@ -11,11 +11,13 @@ import warnings
 
 import compressors
 from harness import backends
+from harness.backends import onnx_export
 from harness.core import progress
 from harness.measure import cold_start, flops, integrity, memory, page_cache
 from harness.measure.fresh import run_worker
 from harness.measure.params import (
     count_params,
+    count_params_onnx,
     layer_sparsity,
     linear_sparsity,
     sparse_size_bytes,
@@ -42,7 +44,7 @@ def _tag(benchmark, bench, case, metric: str, **extra) -> None:
     benchmark.extra_info.update(
         metric=metric, profile=case.profile, variant=case.variant, backend=case.backend, threads=bench.threads,
         task=profile.task, real_weights=profile.real_weights, static_length=profile.static_length,
-        weights_sha256=runner.weights_sha256, load_avg_1m=round(psutil.getloadavg()[0], 2), **extra)
+        reference_backend=profile.reference_backend, weights_sha256=runner.weights_sha256, load_avg_1m=round(psutil.getloadavg()[0], 2), **extra)
     bench.record(dict(benchmark.extra_info, name=benchmark.name), benchmark.stats.stats.data)
 
 
@@ -78,6 +80,8 @@ def test_static(benchmark, bench, case):
     and FLOPs are counted on the PyTorch model the backend's artifact is made
     from (for onnxruntime: the exported fp32 or pruned fp32 variant).
     """
+    if get_profile(case.profile).onnx_file is not None:
+        return _static_onnx(benchmark, bench, case)
     model, info = bench.model(case)
     runner = bench.runner(case)
     length = _static_length(case)
@@ -101,6 +105,25 @@ def test_static(benchmark, bench, case):
          int8_flops_fraction=flops.int8_flops_fraction(model, inputs) if case.backend == "torch" else None,
          build_s=info.build_s,
          **(info.facts if case.backend == "torch" else _artifact_facts(runner)))
+
+
+def _static_onnx(benchmark, bench, case) -> None:
+    """:func:`test_static` of an ONNX-file profile, read off the graphs: parameters and non-zeros
+    from the fp32 file's float initializers (as torch counts them on the fp32 module an INT8
+    artifact is made from), MACs from its MatMul/Gemm shapes (FLOPs = 2 x MACs)."""
+    runner = bench.runner(case)
+    fp32 = bench.artifact_dir(bench.reference(case.profile)) / onnx_export.MODEL_FILE
+    length, prof = _static_length(case), get_profile(case.profile)
+    params, nonzero = benchmark.pedantic(count_params_onnx, args=(fp32,), rounds=1, iterations=1)
+    inputs = runner.meta["graph"]["inputs"]
+    macs = {n: flops.count_macs_onnx(fp32, inputs, 1, n) for n in dict.fromkeys((*prof.seq_lengths, length))}
+    _tag(benchmark, bench, case, "static",
+         size_mb=runner.size_bytes / 1e6, size_bytes=runner.size_bytes, weights_file=runner.weights_file,
+         params=params, nonzero_params=nonzero, pruned_zeros=0, sparsity=0.0,
+         flops=2 * macs[length], macs_onnx=macs[length], flops_batch=1, flops_seq_len=length,
+         length_axis=bench.task(case.profile).length_axis,
+         flops_by_length={str(n): 2 * m for n, m in macs.items() if n in prof.seq_lengths},
+         **_artifact_facts(runner))
 
 
 def _artifact_facts(runner) -> dict:
@@ -228,8 +251,8 @@ def test_quality(benchmark, bench, case, eval_set):
     (for onnxruntime fp32 too: how faithful the exported graph is)."""
     benchmark.group = f"quality {eval_set}"
     logits = benchmark.pedantic(bench.logits, args=(case, eval_set), rounds=1, iterations=1)
-    reference = (None if case.variant == "fp32" and case.backend == "torch"
-                 else bench.logits(case.on("torch", "fp32"), eval_set))
+    ref = bench.reference(case.profile)
+    reference = None if (case.variant, case.backend) == (ref.variant, ref.backend) else bench.logits(ref, eval_set)
     labels = bench.labels(case, eval_set)
     _tag(benchmark, bench, case, "quality", eval_set=eval_set, primary=eval_set == bench.task(case.profile).eval_sets[0],
          **quality_metrics(logits, labels, reference),

@@ -192,7 +192,7 @@ def test_suite_fails_a_deliberately_slower_variant(tmp_path):
     env = {**__import__("os").environ, "PYTHONPATH": str(ROOT / "tests")}
     cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "-p", "gate_plugin",
            "--profiles", "tiny-random", "--variants", "fp32,slow-fp32", "--seq-lengths", "64",
-           "--blocks", "5", "--block-seconds", "0.1", "--timing-cap-s", "5", "--processes", "1", "--threads", "1", "--budgets", str(budget_file),
+           "--blocks", "9", "--block-seconds", "0.1", "--timing-cap-s", "15", "--processes", "1", "--threads", "1", "--budgets", str(budget_file),
            "-k", "latency or budget"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
     out = proc.stdout + proc.stderr

@@ -179,7 +179,6 @@ def test_the_builtin_profiles_come_from_the_packaged_file():
 @pytest.mark.parametrize("body, match", [
     ("[models.m]\nhf_dir = 'x'\nbogus = 1\n", "unknown key\\(s\\) bogus"),
     ("[models.m]\n", "exactly one of hf_dir"),
-    ("[models.m]\nonnx = 'm.onnx'\n", "'onnx' models are not supported yet"),
     ("[models.m]\narchitecture = { family = 'gpt2' }\n", "architecture.family = 'gpt2'"),
     ("[profiles.p]\nmodel = 'nope'\ntask = 'text-classification'\neval = ['d']\n", "model 'nope' is not a \\[models\\] table"),
     ("[models.m]\nhf_dir = 'x'\n[profiles.p]\nmodel = 'm'\ntask = 'text-classification'\neval = ['d']\n",

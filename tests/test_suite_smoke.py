@@ -15,7 +15,7 @@ def test_suite_runs_saves_every_metric_and_reports(tmp_path):
                        'why = "smoke: every case has a budget item that is judged"\n')
     cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
            "--profiles", "tiny-random", "--bench-seconds", "0.2", "--min-rounds", "3", "--blocks", "9",
-           "--block-seconds", "0.05", "--timing-cap-s", "10",
+           "--block-seconds", "0.05", "--timing-cap-s", "30",
            "--cold-start-samples", "2", "--memory-samples", "1", "--threads", "1",
            "--variants", "fp32,int8-dynamic", "--budgets", str(budgets), f"--benchmark-json={out}"]
     # Both backends (the default --backends) double the work; on a shared 2-core

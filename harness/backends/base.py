@@ -64,16 +64,25 @@ class Backend(abc.ABC):
     #: ``.npz`` (numpy arrays, for a runtime whose worker must not import torch)
     worker_inputs = ".pt"
 
-    def unsupported(self, variant: str, task: str = "text") -> str | None:
-        """Why ``variant`` of a ``task`` profile cannot run here (one line naming the supported path), or None."""
+    #: runs a profile whose baseline is a user's ``.onnx`` file (``Profile.onnx_file``), not a torch module
+    runs_onnx_files = False
+
+    def unsupported(self, variant: str, task: str = "text", onnx_file: bool = False) -> str | None:
+        """Why ``variant`` of a ``task`` profile (``onnx_file``: whose baseline is an ``.onnx`` file)
+        cannot run here (one line naming the supported path), or None."""
+        if onnx_file and not self.runs_onnx_files:
+            return (f"the profile's model is an ONNX file, which the {self.name} backend cannot run: measure it "
+                    f"with --backends onnxruntime")
         return None
 
     @abc.abstractmethod
-    def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path]) -> Path:
+    def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path],
+                onnx_file: Path | None = None) -> Path:
         """The artifact folder of ``variant``, built and cached if needed.
 
         ``torch_dir(variant_name)`` returns the saved PyTorch variant folder
-        (``harness.backends.variants.get_or_build``), which every backend starts from.
+        (``harness.backends.variants.get_or_build``), which every backend starts from --
+        or, for a backend that :attr:`runs_onnx_files`, ``onnx_file`` is the baseline.
 
         Raises:
             HarnessError: the variant is not supported or cannot be built.

@@ -56,6 +56,7 @@ from typing import Any, Callable
 from harness.core import atomic, cache
 from harness.core.errors import HarnessError
 from harness.core.paths import cache_dir
+from harness.models.onnx_file import OUTPUT_NAME, graph_io
 
 SCHEMA = 1
 OPSET = 17
@@ -63,7 +64,7 @@ EXPORTER = "torch.onnx.export (TorchScript, dynamo=False)"
 MODEL_FILE = "model.onnx"
 META_FILE = "onnx.json"
 INPUT_NAMES = ("input_ids", "attention_mask")
-OUTPUT_NAME = "logits"
+USER_FILE = "user's ONNX file (not exported here)"
 QUANT_STAGES = ("int8-dynamic", "int8-dynamic-pc")
 
 
@@ -317,13 +318,16 @@ def artifact_key(profile: str, variant: str, source_dir: Path, source_sha: str,
 
 
 def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], root: Path | None = None,
-                  log: Callable[[str], None] = print) -> Path:
+                  log: Callable[[str], None] = print, onnx_file: Path | None = None) -> Path:
     """Folder of the ONNX artifact of ``variant`` (``model.onnx`` + ``onnx.json``),
     exporting (and ORT-quantizing) it if not cached.
 
     ``torch_dir(name)`` returns the saved PyTorch variant folder of ``name``
     (``harness.backends.variants.get_or_build``).  A quantized artifact is made from
-    the cached FP32 artifact of its source variant.
+    the cached FP32 artifact of its source variant.  With ``onnx_file`` (a profile whose
+    baseline is a user's ``.onnx`` file, :func:`check_user_model`) the FP32 artifact is that
+    file, copied into the cache (external data folded in), and only ``fp32`` and the ORT
+    quantization stages apply: ``torch_dir`` is never called.
 
     Cached through :func:`harness.core.cache.get_or_build` (one exporter per
     artifact across processes; a corrupt artifact is re-exported with one line).
@@ -335,11 +339,17 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
     from harness.backends import variants  # lazy: see plan
 
     source, quant = plan(variant)
+    if onnx_file is not None and source != "fp32":
+        raise HarnessError(f"variant '{variant}' needs a PyTorch model: profile {profile} is an ONNX file, which "
+                           f"takes fp32, int8-dynamic and int8-dynamic-pc (ORT quantize_dynamic) only")
     root = root or cache_dir() / "onnx"
+    base_meta: dict[str, Any] = {}
     if quant is not None:
-        base_dir = get_or_export(profile, source, torch_dir, root, log)
+        base_dir = get_or_export(profile, source, torch_dir, root, log, onnx_file)
         base_meta = read_meta(base_dir, verify=False)
         src_dir, src_sha = base_dir, base_meta["weights_sha256"]
+    elif onnx_file is not None:
+        src_dir, src_sha = Path(onnx_file), atomic.sha256_file(onnx_file)
     else:
         src_dir = torch_dir(source)
         src_sha = variants.read_info(src_dir, verify=False).weights_sha256
@@ -347,18 +357,31 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
 
     def build(tmp: Path) -> None:
         start = time.perf_counter()
-        if quant is None:
+        graph = dict(base_meta.get("graph") or {})
+        if quant is not None:
+            facts = quantize_model(src_dir / MODEL_FILE, tmp / MODEL_FILE, quant)
+        elif onnx_file is not None:
+            onnx = import_onnx()
+            # onnx.load reads external data beside the file; the copy holds it inline, so the
+            # artifact is one file whose sha256 is everything the session runs.
+            onnx.save(onnx.load(str(onnx_file)), str(tmp / MODEL_FILE))
+            check_onnx(tmp / MODEL_FILE)
+            graph = graph_io(tmp / MODEL_FILE, str(onnx_file))
+            facts = graph_facts(tmp / MODEL_FILE)
+        else:
             model, _ = variants.load_variant(src_dir)
             export_model(model, tmp / MODEL_FILE, variant=variant)
             facts = graph_facts(tmp / MODEL_FILE)
-        else:
-            facts = quantize_model(src_dir / MODEL_FILE, tmp / MODEL_FILE, quant)
         model_file = tmp / MODEL_FILE
         meta = {
             "schema": SCHEMA, "profile": profile, "variant": variant, "source_variant": source,
-            "source_dir": str(src_dir), "source_sha256": src_sha, "exporter": EXPORTER, "opset": OPSET,
-            "dynamic_axes": {"input_ids": ["batch", "sequence"], "attention_mask": ["batch", "sequence"],
-                             OUTPUT_NAME: ["batch"]},
+            "source_dir": str(src_dir), "source_sha256": src_sha,
+            "exporter": base_meta.get("exporter", USER_FILE if onnx_file is not None else EXPORTER),
+            "opset": facts["onnx_opset"] if onnx_file is not None else OPSET,
+            "dynamic_axes": graph.get("dynamic_axes") or {"input_ids": ["batch", "sequence"],
+                                                          "attention_mask": ["batch", "sequence"],
+                                                          OUTPUT_NAME: ["batch"]},
+            "graph": graph or None,
             "quantization": None if quant is None else {**dataclasses.asdict(quant), "method": "quantize_dynamic"},
             "weights_file": MODEL_FILE, "weights_sha256": atomic.sha256_file(model_file),
             "size_bytes": model_file.stat().st_size, "build_s": time.perf_counter() - start,

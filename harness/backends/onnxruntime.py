@@ -57,15 +57,22 @@ class OrtRunner:
         self.weights_file = meta["weights_file"]
         self.weights_sha256 = meta["weights_sha256"]
         self._inputs = [i.name for i in session.get_inputs()]
+        self._output = (meta.get("graph") or {}).get("output", onnx_export.OUTPUT_NAME)
 
     def __call__(self, inputs: Inputs) -> "torch.Tensor":
         import torch
 
-        return torch.from_numpy(self.run_numpy({name: inputs[name].numpy() for name in self._inputs}))
+        return torch.from_numpy(self.run_numpy({name: v.numpy() for name, v in inputs.items()}))
 
     def run_numpy(self, feeds: "dict[str, np.ndarray]") -> "np.ndarray":
-        """Float32 logits (B, C) of ``feeds`` (``{"input_ids": (B, S) int64, "attention_mask": ...}``)."""
-        return self.session.run([onnx_export.OUTPUT_NAME], {name: feeds[name] for name in self._inputs})[0]
+        """Float32 logits (B, C) of ``feeds`` (``{"input_ids": (B, S) int64, "attention_mask": ...}``).
+        A graph that takes ``token_type_ids`` gets zeros (segment 0) when ``feeds`` has none, as a
+        BERT-family torch model defaults them (harness.data.text.encode)."""
+        if "token_type_ids" in self._inputs and "token_type_ids" not in feeds:
+            import numpy as np
+
+            feeds = {**feeds, "token_type_ids": np.zeros_like(feeds["input_ids"])}
+        return self.session.run([self._output], {name: feeds[name] for name in self._inputs})[0]
 
     def session_info(self) -> dict[str, Any]:
         import onnxruntime as ort
@@ -80,23 +87,29 @@ class OnnxRuntime(Backend):
     name = "onnxruntime"
     worker_inputs = ".npz"
 
-    def unsupported(self, variant: str, task: str = "text") -> str | None:
+    runs_onnx_files = True
+
+    def unsupported(self, variant: str, task: str = "text", onnx_file: bool = False) -> str | None:
         from harness.models.project import TEXT_TASKS  # here: the ORT worker never imports torch (data.text does)
 
         if task not in TEXT_TASKS:  # the exporter's inputs and dynamic axes are a text encoder's
             return (f"the onnxruntime backend exports text encoders only (input_ids, attention_mask); "
                     f"measure {task} profiles with --backends torch")
         try:
-            onnx_export.plan(variant)
+            source, _ = onnx_export.plan(variant)
         except HarnessError as exc:
             return str(exc)
+        if onnx_file and source != "fp32":
+            return (f"'{variant}' compresses a PyTorch model; an ONNX-file profile takes fp32, int8-dynamic and "
+                    f"int8-dynamic-pc (ORT quantize_dynamic of the file) only")
         return None
 
     def source_variant(self, variant: str) -> str:
         return onnx_export.plan(variant)[0]
 
-    def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path]) -> Path:
-        return onnx_export.get_or_export(profile, variant, torch_dir)
+    def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path],
+                onnx_file: Path | None = None) -> Path:
+        return onnx_export.get_or_export(profile, variant, torch_dir, onnx_file=onnx_file)
 
     def import_runtime(self, artifact_dir: Path) -> None:
         onnx_export.import_onnxruntime()

@@ -40,7 +40,8 @@ class TorchRunner:
 class TorchEager(Backend):
     name = "torch"
 
-    def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path]) -> Path:
+    def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path],
+                onnx_file: Path | None = None) -> Path:
         return torch_dir(variant)
 
     def import_runtime(self, artifact_dir: Path) -> None:

@@ -55,6 +55,7 @@ from harness.core.errors import HarnessError
 from harness.core.paths import ROOT
 from harness.measure.stats import AA_BOUNDS
 from harness.results.fingerprint import ISA_FLAGS, collect_cpu
+from harness.results.rows import reference_backend
 from harness.models.profiles import PROFILES
 
 SCHEMA = 1
@@ -248,13 +249,14 @@ def load_budgets(path: Path = DEFAULT_PATH) -> list[Budget]:
 def applicable(budgets: list[Budget], profile: str, variant: str, real_weights: bool,
                backend: str = "torch", isa_flags: Any = None) -> list[Budget]:
     """Budgets that apply to one (profile, variant, backend) on a CPU with ``isa_flags``
-    (None: this machine's); accuracy budgets need real weights, and ratio budgets skip
-    torch fp32 (its ratio to itself is 1 by definition)."""
+    (None: this machine's); accuracy budgets need real weights, and ratio budgets skip the
+    profile's reference fp32 (its ratio to itself is 1 by definition)."""
     if isa_flags is None:
         isa_flags = collect_cpu()["isa_flags"]
+    reference = PROFILES[profile].reference_backend if profile in PROFILES else "torch"
     return [b for b in budgets if b.matches(profile, variant, backend) and b.holds_on(isa_flags)
             and (real_weights or b.base_metric not in ACCURACY_METRICS)
-            and not (variant == "fp32" and backend == "torch" and b.bound.endswith("ratio"))]
+            and not (variant == "fp32" and backend == reference and b.bound.endswith("ratio"))]
 
 
 def _fmt(value: float, metric: str) -> str:
@@ -265,9 +267,11 @@ def _fmt(value: float, metric: str) -> str:
 
 def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, Any]],
              backend: str = "torch") -> BudgetVerdict:
-    """Check one budget against the summary rows of one run (ratios against torch fp32)."""
+    """Check one budget against the summary rows of one run (ratios against the profile's reference
+    fp32: torch, or onnxruntime for an ONNX file)."""
     by_key = {(r["profile"], r["variant"], r.get("backend", "torch")): r for r in rows}
     row = by_key.get((profile, variant, backend))
+    ref_backend = "torch" if row is None else reference_backend(row)
     value = None if row is None else metric_value(row, budget.metric)
     label = f"{variant}/{profile}{'' if backend == 'torch' else '/' + backend} {budget.metric}"
     if value is None:
@@ -275,16 +279,16 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
                              "not measured")
     reference = None
     if budget.paired and row.get("timing_design") == "interleaved":
-        return _judge_paired(budget, profile, variant, value, row, by_key.get((profile, "fp32", "torch")), label)
+        return _judge_paired(budget, profile, variant, value, row, by_key.get((profile, "fp32", ref_backend)), label)
     if budget.bound.endswith("ratio"):
-        base = by_key.get((profile, "fp32", "torch"))
+        base = by_key.get((profile, "fp32", ref_backend))
         reference = None if base is None else metric_value(base, budget.metric)
         if not reference:
             return BudgetVerdict(budget, profile, variant, value, None, None,
                                  f"{label}: fp32 not measured in this run, ratio budget not checkable", "not measured")
         ratio = value / reference
         passed = ratio <= budget.limit if budget.bound == "max_ratio" else ratio >= budget.limit
-        shown = f"{_fmt(value, budget.metric)} = {ratio:.3f}× {'fp32' if backend == 'torch' else 'torch fp32'}"
+        shown = f"{_fmt(value, budget.metric)} = {ratio:.3f}× {_reference_label(row)}"
         if budget.paired:
             shown += " (single-block timing, no CI)"
     else:
@@ -292,6 +296,12 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
         shown = _fmt(value, budget.metric)
     return BudgetVerdict(budget, profile, variant, value, reference, passed,
                          f"{label} = {shown} (budget {budget.describe()})", "pass" if passed else "fail")
+
+
+def _reference_label(row: dict[str, Any]) -> str:
+    """How a verdict names the fp32 a ratio divides by: "fp32" on its own backend, else with the backend."""
+    ref = reference_backend(row)
+    return "fp32" if row.get("backend", "torch") == ref else f"{ref} fp32"
 
 
 def _judge_paired(budget: Budget, profile: str, variant: str, value: float, row: dict[str, Any],
@@ -302,10 +312,11 @@ def _judge_paired(budget: Budget, profile: str, variant: str, value: float, row:
     paired = row.get(field, {}).get(index)
     if paired is None:
         return BudgetVerdict(budget, profile, variant, value, None, None,
-                             f"{label}: torch fp32 not timed in the same campaign, ratio budget not checkable",
+                             f"{label}: {reference_backend(row)} fp32 not timed in the same campaign, ratio budget "
+                             "not checkable",
                              "not measured")
     ratio, (low, high), n = paired["ratio"], paired["ci95"], paired["n"]
-    ref = "fp32" if row.get("backend", "torch") == "torch" else "torch fp32"
+    ref = _reference_label(row)
     shown = f"{label} = {_fmt(value, budget.metric)} = {ratio:.3f}× {ref} [95% CI {low:.3f}, {high:.3f}; {n} paired repetitions]"
     inside = high <= budget.limit if budget.bound == "max_ratio" else low >= budget.limit
     outside = low > budget.limit if budget.bound == "max_ratio" else high < budget.limit

@@ -11,7 +11,7 @@ uses for two single runs) is "significant" for any 1% offset: it false-alarmed o
 design makes drift-cancelling (:func:`run_level_values`):
 
 * ``p50_ratio@L`` -- the in-run paired ratio of a cell's p50 at sequence length L
-  to torch fp32's of the same profile (lower is better);
+  to the reference fp32's of the same profile (torch; onnxruntime for an ONNX file; lower is better);
 * ``throughput_ratio@B`` -- the cell's throughput at batch size B / torch fp32's
   (higher is better).
 
@@ -76,7 +76,7 @@ from harness.core.errors import HarnessError
 from harness.gate.budgets import METRICS
 from harness.measure.stats import AA_BOUNDS
 from harness.results import fingerprint, storage
-from harness.results.rows import rows_from_results
+from harness.results.rows import is_reference, rows_from_results
 
 DETERMINISTIC = ("size_mb", "params", "nonzero_params", "flops", "accuracy", "accuracy_mr", "peak_rss_mb")
 
@@ -372,11 +372,6 @@ def _absolute(row: dict[str, Any]) -> Iterator[tuple[str, float, bool]]:
         yield "cold_start_ms", float(row["cold_start_ms"]), False
 
 
-def _is_reference(row: dict[str, Any]) -> bool:
-    """The torch fp32 row: what every in-run ratio divides by."""
-    return row["variant"] == "fp32" and row.get("backend", "torch") == "torch"
-
-
 def run_level_values(rows: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[float, bool, bool]]:
     """``{(benchmark name, metric): (value, higher_is_better, gated)}`` of one run.
 
@@ -405,7 +400,7 @@ def run_level_values(rows: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[
             continue
         for metric, value, higher in _absolute(row):
             add(name, metric, value, higher, False)
-        if _is_reference(row):
+        if is_reference(row):
             for index, cell in _indexed(row.get("aa_ratio")):
                 if cell and cell.get("ratio") is not None:
                     add(name, f"aa_ratio@{index}", cell["ratio"], False, False)
@@ -419,12 +414,12 @@ def timing_design(rows: list[dict[str, Any]]) -> str:
 
 
 def aa_failures(rows: list[dict[str, Any]]) -> list[str]:
-    """One description per torch fp32 row whose A/A control failed (``aa_passed`` False),
+    """One description per reference fp32 row whose A/A control failed (``aa_passed`` False),
     e.g. ``"minilm-l6 (A/A 1.041 [1.012, 1.070] at 128)"``; [] when none failed or
     none was measured."""
     out = []
     for row in rows:
-        if _is_reference(row) and row.get("aa_passed") is False:
+        if is_reference(row) and row.get("aa_passed") is False:
             cells = [f"{c['ratio']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] at {index}"
                      for index, c in _indexed(row.get("aa_ratio")) if c and c.get("ci95")]
             out.append(f"{row['profile']}" + (f" (A/A {'; '.join(cells)})" if cells else ""))

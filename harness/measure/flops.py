@@ -88,3 +88,48 @@ def int8_flops_fraction(model: nn.Module, inputs: dict[str, torch.Tensor]) -> fl
     total = sum(by_op.values())
     int8 = sum(n for op, n in by_op.items() if any(str(op).startswith(k) for k in INT8_OPS))
     return int8 / total if total else 0.0
+
+
+def count_macs_onnx(path, inputs: list[str] | tuple[str, ...], batch_size: int, length: int) -> int:
+    """MACs of one forward of the ONNX text classifier at ``path`` on (``batch_size``, ``length``)
+    int64 ``inputs``: every ``MatMul`` and ``Gemm`` (the attention products included), from the
+    shapes ONNX Runtime's symbolic shape inference gives each node at those input sizes.  A MatMul
+    with output shape (..., M, N) does ``prod(output) x K`` multiply-adds.  Elementwise ops,
+    softmax and LayerNorm are not counted (as ``count_flops`` does not count them either).
+
+    Raises:
+        HarnessError: a MatMul/Gemm whose shapes inference cannot resolve (names the node).
+    """
+    import math
+
+    import onnx
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    from harness.core.errors import HarnessError
+
+    model = onnx.load(str(path))
+    for value in model.graph.input:
+        if value.name in inputs:
+            for dim, size in zip(value.type.tensor_type.shape.dim, (batch_size, length)):
+                dim.Clear()
+                dim.dim_value = size
+    inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+
+    def dims(value) -> list[int | None]:
+        return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+
+    g = inferred.graph
+    shapes = {v.name: dims(v) for v in (*g.value_info, *g.input, *g.output)}
+    shapes.update({t.name: list(t.dims) for t in g.initializer})
+    macs = 0
+    for node in g.node:
+        if node.op_type not in ("MatMul", "Gemm"):
+            continue
+        a, out = shapes.get(node.input[0]), shapes.get(node.output[0])
+        if not a or not out or None in a or None in out:
+            raise HarnessError(f"{path}: the shapes of {node.op_type} node '{node.name}' are unknown at "
+                               f"{batch_size}x{length}; its MACs cannot be counted")
+        trans_a = any(attr.name == "transA" and attr.i for attr in node.attribute)
+        k = a[0] if node.op_type == "Gemm" and trans_a else a[-1]
+        macs += math.prod(out) * k
+    return macs

@@ -136,3 +136,22 @@ def sparse_size_bytes(model: nn.Module) -> int:
             nnz = int(t.count_nonzero())
             total += nnz * 4 + nnz * 4 + (t.shape[0] + 1) * 4
     return total
+
+
+def count_params_onnx(path) -> tuple[int, int]:
+    """``(parameters, non-zero parameters)`` of an ONNX file: the elements of its floating-point
+    initializers of rank >= 1 (weights, biases, embeddings, LayerNorm scales; integer shape
+    constants and scalars are not parameters).  For a float graph exported from a module this is
+    the module's parameter count, each tensor counted once."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
+    total = nonzero = 0
+    for tensor in onnx.load(str(path)).graph.initializer:
+        if tensor.data_type in floats and len(tensor.dims) >= 1:
+            values = numpy_helper.to_array(tensor)
+            total += values.size
+            nonzero += int(np.count_nonzero(values))
+    return total, nonzero

@@ -37,6 +37,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -72,10 +73,36 @@ class Profile:
     # A user's labelled-text profile builds its own task (harness.models.tasks.LabelledTextTask);
     # None: the built-in task named by ``task``.
     task_factory: Callable[[], Any] | None = None
+    # A user's exported text classifier: the baseline is this ``.onnx`` file, measured on the
+    # onnxruntime backend only (``load_fp32`` raises); None: a PyTorch baseline.
+    onnx_file: Path | None = None
 
     def make_task(self) -> Any:
         """The profile's :class:`harness.models.tasks.Task`."""
         return self.task_factory() if self.task_factory is not None else tasks.get_task(self.task)
+
+    @property
+    def reference_backend(self) -> str:
+        """The backend of the fp32 baseline every in-run ratio and the A/A control are taken on."""
+        return "torch" if self.onnx_file is None else "onnxruntime"
+
+    def check(self) -> None:
+        """Fail before anything runs when the profile's data (or its ONNX file) cannot be used.
+
+        Raises:
+            HarnessError: what :meth:`harness.models.tasks.Task.check_data` raises, and for an
+                ``onnx_file`` what :func:`harness.models.onnx_file.check_user_model` raises.
+        """
+        task = self.make_task()
+        task.check_data()
+        if self.onnx_file is not None:
+            from harness.models import onnx_file
+
+            tokenizer = task.tokenizer()
+            labels = len(task.splits(task.eval_sets[0])["test"].label_names)
+            onnx_file.check_user_model(self.onnx_file, tuple(tokenizer.model_input_names), labels,
+                                       (*self.seq_lengths, self.static_length), self.batch_sizes,
+                                       task.model_spec.where)
 
 
 def _random_init(family: str, config_kwargs: dict, seed: int = 42) -> Callable[[], nn.Module]:
@@ -125,6 +152,20 @@ def _mlm_key() -> str:
 
 def _mlm_load() -> nn.Module:
     return mlm.load_baseline()
+
+
+def _onnx_baseline(spec: project.ModelSpec) -> tuple[Callable[[], str], Callable[[], nn.Module]]:
+    """(source key, loader) of an ``onnx`` model: keyed by the file's bytes; no PyTorch module."""
+    from harness.core import atomic
+
+    def key() -> str:
+        return "onnx-" + atomic.sha256_file(spec.onnx)[:16]
+
+    def load() -> nn.Module:
+        raise HarnessError(f"{spec.where}: the model is an ONNX file ({spec.onnx.name}); it has no PyTorch "
+                           f"module -- measure it with --backends onnxruntime")
+
+    return key, load
 
 
 def _fmnist_key() -> str:
@@ -227,10 +268,11 @@ def _profile(project_: project.Project, spec: project.ProfileSpec) -> Profile:
                         functools.partial(tasks.LabelledTextTask, spec.name, model, evals, spec.static_length))
     if model.recipe is None and model.architecture is None:
         if task_factory is None:
-            raise HarnessError(f"{spec.where}: an hf_dir model needs a user task ({', '.join(project.USER_TASKS)})")
-        (key, load), real = _user_baseline(model, spec, task_factory), True
+            raise HarnessError(f"{spec.where}: an {'onnx' if model.onnx else 'hf_dir'} model needs a user task "
+                               f"({', '.join(project.USER_TASKS)})")
+        (key, load), real = (_onnx_baseline(model) if model.onnx else _user_baseline(model, spec, task_factory)), True
     return Profile(spec.name, spec.description or f"{spec.model} ({spec.task})", real, key, load,
-                   spec.seq_lengths, spec.batch_sizes, spec.task, spec.static_length, task_factory)
+                   spec.seq_lengths, spec.batch_sizes, spec.task, spec.static_length, task_factory, model.onnx)
 
 
 def all_profiles() -> dict[str, Profile]:

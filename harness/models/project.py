@@ -21,7 +21,8 @@ user's ``edgebench.toml`` (the working directory's, or the file named by ``--con
     seq_lengths = [16, 128]                 # tokens; pixels per side for images
     batch_sizes = [1, 32]
 
-A model comes from exactly one of ``hf_dir`` (real weights), ``architecture`` + ``seed``
+A model comes from exactly one of ``hf_dir`` (real weights), ``onnx`` + ``tokenizer`` (an exported
+text classifier, measured on ONNX Runtime only: fp32 and ORT's INT8), ``architecture`` + ``seed``
 (random init: size, speed and memory only) or ``recipe`` (a baseline the package builds
 itself, for the built-in profiles).  Relative paths are relative to the file.  This module
 only reads and checks the file; :mod:`harness.models.profiles` turns it into profiles.
@@ -75,7 +76,8 @@ class FineTune:
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """``[models.NAME]``: where the FP32 baseline comes from (one of ``hf_dir``, ``architecture``, ``recipe``)."""
+    """``[models.NAME]``: where the FP32 baseline comes from (one of ``hf_dir``, ``onnx``, ``architecture``,
+    ``recipe``)."""
 
     name: str
     where: str
@@ -85,6 +87,7 @@ class ModelSpec:
     recipe: str | None = None
     tokenizer: Path | None = None
     fine_tune: FineTune | None = None
+    onnx: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,17 +147,22 @@ def _path(base: Path, value: Any, where: str, key: str) -> Path:
 
 def _model(name: str, table: dict[str, Any], base: Path, where: str) -> ModelSpec:
     _keys(table, ("hf_dir", "onnx", "architecture", "seed", "recipe", "tokenizer", "fine_tune"), where)
-    if "onnx" in table:
-        raise HarnessError(f"{where}: 'onnx' models are not supported yet; give the Hugging Face folder the ONNX "
-                           f"file was exported from as hf_dir (its ORT INT8 variants are measured with "
-                           f"--backends onnxruntime)")
-    sources = [k for k in ("hf_dir", "architecture", "recipe") if k in table]
+    sources = [k for k in ("hf_dir", "onnx", "architecture", "recipe") if k in table]
     if len(sources) != 1:
-        raise HarnessError(f"{where}: give exactly one of hf_dir (a Hugging Face folder), architecture (+ seed: "
-                           f"random init) or recipe; got {', '.join(sources) or 'none'}")
+        raise HarnessError(f"{where}: give exactly one of hf_dir (a Hugging Face folder), onnx (an .onnx text "
+                           f"classifier + tokenizer), architecture (+ seed: random init) or recipe; got "
+                           f"{', '.join(sources) or 'none'}")
     spec: dict[str, Any] = {"name": name, "where": where}
     if "hf_dir" in table:
         spec["hf_dir"] = _path(base, table["hf_dir"], where, "hf_dir")
+    if "onnx" in table:
+        spec["onnx"] = _path(base, table["onnx"], where, "onnx")
+        if "fine_tune" in table:
+            raise HarnessError(f"{where}: an onnx model is measured as it is (no PyTorch weights to train); drop "
+                               f"fine_tune, or give the Hugging Face folder as hf_dir")
+        if "tokenizer" not in table:
+            raise HarnessError(f"{where}: an onnx model needs tokenizer = \"<folder with the tokenizer files it was "
+                               f"exported with>\"")
     if "architecture" in table:
         arch = _typed(table, "architecture", dict, where, "a table, e.g. { family = \"bert\", hidden_size = 384 }")
         if arch.get("family") not in FAMILIES:
@@ -278,6 +286,9 @@ def _check_references(project: Project) -> None:
             raise HarnessError(f"{p.where}: its model fine-tunes on '{ft.data}' but the primary eval set is "
                                f"'{p.eval[0]}'; list '{ft.data}' first in eval (its train split trains, its test "
                                f"split scores)")
+        if project.models[p.model].onnx is not None and p.task not in TEXT_TASKS[1:]:
+            raise HarnessError(f"{p.where}: an onnx model is a text classifier here; give task = "
+                               f"\"text-classification\" or \"text-pair-classification\"")
         if p.task == "text-pair-classification" and any(project.data[e].text_pair is None for e in p.eval):
             raise HarnessError(f"{p.where}: a text-pair-classification profile needs text_pair = \"<column>\" "
                                f"in each of its [data] tables")
@@ -337,6 +348,10 @@ hf_dir = "path/to/hf-model-folder"      # config.json + model.safetensors (or py
 # A folder without a classification head (e.g. a sentence-transformers encoder) gets one and
 # needs fine_tune; drop fine_tune for a model already fine-tuned on your labels.
 fine_tune = { data = "my-data", epochs = 1, lr = 1e-4, batch_size = 16, max_length = 128 }
+# Or, instead of hf_dir and fine_tune, an exported text classifier (measured on onnxruntime:
+# fp32, int8-dynamic, int8-dynamic-pc):
+# onnx = "model.onnx"
+# tokenizer = "path/to/tokenizer-folder"
 
 [data.my-data]
 path = "data.csv"                       # .csv / .tsv / .jsonl, or a folder of class-named subfolders of .txt files

@@ -1,13 +1,15 @@
 """Report sections of the backend axis (issue 8): PyTorch eager vs ONNX Runtime.
 
-``harness.report.tables`` keeps its tables on the torch rows (:func:`torch_rows`) and
+``harness.report.tables`` keeps its tables on each profile's reference-backend rows (torch; onnxruntime
+for a profile that is an ONNX file: ``harness.results.rows.main_rows``) and
 appends :func:`sections`, which read the summary rows and ``backend_sessions`` /
 ``latency_mean_ms`` (``harness.results.rows.backend_extras``).  Every figure comes from the saved
 run; ratios are within the run (the meaningful numbers on a shared machine).
 
 Sections (only when a backend other than torch was measured):
 
-* **Backends side by side** -- the key metrics with a Backend column;
+* **Backends side by side** -- the key metrics with a Backend column (when a row is not on its
+  profile's reference backend);
 * **torch vs ONNX Runtime** -- per variant, ORT / torch of the same variant
   (p50 at seq 128, throughput at batch 32, cold start, size, peak RSS rise);
 * **ONNX models (study 001)** -- Model | Size MB | Avg ms | p50 ms | p90 ms at
@@ -19,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.report.common import NA_RANDOM, fmt, markdown_table, pct, ratio
+from harness.results.rows import main_rows
 
 SEQ = "128"
 BATCH = "32"
@@ -27,11 +30,6 @@ BATCH = "32"
 def backend_of(row: dict[str, Any]) -> str:
     """A row's backend (runs saved before the backend axis are all torch)."""
     return row.get("backend") or "torch"
-
-
-def torch_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows measured on PyTorch eager (runs saved before the backend axis are all torch)."""
-    return [r for r in rows if backend_of(r) == "torch"]
 
 
 def _acc(row: dict[str, Any], key: str) -> str:
@@ -95,7 +93,7 @@ def _session_line(backend: str, info: dict[str, Any]) -> str:
 def sections(doc: dict[str, Any]) -> list[str]:
     """Markdown lines of the backend sections (empty when only torch was measured)."""
     rows = doc["rows"]
-    if all(backend_of(r) == "torch" for r in rows):
+    if len(main_rows(rows)) == len(rows):  # every row is on its profile's reference backend
         return []
     out = ["## Backends side by side", "",
            "The same metrics through the same harness code on each backend (`--backends`); onnxruntime runs "

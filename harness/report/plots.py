@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
 from harness.report import common
-from harness.results.rows import sweep_points
+from harness.results.rows import references, sweep_points
 
 DPI = 110
 
@@ -126,7 +126,7 @@ def sparsity_sweep(rows: list[dict[str, Any]], footer: str) -> bytes | None:
     """Study 002: accuracy vs target sparsity, global vs layer-wise (with/without
     recovery when both exist), compression ratio on the right axis; None
     without a measured sweep on a profile with real weights."""
-    fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32" and r.get("backend", "torch") == "torch"}
+    fp32 = references(rows)
     points = {k: v for k, v in sweep_points(rows).items() if any(r.get("accuracy") is not None for r in v)}
     profiles = list(dict.fromkeys(k[0] for k in points))
     if not profiles:

@@ -48,7 +48,7 @@ def add_efficiency(row: dict[str, Any], gemm_peak: dict[str, Any] | None) -> Non
 def document(run: dict[str, Any], run_path: Path, collected: run_rows.RunRows) -> dict[str, Any]:
     """The summary document of ``run`` (saved at ``run_path``) from its collected rows."""
     rows = collected.rows
-    fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32" and r["backend"] == "torch"}
+    fp32 = run_rows.references(rows)
     for r in rows:
         r["flags"] = flags(r, fp32.get(r["profile"]))
         add_efficiency(r, collected.gemm_peak)

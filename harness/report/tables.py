@@ -43,6 +43,7 @@ from harness.report.integrity import render_integrity
 from harness.report.stages import stage_table, sweep_table
 from harness.report.summary import as_json, budget_verdicts, summary
 from harness.results import storage
+from harness.results.rows import main_rows, references
 
 # The kinds of file the writer owns besides report.md, tables.json and summary.json
 # (always rewritten): a table's CSV and a plot's PNG.
@@ -73,8 +74,8 @@ def primary_label(rows: list[dict[str, Any]]) -> str:
 
 def tables(doc: dict[str, Any]) -> list[Table]:
     """Every table of the report, in order; empty sections are left out."""
-    rows = report_backends.torch_rows(doc["rows"])  # other backends' rows render in their own sections
-    fp32 = {r["profile"]: r for r in rows if r["variant"] == "fp32"}
+    rows = main_rows(doc["rows"])  # other backends' rows render in their own sections
+    fp32 = references(rows)
     primary = primary_label(rows)
     out: list[Table] = []
     out.append(Table("key-comparison", "Key comparison", [

@@ -111,19 +111,20 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     A row's fields (None / {} where the run did not measure them):
 
     * ``profile``, ``variant``, ``backend``; ``real_weights`` (the profile has trained weights);
+      ``reference_backend``: the backend of the profile's fp32 baseline (:func:`is_reference`);
     * static: ``size_mb``, ``size_sparse_mb`` (MB, 10^6 bytes), ``params``, ``nonzero_params``,
       ``pruned_zeros``, ``quantization_zeros`` (counts: zeros a pruner set vs INT8 rounding
       made), ``sparsity`` (pruned_zeros / params; runs before the split: all zeros),
-      ``linear_sparsity`` (fractions), ``flops``, ``macs_fvcore``
-      (batch 1, seq 128), ``quant_engine``, ``quantized_linear_fraction``, ``int8_flops_fraction``
+      ``linear_sparsity`` (fractions), ``flops``, ``macs_fvcore`` (fvcore's count), ``macs_onnx`` (an
+      ONNX-file profile's, from its graph) (batch 1, the profile's static length), ``quant_engine``, ``quantized_linear_fraction``, ``int8_flops_fraction``
       (share of the FLOPs in INT8 kernels), ``pruning_recovery_epochs``;
     * timings per sequence length ``{"128": ms}``: ``p50_ms``, ``p90_ms``, ``p99_ms``, ``cv``,
       ``p50_block_cv`` (fractions); ``throughput_sps`` per batch size ``{"32": samples/s}`` (batch /
       p50) and ``sustained_sps`` (all samples / wall time of the cell's blocks);
     * interleaved timing (issue 16): ``timing_design`` (``"interleaved"``, or ``"single-block"`` for
-      runs saved before it: shown, never judged by CI rules); paired ratios to torch fp32 of the
-      same run with 95% CIs, ``p50_ratio`` per length and ``throughput_ratio`` per batch size
-      (``{"128": {"ratio", "ci95": [low, high], "n"}}``); on torch fp32 the A/A control
+      runs saved before it: shown, never judged by CI rules); paired ratios to the reference fp32 of
+      the same run with 95% CIs, ``p50_ratio`` per length and ``throughput_ratio`` per batch size
+      (``{"128": {"ratio", "ci95": [low, high], "n"}}``); on the reference the A/A control
       ``aa_ratio`` (``{"latency@128": ...}``) and ``aa_passed``; ``campaign_stable`` per shape;
     * fresh process (:mod:`harness.measure.cold_start`): ``time_to_first_result_ms`` (spawn to
       first logits) with ``interpreter_ms``, ``import_ms``, ``load_ms``, ``first_forward_ms`` and
@@ -147,7 +148,7 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row = by_key.setdefault(key, {
             "profile": key[0], "variant": key[1], "backend": key[2], "size_mb": None, "params": None,
             "nonzero_params": None, "pruned_zeros": None, "quantization_zeros": None, "sparsity": None,
-            "linear_sparsity": None, "flops": None, "macs_fvcore": None, "size_sparse_mb": None,
+            "linear_sparsity": None, "flops": None, "macs_fvcore": None, "macs_onnx": None, "size_sparse_mb": None,
             **dict.fromkeys(COLD_START_FIELDS),
             "p50_ms": {}, "p90_ms": {}, "p99_ms": {}, "cv": {}, "p50_block_cv": {}, "throughput_sps": {},
             "sustained_sps": {},
@@ -159,13 +160,14 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "timing_design": None, "p50_ratio": {}, "throughput_ratio": {}, "aa_ratio": {}, "aa_passed": None,
             "campaign_stable": {},
             "real_weights": _profile_field(r, "real_weights"),
+            "reference_backend": _profile_field(r, "reference_backend") or "torch",
         })
         m = r["metric"]
         if m == "static":
             facts[key] = r
             for k in ("size_mb", "size_sparse_mb", "params", "nonzero_params", "pruned_zeros", "quantization_zeros",
                       "sparsity", "linear_sparsity",
-                      "flops", "macs_fvcore", "quant_engine", "quantized_linear_fraction",
+                      "flops", "macs_fvcore", "macs_onnx", "quant_engine", "quantized_linear_fraction",
                       "int8_flops_fraction", "pruning_recovery_epochs"):
                 row[k] = r.get(k)
             if key[2] != "torch":  # counted on the torch source of the artifact (runs before the suite skipped it)
@@ -219,16 +221,17 @@ def _blocks(row: dict[str, Any], result: dict[str, Any], blocks: dict, axis: str
 
 
 def _paired(by_key: dict[tuple[str, str, str], dict[str, Any]], blocks: dict[tuple[str, str, str], dict]) -> None:
-    """In-run paired ratios against torch fp32 of the same profile (harness.measure.stats.paired_ratio):
-    ``p50_ratio`` per length (time ratio), ``throughput_ratio`` per batch size (its inverse: above 1 is
-    faster), and on torch fp32 the A/A control ``aa_ratio`` (``"latency@128"``, ``"throughput@32"``)
-    with ``aa_passed`` (every A/A CI inside :data:`harness.measure.stats.AA_BOUNDS`)."""
+    """In-run paired ratios against the reference fp32 of the same profile (torch, or onnxruntime for
+    an ONNX file; harness.measure.stats.paired_ratio): ``p50_ratio`` per length (time ratio),
+    ``throughput_ratio`` per batch size (its inverse: above 1 is faster), and on the reference the A/A
+    control ``aa_ratio`` (``"latency@128"``, ``"throughput@32"``) with ``aa_passed`` (every A/A CI
+    inside :data:`harness.measure.stats.AA_BOUNDS`)."""
     for key, row in by_key.items():
         profile, variant, backend = key
-        reference = blocks.get((profile, "fp32", "torch"), {})
+        reference = blocks.get((profile, "fp32", row["reference_backend"]), {})
         for axis, cells in blocks.get(key, {}).items():
             for index, (mine, aa, campaign, processes) in cells.items():
-                if (variant, backend) == ("fp32", "torch"):
+                if is_reference(row):
                     if aa and len(aa) == len(mine) >= 3:  # fp32~aa runs as many processes as fp32
                         row["aa_ratio"][f"{axis}@{index}"] = paired_ratio(
                             aa, mine, groups=process_groups(len(mine), processes)).as_dict()
@@ -245,6 +248,27 @@ def _paired(by_key: dict[tuple[str, str, str], dict[str, Any]], blocks: dict[tup
         if row["aa_ratio"]:
             row["aa_passed"] = all(AA_BOUNDS[0] <= r["ci95"][0] and r["ci95"][1] <= AA_BOUNDS[1]
                                    for r in row["aa_ratio"].values())
+
+
+def reference_backend(row: dict[str, Any]) -> str:
+    """The backend of the fp32 baseline ``row``'s ratios divide by (runs before issue 18: torch)."""
+    return row.get("reference_backend") or "torch"
+
+
+def is_reference(row: dict[str, Any]) -> bool:
+    """``row`` is its profile's fp32 baseline: what every in-run ratio divides by."""
+    return row["variant"] == "fp32" and (row.get("backend") or "torch") == reference_backend(row)
+
+
+def references(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{profile: its reference row}`` of the measured profiles."""
+    return {r["profile"]: r for r in rows if is_reference(r)}
+
+
+def main_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows on their profile's reference backend: torch eager, or onnxruntime for a profile
+    that is an ONNX file (the report's main tables; other backends get sections of their own)."""
+    return [r for r in rows if (r.get("backend") or "torch") == reference_backend(r)]
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
