@@ -119,7 +119,8 @@ def _static_onnx(benchmark, bench, case) -> None:
     macs = {n: flops.count_macs_onnx(fp32, inputs, 1, n) for n in dict.fromkeys((*prof.seq_lengths, length))}
     _tag(benchmark, bench, case, "static",
          size_mb=runner.size_bytes / 1e6, size_bytes=runner.size_bytes, weights_file=runner.weights_file,
-         params=params, nonzero_params=nonzero, pruned_zeros=0, sparsity=0.0,
+         # Zeros in a user's file may be pruned weights or not: unknown, so no pruning sparsity.
+         params=params, nonzero_params=nonzero, pruned_zeros=None, sparsity=None,
          flops=2 * macs[length], macs_onnx=macs[length], flops_batch=1, flops_seq_len=length,
          length_axis=bench.task(case.profile).length_axis,
          flops_by_length={str(n): 2 * m for n, m in macs.items() if n in prof.seq_lengths},

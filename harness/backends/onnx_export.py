@@ -56,7 +56,7 @@ from typing import Any, Callable
 from harness.core import atomic, cache
 from harness.core.errors import HarnessError
 from harness.core.paths import cache_dir
-from harness.models.onnx_file import OUTPUT_NAME, graph_io
+from harness.models.onnx_file import OUTPUT_NAME, graph_io, import_onnx
 
 SCHEMA = 1
 OPSET = 17
@@ -76,16 +76,6 @@ class OrtQuantization:
     per_channel: bool = False
     reduce_range: bool = False
     op_types: tuple[str, ...] = ("MatMul", "Gather")
-
-
-def import_onnx():
-    """``onnx``, or a HarnessError naming the fix."""
-    try:
-        import onnx
-    except ImportError:
-        raise HarnessError("the onnx package is not installed: pip install the version pinned in pyproject.toml "
-                           "(onnx), or run the suite with --backends torch") from None
-    return onnx
 
 
 def import_onnxruntime():
@@ -325,7 +315,7 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
     ``torch_dir(name)`` returns the saved PyTorch variant folder of ``name``
     (``harness.backends.variants.get_or_build``).  A quantized artifact is made from
     the cached FP32 artifact of its source variant.  With ``onnx_file`` (a profile whose
-    baseline is a user's ``.onnx`` file, :func:`check_user_model`) the FP32 artifact is that
+    baseline is a user's ``.onnx`` file, :func:`harness.models.onnx_file.check_user_model`) the FP32 artifact is that
     file, copied into the cache (external data folded in), and only ``fp32`` and the ORT
     quantization stages apply: ``torch_dir`` is never called.
 
@@ -377,7 +367,7 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
             "schema": SCHEMA, "profile": profile, "variant": variant, "source_variant": source,
             "source_dir": str(src_dir), "source_sha256": src_sha,
             "exporter": base_meta.get("exporter", USER_FILE if onnx_file is not None else EXPORTER),
-            "opset": facts["onnx_opset"] if onnx_file is not None else OPSET,
+            "opset": base_meta.get("opset", facts["onnx_opset"] if onnx_file is not None else OPSET),
             "dynamic_axes": graph.get("dynamic_axes") or {"input_ids": ["batch", "sequence"],
                                                           "attention_mask": ["batch", "sequence"],
                                                           OUTPUT_NAME: ["batch"]},

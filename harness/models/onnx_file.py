@@ -19,12 +19,13 @@ OUTPUT_NAME = "logits"
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def _import_onnx():
+def import_onnx():
+    """``onnx``, or a HarnessError naming the fix."""
     try:
         import onnx
     except ImportError:
         raise HarnessError("the onnx package is not installed: pip install the version pinned in pyproject.toml "
-                           "(onnx)") from None
+                           "(onnx), or run the suite with --backends torch") from None
     return onnx
 
 
@@ -36,7 +37,7 @@ def graph_io(path: Path, shown: str | None = None) -> dict[str, Any]:
         HarnessError: not loadable, an input that is not one of :data:`TEXT_INPUTS` or not int64 of
             rank 2, or no single (B, C) float output (one named ``logits`` is taken among several).
     """
-    onnx = _import_onnx()
+    onnx = import_onnx()
     shown = shown or str(path)
     try:
         model = onnx.load(str(path), load_external_data=False)
