@@ -52,3 +52,20 @@ def tiny_context():
             yield ids, mask, torch.tensor([0, 1, 0, 1])
 
     return CompressionContext(batches, seed=0)
+
+
+@pytest.fixture
+def suite_log():
+    """``log(proc)``: what to print when a suite run in a subprocess fails.  The tail of its stdout is
+    pytest-benchmark's tables, so the failures section and the short summary come first."""
+    import re
+
+    def log(proc) -> str:
+        out = proc.stdout
+        failures = re.search(r"^=+ (FAILURES|ERRORS) =+$.*?(?=^=+ (warnings summary|short test summary))", out,
+                             re.M | re.S)
+        summary = [line for line in out.splitlines() if line.startswith(("FAILED", "ERROR"))]
+        return "\n".join([failures.group(0)[-6000:] if failures else "", *summary, out[-1500:],
+                          proc.stderr[-2000:]])
+
+    return log

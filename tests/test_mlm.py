@@ -94,10 +94,10 @@ def _collect(*args: str) -> subprocess.CompletedProcess:
                            "--backends", "torch", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_profile_qualified_variants_select_one_profile():
+def test_profile_qualified_variants_select_one_profile(suite_log):
     proc = _collect("--profiles", "tiny-random,tiny-convnext", "--variants", "fp32,tiny-random/int8-dynamic",
                     "-k", "test_static")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, suite_log(proc)
     ids = [line for line in proc.stdout.splitlines() if "test_static" in line]
     assert any("tiny-random" in i and "int8-dynamic" in i for i in ids)
     assert not any("tiny-convnext" in i and "int8-dynamic" in i for i in ids)

@@ -170,7 +170,7 @@ def test_the_quick_path_writes_an_onnx_model_table(tmp_path):
         quick_config(tmp_path / "missing.onnx", data)
 
 
-def test_an_onnx_file_is_benchmarked_on_onnxruntime_against_its_own_fp32(tmp_path):
+def test_an_onnx_file_is_benchmarked_on_onnxruntime_against_its_own_fp32(tmp_path, suite_log):
     """fp32 (the user's graph) and ORT INT8 measured, torch-only variants and the torch backend skipped
     with the reason, ratios and the A/A control on ORT fp32, accuracy scored, report rendered."""
     config = _onnx_project(tmp_path)
@@ -179,14 +179,14 @@ def test_an_onnx_file_is_benchmarked_on_onnxruntime_against_its_own_fp32(tmp_pat
     budgets.write_text('schema = 1\n[[budget]]\nvariant = "*"\nmetric = "params"\nmax = 1e12\n'
                        'why = "every case has a budget item that is judged"\n')
     env = {**os.environ, "EDGEBENCH_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "-rs", "--config", str(config),
+    cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "-rfEs", "--config", str(config),
            "--profiles", "clf", "--variants", "fp32,int8-dynamic,magnitude-global@0.5", "--backends", "torch,onnxruntime",
            "--bench-seconds", "0.2", "--min-rounds", "3", "--blocks", "5", "--block-seconds", "0.02",
            "--timing-cap-s", "5", "--timing-info-cap-s", "5", "--cold-start-samples", "1", "--cold-cache-samples", "0",
            "--memory-samples", "1", "--threads", "1", "--processes", "1", "--budgets", str(budgets),
            "-k", "not gemm_peak", f"--benchmark-json={out}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
-    log = proc.stdout[-4000:] + proc.stderr[-2000:]
+    log = suite_log(proc)
     assert proc.returncode == 0, log
     assert "the profile's model is an ONNX file, which the torch backend cannot run" in proc.stdout, log
     assert "'magnitude-global@0.5' compresses a PyTorch model" in proc.stdout, log

@@ -86,10 +86,10 @@ def test_benchmark_output_options_must_stay_in_the_output_folders(monkeypatch):
             check_output_options(_Config(**bad))
 
 
-def test_suite_refuses_a_benchmark_json_outside_the_project():
+def test_suite_refuses_a_benchmark_json_outside_the_project(suite_log):
     proc = subprocess.run([sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
                            "--profiles", "tiny-random", "--collect-only", "--benchmark-json=/etc/edgebench.json"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "EDGEBENCH_OUTPUT_DIRS": ""})
-    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.returncode == 4, suite_log(proc)
     assert "outside the output folders" in proc.stdout + proc.stderr

@@ -6,7 +6,7 @@ import sys
 from harness.core.paths import ROOT
 
 
-def test_suite_runs_saves_every_metric_and_reports(tmp_path):
+def test_suite_runs_saves_every_metric_and_reports(tmp_path, suite_log):
     out = tmp_path / "run.json"
     # Structural budgets only: a tiny random model's timing ratios sit near their bounds, so on a noisy
     # machine they may be inconclusive; timing verdicts are tested in tests/test_gate.py / test_interleave.py.
@@ -21,7 +21,7 @@ def test_suite_runs_saves_every_metric_and_reports(tmp_path):
     # Both backends (the default --backends) double the work; on a shared 2-core
     # machine this took >10 min, so the timeout only guards against a hang.
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, suite_log(proc)
     run = json.loads(out.read_text())
     assert run["edgebench"]["schema"] == 1
     assert run["machine_info"]["edgebench"]["threads"] == 1

@@ -245,7 +245,7 @@ def test_study_004_table_reductions_and_flag():
     assert report_vision.render_section({"vision": []}) == []
 
 
-def test_suite_runs_an_image_profile(fmnist_dir, tmp_path):
+def test_suite_runs_an_image_profile(fmnist_dir, tmp_path, suite_log):
     """The benchmark suite's static and latency paths on tiny-convnext: the length
     axis is image size (ids say img28), FLOPs and INT8 share are recorded."""
     import json
@@ -262,7 +262,7 @@ def test_suite_runs_an_image_profile(fmnist_dir, tmp_path):
            "--timing-cap-s", "1", "--processes", "1", "--threads", "1", f"--benchmark-json={out}"]
     env = {**os.environ, "EDGEBENCH_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, suite_log(proc)
     bench = json.loads(out.read_text())["benchmarks"]
     assert {b["name"] for b in bench if b["extra_info"]["metric"] == "latency"} == {
         "test_latency[tiny-convnext-fp32-img28]", "test_latency[tiny-convnext-structured@0.5+int8-img28]"}
