@@ -8,6 +8,7 @@ import torch
 
 from harness import backends
 from harness.backends import onnx_export, variants
+from harness.core import cpu
 from harness.core.errors import HarnessError
 
 
@@ -47,6 +48,41 @@ def real_inputs():
     return full, padded
 
 
+def test_u8s8_saturation_is_read_off_the_isa_flags():
+    assert cpu.u8s8_saturates(["sse4_2", "avx", "avx2", "fma"], "x86_64")  # AVX2-only EPYC
+    for vnni in ("avx512_vnni", "avx_vnni", "amx_int8"):
+        assert not cpu.u8s8_saturates(["avx2", vnni], "x86_64")
+    assert not cpu.u8s8_saturates([], "aarch64")  # ARM's int8 dot products do not go through vpmaddubsw
+
+
+@pytest.mark.parametrize("reduce_range", [None, True], ids=["this-cpu's-choice", "7-bit"])
+def test_ort_int8_of_worst_case_operands_matches_float(tmp_path, reduce_range, one_thread):
+    """Activations that quantize to u8 255 times weights at s8 +127: each pair of products is
+    64,770, past int16 -- an x86 CPU without VNNI saturates there (1,048,544 for 2,072,640 was
+    measured on an AVX2-only EPYC) unless the weights are 7-bit.  The artifact's setting must give
+    the float result on this CPU."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    k, n = 64, 8
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "worst-case",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])],
+        [numpy_helper.from_array(np.ones((k, n), np.float32), "w")])
+    src = tmp_path / "matmul.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    quant = onnx_export.OrtQuantization() if reduce_range is None else onnx_export.OrtQuantization(reduce_range=True)
+    facts = onnx_export.quantize_model(src, tmp_path / "int8.onnx", quant)
+    assert facts["onnx_int8_ops"].get("MatMulInteger", 0) == 1
+    import onnxruntime
+
+    y = onnxruntime.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"x": np.ones((1, k), np.float32)})[0]
+    np.testing.assert_allclose(y, np.full((1, n), float(k)), rtol=0.02)  # saturation gives ~0.51 x
+
+
 def test_ort_fp32_logits_match_pytorch(store, tiny, real_inputs, one_thread):
     runner = backends.get("onnxruntime").load(_export(store, "fp32"), threads=1)
     for inputs in real_inputs:
@@ -65,7 +101,7 @@ def test_ort_int8_is_quantized_smaller_and_close(store, tiny, real_inputs, one_t
     fp32_dir, int8_dir = _export(store, "fp32"), _export(store, "int8-dynamic")
     meta = onnx_export.read_meta(int8_dir)
     assert meta["quantization"]["weight_type"] == "QInt8" and meta["quantization"]["per_channel"] is False
-    assert meta["quantization"]["reduce_range"] is False
+    assert meta["quantization"]["reduce_range"] is cpu.u8s8_saturates()  # 7-bit weights only without VNNI
     assert meta["facts"]["onnx_int8_ops"].get("MatMulInteger", 0) >= 12  # 6 Linears x 2 layers at least
     assert meta["size_bytes"] < 0.5 * onnx_export.read_meta(fp32_dir)["size_bytes"]
     # made from the cached fp32 export, not a second export

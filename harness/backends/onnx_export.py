@@ -32,11 +32,14 @@ Export choices (stated, and recorded in ``onnx.json``):
   Linear-only ``quantize_dynamic`` does not), so the file is smaller than
   torch's INT8 state dict.  ``per_channel`` follows the torch variant
   (``int8-dynamic`` per tensor, ``int8-dynamic-pc`` per output channel).
-  ``reduce_range=False``: the 7-bit weight range only avoids U8S8 overflow on
-  x86 CPUs *without* VNNI (AVX2/AVX-512 ``vpmaddubsw`` saturation); the
-  machines this project measures have VNNI/AMX, where full 8-bit range keeps
-  more accuracy.  The setting is recorded, so a run on an older CPU can be
-  recognised.
+  ``reduce_range`` (7-bit weights) is chosen from this CPU's flags
+  (:func:`harness.core.cpu.u8s8_saturates`): on an x86 CPU without VNNI the
+  U8S8 kernels add pairs of u8 x s8 products into int16 with saturation, so
+  8-bit weights give wrong sums (``tests/test_onnx.py`` feeds worst-case
+  operands); with VNNI/AMX (or off x86) the full 8-bit range is exact and
+  keeps more accuracy.  The setting is part of the artifact key, recorded in
+  the artifact's ``onnx.json`` and in the fingerprint
+  (``ort_int8_reduce_range``).
 
 Every artifact is validated with ``onnx.checker`` after export and after
 quantization and written atomically into a cache folder keyed by the source
@@ -53,7 +56,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.core import atomic, cache
+from harness.core import atomic, cache, cpu
 from harness.core.errors import HarnessError
 from harness.core.paths import cache_dir
 from harness.models.onnx_file import OUTPUT_NAME, graph_io, import_onnx
@@ -74,7 +77,7 @@ class OrtQuantization:
 
     weight_type: str = "QInt8"
     per_channel: bool = False
-    reduce_range: bool = False
+    reduce_range: bool = dataclasses.field(default_factory=cpu.u8s8_saturates)
     op_types: tuple[str, ...] = ("MatMul", "Gather")
 
 

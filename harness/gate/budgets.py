@@ -21,7 +21,7 @@ plus a margin -- it guards against getting worse than a run once was, it is not 
 independent target -- and the verdict says so.  Budgets are checked on every run; they are
 not tuned until green.  INT8's gain is a property of the
 instruction set (VNNI/AMX vs AVX2 only), so a budget may carry ``cpu_flags``:
-ISA flags of the recorded fingerprint (``harness.results.fingerprint.ISA_FLAGS``)
+ISA flags of the recorded fingerprint (``harness.core.cpu.ISA_FLAGS``)
 that must all be present (``"!flag"``: absent); on another CPU it does not apply.
 
 **Timing ratios are judged on their confidence interval.**  A ``p50_ms@N`` or
@@ -51,10 +51,10 @@ import tomllib
 
 import compressors
 from harness.backends import BACKENDS
+from harness.core.cpu import ISA_FLAGS, isa_flags as cpu_isa_flags
 from harness.core.errors import HarnessError
 from harness.core.paths import ROOT
 from harness.measure.stats import AA_BOUNDS
-from harness.results.fingerprint import ISA_FLAGS, collect_cpu
 from harness.results.rows import reference_backend
 from harness.models.profiles import PROFILES
 
@@ -252,7 +252,7 @@ def applicable(budgets: list[Budget], profile: str, variant: str, real_weights: 
     (None: this machine's); accuracy budgets need real weights, and ratio budgets skip the
     profile's reference fp32 (its ratio to itself is 1 by definition)."""
     if isa_flags is None:
-        isa_flags = collect_cpu()["isa_flags"]
+        isa_flags = cpu_isa_flags()
     reference = PROFILES[profile].reference_backend if profile in PROFILES else "torch"
     return [b for b in budgets if b.matches(profile, variant, backend) and b.holds_on(isa_flags)
             and (real_weights or b.base_metric not in ACCURACY_METRICS)

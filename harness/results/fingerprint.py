@@ -11,9 +11,7 @@ import os
 import platform
 from typing import Any
 
-# ISA features that decide which GEMM kernels torch / onnxruntime can use.
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
-             "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+from harness.core import cpu
 
 TIMING_KEYS = ("cpu_model", "physical_cores", "logical_cpus", "isa_flags", "torch", "threads",
                "quant_engine")
@@ -22,23 +20,14 @@ TIMING_KEYS = ("cpu_model", "physical_cores", "logical_cpus", "isa_flags", "torc
 def collect_cpu() -> dict[str, Any]:
     import psutil
 
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and model in ("unknown", "", platform.machine()):
-                    model = value.strip()
-                elif key == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:
-        pass
     return {
-        "cpu_model": model,
+        "cpu_model": cpu.read_cpuinfo()[0],
         "physical_cores": psutil.cpu_count(logical=False),
         "logical_cpus": psutil.cpu_count(logical=True),
-        "isa_flags": [f for f in ISA_FLAGS if f in flags],
+        "isa_flags": cpu.isa_flags(),
+        # ORT INT8 artifacts are built with 7-bit weights here (harness.backends.onnx_export);
+        # derived from isa_flags, so not a timing key of its own.
+        "ort_int8_reduce_range": cpu.u8s8_saturates(),
         "memory_total_gb": round(psutil.virtual_memory().total / 1e9, 1),
         "arch": platform.machine(),
     }
