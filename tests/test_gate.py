@@ -106,6 +106,18 @@ def test_budget_failure_message_is_readable():
     assert budgets.evaluate(ratchet, "minilm-l6", "int8-dynamic", rows).message.endswith("(budget ≤ 0.50× fp32, a ratchet)")
 
 
+def test_a_ratio_budget_names_the_fp32_it_divides_by():
+    """An ONNX-file profile's ratios are to its onnxruntime fp32; a built-in profile's ORT rows to torch fp32."""
+    b = budgets.Budget("*", "int8-dynamic", "size_mb", "max_ratio", 0.3, "target", 1, backend="*")
+    onnx_rows = [_row(v, backend="onnxruntime", reference_backend="onnxruntime", size_mb=mb)
+                 for v, mb in (("fp32", 91.0), ("int8-dynamic", 23.1))]
+    v = budgets.evaluate(b, "minilm-l6", "int8-dynamic", onnx_rows, "onnxruntime")
+    assert v.passed and v.message.endswith("= 0.254× fp32 (budget ≤ 0.30× fp32)"), v.message
+    builtin = [_row("fp32", size_mb=91.0), _row("int8-dynamic", backend="onnxruntime", size_mb=23.1)]
+    v = budgets.evaluate(b, "minilm-l6", "int8-dynamic", builtin, "onnxruntime")
+    assert v.message.endswith("= 0.254× torch fp32 (budget ≤ 0.30× torch fp32)"), v.message
+
+
 def test_budget_reasons_state_policy_not_stale_figures():
     """Issue 16: a measured figure in a `why` goes stale; the report generates measured values."""
     stale = re.compile(r"\b(measured|probe)\b[^a-z]*[0-9]")

@@ -28,7 +28,8 @@ def _mask(text: str) -> str:
     return GENERATED.sub("_Generated <timestamp> from ", text)
 
 
-@pytest.mark.parametrize("folder", [".", "sweep", "sweep-timing", "vision", "distill", "own-model/quick", "own-model/toml"])
+@pytest.mark.parametrize("folder", [".", "sweep", "sweep-timing", "vision", "distill", "own-model/quick", "own-model/toml",
+                                    "own-model/onnx"])
 def test_reference_run_renders_to_the_committed_files(tmp_path, folder):
     reference = REFERENCE / folder
     name = json.loads((reference / "summary.json").read_text())["run"]

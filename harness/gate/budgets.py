@@ -112,11 +112,14 @@ class Budget:
         """A timing ratio judged on its paired in-run CI (p50 per length, throughput per batch)."""
         return self.bound.endswith("ratio") and self.base_metric in ("p50_ms", "throughput_sps")
 
-    def describe(self) -> str:
+    def describe(self, reference: str | None = None) -> str:
+        """The bound as a verdict prints it; ``reference`` names the fp32 a ratio divides by
+        (:func:`_reference_label` of the judged row; None: as the budget's backend implies)."""
         op = "≤" if self.bound.startswith("max") else "≥"
         kind = ", a ratchet" if self.ratchet else ""
         if self.bound.endswith("ratio"):
-            return f"{op} {self.limit:.2f}× {'fp32' if self.backend == 'torch' else 'torch fp32'}{kind}"
+            reference = reference or ("fp32" if self.backend == "torch" else "torch fp32")
+            return f"{op} {self.limit:.2f}× {reference}{kind}"
         return f"{op} {_fmt(self.limit, self.metric)}{kind}"
 
 
@@ -295,7 +298,8 @@ def evaluate(budget: Budget, profile: str, variant: str, rows: list[dict[str, An
         passed = value <= budget.limit if budget.bound == "max" else value >= budget.limit
         shown = _fmt(value, budget.metric)
     return BudgetVerdict(budget, profile, variant, value, reference, passed,
-                         f"{label} = {shown} (budget {budget.describe()})", "pass" if passed else "fail")
+                         f"{label} = {shown} (budget {budget.describe(_reference_label(row))})",
+                         "pass" if passed else "fail")
 
 
 def _reference_label(row: dict[str, Any]) -> str:
@@ -333,20 +337,20 @@ def _judge_paired(budget: Budget, profile: str, variant: str, value: float, row:
         wide_low, wide_high = low * math.exp(-drift), high * math.exp(drift)
         if (wide_low > budget.limit) if budget.bound == "max_ratio" else (wide_high < budget.limit):
             return BudgetVerdict(budget, profile, variant, value, ratio, False,
-                                 f"{shown} (budget {budget.describe()}): fails even with the CI widened by the "
+                                 f"{shown} (budget {budget.describe(ref)}): fails even with the CI widened by the "
                                  f"A/A control's drift to [{wide_low:.3f}, {wide_high:.3f}]", "fail", (low, high))
         return BudgetVerdict(budget, profile, variant, value, ratio, None,
-                             f"{shown} (budget {budget.describe()}): machine too noisy to judge -- the A/A "
+                             f"{shown} (budget {budget.describe(ref)}): machine too noisy to judge -- the A/A "
                              f"control's CI is not inside [{AA_BOUNDS[0]}, {AA_BOUNDS[1]}]; re-run on a quieter "
                              "machine", "too noisy", (low, high))
     if inside:
-        return BudgetVerdict(budget, profile, variant, value, ratio, True, f"{shown} (budget {budget.describe()})",
+        return BudgetVerdict(budget, profile, variant, value, ratio, True, f"{shown} (budget {budget.describe(ref)})",
                              "pass", (low, high))
     if outside:
-        return BudgetVerdict(budget, profile, variant, value, ratio, False, f"{shown} (budget {budget.describe()})",
+        return BudgetVerdict(budget, profile, variant, value, ratio, False, f"{shown} (budget {budget.describe(ref)})",
                              "fail", (low, high))
     return BudgetVerdict(budget, profile, variant, value, ratio, False,
-                         f"{shown} (budget {budget.describe()}): inconclusive -- the CI straddles the bound after "
+                         f"{shown} (budget {budget.describe(ref)}): inconclusive -- the CI straddles the bound after "
                          "the campaign's time cap; the machine is too noisy to decide (raise --timing-cap-s or "
                          "re-run on a quieter machine)", "inconclusive", (low, high))
 
