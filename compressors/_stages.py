@@ -29,7 +29,7 @@ from harness.core import cache
 from harness.core.atomic import write_json
 from harness.core.paths import cache_dir
 
-from .base import Batch, CompressionError, Compressor, CompressorConfig
+from .base import Batch, CompressionError, Compressor, CompressorConfig, code_version
 from .heads import layer_kept_heads, prune_heads
 from .quantize import Int8Dynamic, Int8DynamicConfig
 
@@ -60,12 +60,26 @@ def fingerprint_batches(batches: Sequence[Batch]) -> str:
 
 
 def truncate(batches: Sequence[Batch], max_length: int) -> list[Batch]:
-    """Batches cut to their first ``max_length`` tokens (the [CLS] position the classifier reads is kept).
+    """Batches cut to ``max_length`` tokens the way a tokenizer truncates: the first
+    ``max_length - 1`` tokens, then each cut row's own closing token ([SEP]) in the last position,
+    so every training row ends as every evaluation row does (the [CLS] the classifier reads is
+    position 0 either way).  Rows already that short are unchanged; right padding assumed.
 
     Training cost grows with sequence length; the pipelines' CPU-budget
     default trains at 64 tokens (evaluation stays at the suite's 128).
     """
-    return [(ids[:, :max_length], mask[:, :max_length], labels) for ids, mask, labels in batches]
+    out = []
+    for ids, mask, labels in batches:
+        if ids.shape[1] <= max_length:
+            out.append((ids, mask, labels))
+            continue
+        length = mask.sum(dim=1)  # (B,) real tokens
+        closing = ids.gather(1, (length.clamp(min=1) - 1)[:, None])  # (B, 1): each row's [SEP]
+        cut_ids, cut_mask = ids[:, :max_length].clone(), mask[:, :max_length].clone()
+        long = length > max_length
+        cut_ids[long, -1] = closing[long, 0]
+        out.append((cut_ids, cut_mask, labels))
+    return out
 
 
 def stage_key(payload: dict[str, Any]) -> str:
@@ -122,7 +136,10 @@ def cached_stage(stage: str, payload: dict[str, Any],
     ``train_s``, the stage's training wall time).  A cached folder that fails
     to load is rebuilt with one line on stderr.  Cached through
     :func:`harness.core.cache.get_or_build`: concurrent runs train a stage once.
+    The key holds the :func:`~compressors.base.code_version` of the module defining ``build``
+    (the stage's recipe and training code), so changed code never reuses a stale stage.
     """
+    payload = {**payload, "code": code_version(build.__module__)}
     key = stage_key(payload)
 
     def load(folder: Path) -> tuple[nn.Module, dict[str, Any]]:

@@ -27,7 +27,8 @@ def load_batches(context: CompressionContext, variant: str, limit: int | None = 
 
     Raises:
         CompressionError: no batches, or a batch that is not three tensors
-            ``(input_ids (B, L), attention_mask (B, L), labels (B,))``.
+            ``(input_ids (B, L), attention_mask (B, L), labels)`` -- labels (B,) for a sequence
+            classifier, (B, L) for a masked LM (-100 off the masked tokens).
     """
     out: list[Batch] = []
     for batch in itertools.islice(context.train_batches(), limit):
@@ -52,7 +53,7 @@ def train(model: nn.Module, batches: Sequence[Batch], *, epochs: int, lr: float,
     ``before_step(step)`` runs before each forward, ``after_step(step)`` right
     after each optimizer step (steps count from 0 over all epochs).
     ``loss_fn(model, batch)`` replaces the default loss (the model's
-    cross-entropy on the batch's labels), e.g. a distillation loss.  Batch
+    loss for the batch's labels: classification or MLM cross-entropy), e.g. a distillation loss.  Batch
     order is reshuffled each epoch from ``seed``; dropout is seeded too, inside
     ``torch.random.fork_rng`` so the caller's global RNG is left as it was.
     Leaves the model in eval mode.
@@ -61,5 +62,5 @@ def train(model: nn.Module, batches: Sequence[Batch], *, epochs: int, lr: float,
                                   weight_decay=weight_decay, max_grad_norm=max_grad_norm, seed=seed,
                                   desc="recovery fine-tuning")
     epoch_batches = (batches[i] for order in training.shuffled(len(batches), epochs, seed) for i in order)
-    return training.train(model, epoch_batches, config, loss_fn or training.text_classification_loss,
+    return training.train(model, epoch_batches, config, loss_fn or training.text_task_loss,
                           before_step=before_step, after_step=after_step)

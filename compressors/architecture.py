@@ -137,6 +137,11 @@ class Family:
         """True when ``model`` has this family's task head (returns logits and a loss for labels)."""
         return bool(self.head) and all(_get(model, p) is not None for p in self.head)
 
+    def has_task_loss(self, model: nn.Module) -> bool:
+        """True when ``model`` returns a loss for its task's labels: this family's sequence
+        classifier (labels (B,)) or a transformers masked LM (``...ForMaskedLM``, labels (B, L))."""
+        return self.is_classifier(model) or type(model).__name__.endswith("ForMaskedLM")
+
     def total_heads(self, model: nn.Module) -> int:
         """Attention heads per layer before any pruning (from the config) x layers; 0 if unknown."""
         per_layer = getattr(getattr(model, "config", None), self.config_heads, 0) or 0

@@ -23,6 +23,8 @@ of the config it saves: :meth:`Compressor.resolved_config`.
 from __future__ import annotations
 
 import dataclasses
+import functools
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable
 
 import torch
@@ -88,6 +90,70 @@ class CompressorConfig:
         return cls(**data)
 
 
+CODE_PACKAGES = ("compressors", "harness.core")  # what a compressor may import (tests/test_layers.py)
+
+
+def _spec(name: str):
+    """``importlib.util.find_spec(name)``, or None for a name that is no module (``pkg.mod.attr``)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def code_sources(module: str) -> tuple[tuple[str, str], ...]:
+    """``(module name, source)`` of ``module`` and of every ``compressors`` / ``harness.core``
+    module it imports, transitively (the training loop included), sorted by name."""
+    import ast
+    import importlib.util
+
+    sources: dict[str, str] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in sources:
+            continue
+        spec = _spec(name)
+        if spec is None or not (spec.origin or "").endswith(".py"):
+            continue
+        source = Path(spec.origin).read_text(encoding="utf-8")
+        sources[name] = source
+        package = name if spec.submodule_search_locations else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                where = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
+                    if node.level else (node.module or "")
+                # ``from . import _checks`` is the submodule, not the package's __init__ (which
+                # imports every compressor); ``from .base import X`` is the module ``where``.
+                subs = [f"{where}.{a.name}" for a in node.names if _spec(f"{where}.{a.name}") is not None]
+                found = subs + ([where] if len(subs) < len(node.names) else [])
+            else:
+                continue
+            todo += [f for f in found if f not in sources and any(f == p or f.startswith(p + ".") for p in CODE_PACKAGES)
+                     and _spec(f) is not None]
+    return tuple(sorted(sources.items()))
+
+
+def code_version(module: str) -> str:
+    """sha256 (12 hex digits) of :func:`code_sources` of ``module``.
+
+    A cache key holding it changes whenever the code that builds a variant does, so a fix
+    can never silently reuse artifacts of the code before it (no version number to bump).
+    Whitespace and comments count too: a rebuild too many, never one too few.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, source in code_sources(module):
+        digest.update(f"{name}\0{source}\0".encode())
+    return digest.hexdigest()[:12]
+
+
 class Compressor:
     """A registered variant producer.
 
@@ -108,6 +174,10 @@ class Compressor:
     def needs_context(self, config: CompressorConfig) -> bool:
         """True when :meth:`compress` with ``config`` reads a :class:`CompressionContext`."""
         return False
+
+    def code_version(self) -> str:
+        """:func:`code_version` of the module that defines this compressor."""
+        return code_version(type(self).__module__)
 
     def check_model(self, model: nn.Module, config: CompressorConfig | None = None) -> None:
         """Raise the one-line :class:`CompressionError` :meth:`compress` would raise

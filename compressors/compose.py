@@ -160,6 +160,13 @@ class Chain(Compressor):
     def needs_context(self, config: ChainConfig) -> bool:
         return any(comp.needs_context(c) for _, comp, c in self._stages(config))
 
+    def code_version(self) -> str:
+        """The chain's own module and every stage's :meth:`~compressors.base.Compressor.code_version`."""
+        import hashlib
+
+        parts = [base.code_version(type(self).__module__)] + [base.get(n).code_version() for n in self.stage_names]
+        return hashlib.sha256("+".join(parts).encode()).hexdigest()[:12]
+
     def check_model(self, model: nn.Module, config: ChainConfig | None = None) -> None:
         """Every stage's :meth:`~compressors.base.Compressor.check_model` on ``model``,
         in order: the first failing stage's error is raised (so :meth:`supports`

@@ -2,7 +2,8 @@
 
 Each head gets an importance score from a few training batches of the
 :class:`~compressors.base.CompressionContext`; the ``R`` fraction of all heads
-with the lowest scores (one ranking across layers) is removed *physically*:
+with the lowest scores (one ranking across layers, above a per-layer floor
+``min_heads_per_layer``) is removed *physically*:
 the pruned heads' rows of the query/key/value Linears and columns of the
 output projection O are cut out, so the model is smaller and does less work,
 not just zeros (transformers 5 no longer ships ``prune_heads``; this is its
@@ -15,16 +16,22 @@ their forwards infer the head count from the projection width
 * ``heads-grad`` -- Michel et al. (2019, "Are Sixteen Heads Really Better than
   One?"), study 000 (bottom 20%): a mask ``m`` (one scalar per head, all ones)
   multiplies each head's slice of the attention context before O;
-  ``I_h = sum over batches of (dL/dm_h)^2`` with ``L`` the classification
-  loss of the batch, then (as in the paper) normalised by its layer's l2 norm.
-  Needs a classifier (``...ForSequenceClassification``) to get a loss.
+  ``I_h = sum over batches of (dL/dm_h)^2`` with ``L`` the model's task loss
+  on the batch (a classifier's cross-entropy; a masked LM's MLM loss, as the
+  paper scores BERT on its task), then (as in the paper) normalised by its
+  layer's l2 norm.  Needs a model that returns that loss
+  (``...ForSequenceClassification`` or ``...ForMaskedLM``).
 * ``heads-attn`` -- study 003 (bottom 60%) ranks heads by "mean absolute
   attention probability over 20 batches".  Taken literally that is the same
   for every head (each softmax row sums to 1, so its mean over the keys is
   ``1/n``), so it is made concrete as a head's *confidence* (Voita et al.,
   2019, "Analyzing Multi-Head Self-Attention"): the largest attention
   probability of each query, averaged over the non-padding queries of a
-  batch, then over batches (``criterion="max"``).  ``criterion="entropy"``
+  batch, then over batches (``criterion="max"``), leaving out the [CLS] and
+  [SEP] keys as Voita et al. leave out the end-of-sentence token
+  (``exclude_special_keys``); each layer keeps at least one head
+  (``min_heads_per_layer=1``; confidence is not comparable across layers).
+  ``criterion="entropy"``
   instead scores a head by minus its mean attention entropy (nats), so
   diffuse heads go first.  Probabilities come from ``output_attentions=True``
   with the eager attention implementation (sdpa returns none), switched back
@@ -76,6 +83,8 @@ class HeadPruneConfig(CompressorConfig):
     kept_heads: per layer, the original indices of the heads kept.  Filled
         in by compress (see ``resolved_config``) and saved; when given up
         front, those heads are kept and no data is read.
+    min_heads_per_layer: heads every layer keeps whatever the global ranking
+        says (0: a layer may lose all of them, as in Michel et al.).
 
     Raises:
         CompressionError: a value out of range or a malformed ``kept_heads``.
@@ -84,11 +93,13 @@ class HeadPruneConfig(CompressorConfig):
     ratio: float = 0.2
     n_batches: int = 20
     kept_heads: tuple[tuple[int, ...], ...] | None = None
+    min_heads_per_layer: int = 0
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
         _checks.fraction(owner, "ratio", self.ratio, "share of attention heads to remove")
         _checks.integer(owner, "n_batches", self.n_batches, 1)
+        _checks.integer(owner, "min_heads_per_layer", self.min_heads_per_layer, 0)
         if self.kept_heads is not None:
             try:
                 kept = tuple(tuple(int(h) for h in layer) for layer in self.kept_heads)
@@ -124,13 +135,22 @@ class HeadsGradConfig(HeadPruneConfig):
 class HeadsAttnConfig(HeadPruneConfig):
     """:class:`HeadPruneConfig` with study 003's 60% and ``criterion``: ``"max"``
     (mean max attention probability, Voita et al., 2019) or ``"entropy"``
-    (minus the mean attention entropy)."""
+    (minus the mean attention entropy).
+
+    ``exclude_special_keys``: the ``"max"`` confidence ignores attention to [CLS] and [SEP]
+    keys (Voita et al. leave out the end-of-sentence token): heads that park their probability
+    on those tokens would otherwise rank as the most confident.  ``min_heads_per_layer``
+    defaults to 1 here: confidence is not comparable across layers, and a one-global ranking
+    at 60% emptied the last layer, the one that feeds the classifier."""
 
     ratio: float = 0.6
     criterion: str = "max"
+    exclude_special_keys: bool = True
+    min_heads_per_layer: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _checks.boolean(type(self).__name__, "exclude_special_keys", self.exclude_special_keys)
         if self.criterion not in CRITERIA:
             raise CompressionError(
                 f"unknown head importance criterion '{self.criterion}'; choose one of {', '.join(CRITERIA)}")
@@ -299,26 +319,28 @@ def head_mask(model: nn.Module, masks: Sequence[torch.Tensor], variant: str = "h
 # importance
 
 
-def _require_classifier(model: nn.Module, family: Family, variant: str) -> None:
-    if not family.is_classifier(model):
+def _require_task_loss(model: nn.Module, family: Family, variant: str) -> None:
+    if not family.has_task_loss(model):
         raise CompressionError(
-            f"variant '{variant}' scores heads by the classification loss, so it needs a sequence classifier "
-            f"({family.name} with {'/'.join(family.head)}); {type(model).__name__} has none: pass "
-            f"kept_heads, or use heads-attn")
+            f"variant '{variant}' scores heads by the task loss, so it needs a sequence classifier "
+            f"({family.name} with {'/'.join(family.head)}) or a masked LM; {type(model).__name__} has neither: "
+            f"pass kept_heads, or use heads-attn")
 
 
 def grad_importance(model: nn.Module, batches: Sequence[Batch], normalize_by_layer: bool = True,
                     variant: str = "heads-grad") -> list[torch.Tensor]:
     """Per layer, a float tensor (heads,): ``sum_batches (dL/dm_h)^2`` (Michel et al., 2019).
 
-    ``L`` is the model's mean cross-entropy on the batch's labels, in eval
-    mode (no dropout); parameters get no gradients.
+    ``L`` is the model's own loss for the batch's labels (classification: (B,);
+    masked LM: (B, L), -100 off the masked tokens), in eval mode (no dropout);
+    parameters get no gradients.
 
     Raises:
-        CompressionError: not a supported classifier, or the model returns no loss for ``labels``.
+        CompressionError: neither a supported classifier nor a masked LM, or the model returns
+            no loss for ``labels``.
     """
     family = family_of(model, variant)
-    _require_classifier(model, family, variant)
+    _require_task_loss(model, family, variant)
     layers = family.layer_list(model) or []
     masks = [torch.ones(family.num_heads(b), requires_grad=True) for b in layers]
     scores = [torch.zeros(family.num_heads(b)) for b in layers]
@@ -332,7 +354,7 @@ def grad_importance(model: nn.Module, batches: Sequence[Batch], normalize_by_lay
                 if loss is None:
                     raise CompressionError(
                         f"'{variant}' needs a model that returns a loss for labels "
-                        f"(a ...ForSequenceClassification); {type(model).__name__} does not")
+                        f"(a ...ForSequenceClassification or ...ForMaskedLM); {type(model).__name__} does not")
                 grads = torch.autograd.grad(loss, [masks[i] for i in live])
                 for i, g in zip(live, grads):
                     scores[i] += g.detach() ** 2
@@ -343,12 +365,26 @@ def grad_importance(model: nn.Module, batches: Sequence[Batch], normalize_by_lay
     return scores
 
 
+def special_keys(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) bool: the [CLS] and [SEP] positions of BERT-style rows -- each row's first token, and
+    every token equal to its last real token (the closing [SEP]; a sentence pair's middle one too).
+    Read off the rows, so no tokenizer is needed (``<s>``/``</s>`` for RoBERTa alike)."""
+    last = attention_mask.sum(dim=1).clamp(min=1) - 1  # (B,)
+    sep = input_ids.gather(1, last[:, None])  # (B, 1)
+    out = (input_ids == sep) & attention_mask.bool()
+    out[:, 0] = True
+    return out
+
+
 def attention_importance(model: nn.Module, batches: Sequence[Batch], criterion: str = "max",
-                         variant: str = "heads-attn") -> list[torch.Tensor]:
+                         variant: str = "heads-attn", exclude_special_keys: bool = False) -> list[torch.Tensor]:
     """Per layer, a float tensor (heads,), the mean over batches of:
 
     * ``"max"``: each non-padding query's largest attention probability,
-      averaged over the batch's non-padding queries (in (0, 1]);
+      averaged over the batch's non-padding queries (in (0, 1]); with
+      ``exclude_special_keys`` the largest over keys other than [CLS] and [SEP]
+      (:func:`special_keys`; Voita et al., 2019, leave out the end-of-sentence
+      token), not renormalised;
     * ``"entropy"``: minus the attention entropy (nats) per query, same average.
 
     Runs with ``attn_implementation="eager"`` (sdpa returns no probabilities)
@@ -371,8 +407,11 @@ def attention_importance(model: nn.Module, batches: Sequence[Batch], criterion: 
                 if len(attentions) != len(scored):
                     raise RuntimeError(f"{len(attentions)} attention maps for {len(scored)} layers with heads")
                 queries = attention_mask.bool()[:, None, :].to(torch.float32)  # (B, 1, L)
+                special = special_keys(input_ids, attention_mask)  # (B, L) keys
                 for i, probs in zip(scored, attentions):  # probs (B, H, L, L)
                     if criterion == "max":
+                        if exclude_special_keys:
+                            probs = probs.masked_fill(special[:, None, None, :], 0.0)
                         per_query = probs.amax(dim=-1)
                     else:
                         per_query = torch.special.xlogy(probs, probs).sum(dim=-1)  # -entropy
@@ -382,12 +421,15 @@ def attention_importance(model: nn.Module, batches: Sequence[Batch], criterion: 
     return [s / len(batches) for s in scores]
 
 
-def select_heads(importance: Sequence[torch.Tensor], ratio: float, variant: str) -> list[list[int]]:
+def select_heads(importance: Sequence[torch.Tensor], ratio: float, variant: str,
+                 min_per_layer: int = 0) -> list[list[int]]:
     """Per layer, the positions of the heads kept after removing the ``round(ratio * total)``
-    least important heads of the whole model (ties: earlier layer, then lower index, first).
+    least important heads of the whole model (ties: earlier layer, then lower index, first),
+    every layer keeping at least ``min_per_layer`` heads (or all it has, if fewer): a head whose
+    removal would break the floor is passed over for the next one in the ranking.
 
     Raises:
-        CompressionError: ``ratio`` would remove every head.
+        CompressionError: ``ratio`` would remove every head, or more heads than the floor leaves.
     """
     total = sum(len(s) for s in importance)
     n_prune = math.floor(ratio * total + 0.5)
@@ -395,8 +437,20 @@ def select_heads(importance: Sequence[torch.Tensor], ratio: float, variant: str)
         raise CompressionError(
             f"'{variant}' with ratio {ratio} would remove all {total} attention heads; "
             f"use a ratio below {(total - 0.5) / total:.4f}")
-    ranked = sorted((float(s[h]), layer, h) for layer, s in enumerate(importance) for h in range(len(s)))
-    pruned = {(layer, h) for _, layer, h in ranked[:n_prune]}
+    floor = [min(min_per_layer, len(s)) for s in importance]
+    removable = total - sum(floor)
+    if n_prune > removable:
+        raise CompressionError(
+            f"'{variant}' with ratio {ratio} removes {n_prune} of {total} heads, but keeping "
+            f"min_heads_per_layer={min_per_layer} leaves only {removable} removable; lower one of them")
+    left = [len(s) for s in importance]
+    pruned: set[tuple[int, int]] = set()
+    for _, layer, h in sorted((float(s[h]), layer, h) for layer, s in enumerate(importance) for h in range(len(s))):
+        if len(pruned) == n_prune:
+            break
+        if left[layer] > floor[layer]:
+            pruned.add((layer, h))
+            left[layer] -= 1
     return [[h for h in range(len(s)) if (layer, h) not in pruned] for layer, s in enumerate(importance)]
 
 
@@ -407,7 +461,7 @@ def select_heads(importance: Sequence[torch.Tensor], ratio: float, variant: str)
 class HeadPruner(Compressor):
     config_cls: ClassVar[type[HeadPruneConfig]]
     float_output = True
-    needs_classifier: ClassVar[bool] = False  # the importance reads a classification loss
+    needs_task_loss: ClassVar[bool] = False  # the importance reads the model's task loss
 
     def parse_arg(self, arg: str) -> dict[str, Any]:
         return _checks.parse_fraction(self.name, arg, "ratio", "fraction of attention heads to remove")
@@ -417,10 +471,11 @@ class HeadPruner(Compressor):
 
     def check_model(self, model: nn.Module, config: HeadPruneConfig | None = None) -> None:
         """Any DistilBERT, BERT or RoBERTa/XLM-R model; ``heads-grad`` scoring from
-        data also needs a classifier (no data are read with ``kept_heads`` or ratio 0)."""
+        data also needs a task loss: a classifier or a masked LM (no data are read with
+        ``kept_heads`` or ratio 0)."""
         family = family_of(model, self.name)
-        if self.needs_classifier and self.needs_context(config or self.config_cls()):
-            _require_classifier(model, family, self.name)
+        if self.needs_task_loss and self.needs_context(config or self.config_cls()):
+            _require_task_loss(model, family, self.name)
 
     def head_importance(self, model: nn.Module, batches: Sequence[Batch],
                         config: HeadPruneConfig) -> list[torch.Tensor]:
@@ -450,7 +505,7 @@ class HeadPruner(Compressor):
             return model.eval()
         assert context is not None  # base.run checked needs_context
         scores = self.head_importance(model, load_batches(context, self.name, config.n_batches), config)
-        positions = select_heads(scores, config.ratio, self.name)
+        positions = select_heads(scores, config.ratio, self.name, config.min_heads_per_layer)
         keep = [[current[p] for p in pos] for current, pos in zip(layer_kept_heads(model, self.name), positions)]
         return prune_heads(model, keep, self.name).eval()
 
@@ -478,7 +533,7 @@ class HeadPruner(Compressor):
 class HeadsGrad(HeadPruner):
     name = "heads-grad"
     config_cls = HeadsGradConfig
-    needs_classifier = True
+    needs_task_loss = True
     description = "remove the attention heads with the smallest (dL/dmask)^2 (Michel et al. 2019; study 000)"
 
     def head_importance(self, model: nn.Module, batches: Sequence[Batch],
@@ -494,4 +549,4 @@ class HeadsAttn(HeadPruner):
 
     def head_importance(self, model: nn.Module, batches: Sequence[Batch],
                         config: HeadsAttnConfig) -> list[torch.Tensor]:
-        return attention_importance(model, batches, config.criterion, self.name)
+        return attention_importance(model, batches, config.criterion, self.name, config.exclude_special_keys)

@@ -143,6 +143,11 @@ class Int8Dynamic(Compressor):
         return {
             "quant_engine": engine,
             "weight_granularity": "per_channel" if per_channel else "per_tensor",
+            # torch.ao's dynamic Linear always calls linear_dynamic(..., reduce_range=True): 7-bit
+            # activations; torchao quantizes them per token to the full int8 range.  ORT's choice is
+            # in the onnx artifact (reduce_range: 7-bit *weights* on CPUs without VNNI).
+            "activation_bits": 7 if config.engine == "torch.ao" else 8,
+            "weight_bits": 8,
             "quantized_linear": quantized,
             "total_linear": total,
             "quantized_linear_fraction": quantized / total if total else 0.0,

@@ -134,6 +134,9 @@ def _artifact_facts(runner) -> dict:
     return {"onnx_build_s": meta.get("build_s"), "source_variant": meta.get("source_variant"),
             "quant_engine": None if quant is None else "onnxruntime/quantize_dynamic",
             "weight_granularity": None if quant is None else ("per_channel" if quant["per_channel"] else "per_tensor"),
+            # U8S8: activations 8-bit per batch; weights 7-bit where the CPU has no VNNI (reduce_range)
+            "activation_bits": None if quant is None else 8,
+            "weight_bits": None if quant is None else (7 if quant.get("reduce_range") else 8),
             **meta.get("facts", {})}
 
 

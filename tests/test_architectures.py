@@ -425,7 +425,7 @@ def test_supports_on_every_variant_of_a_classifier(kind):
     ("edgemin-s3", lambda: _build("roberta"), r"RobertaForSequenceClassification is a RoBERTa/XLM-R model"),
     ("edgemin-s1", lambda: _build("distilbert", "DistilBertModel"), r"DistilBertModel has no classification head"),
     ("heads-grad@0.2", lambda: _build("bert", "BertModel"),
-     r"'heads-grad' scores heads by the classification loss.*BertModel has none: pass kept_heads, or use heads-attn"),
+     r"'heads-grad' scores heads by the task loss.*BertModel has neither: pass kept_heads, or use heads-attn"),
     ("pkd-s2", lambda: _build("roberta", "RobertaModel"), r"'pkd-s2' .* needs a sequence classifier .*RobertaModel has none"),
     ("structured@0.5", lambda: _build("bert"), r"prunes ConvNeXt channels; got BertForSequenceClassification"),
     ("ffn-l1", lambda: _build("distilbert", "DistilBertForMaskedLM"),

@@ -17,6 +17,8 @@ from compressors.heads import (
     head_mask,
     kept_heads_of,
     prune_heads,
+    select_heads,
+    special_keys,
 )
 from harness.measure.flops import count_flops
 
@@ -140,6 +142,53 @@ def test_a_head_with_uniform_attention_is_the_least_important(tiny_model, tiny_c
         assert all(0 < float(v) <= 1 for v in flat)
     pruned = compressors.build("heads-attn@0.125", tiny_model, context=tiny_context, criterion=criterion)
     assert kept_heads_of(pruned.distilbert.transformer.layer[0].attention) == (0, 2, 3)
+
+
+def test_special_keys_are_cls_and_every_sep_of_a_row():
+    ids = torch.tensor([[101, 7, 8, 102, 0, 0], [101, 7, 102, 9, 9, 102]])
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
+    assert special_keys(ids, mask).tolist() == [[True, False, False, True, False, False],
+                                                [True, False, True, False, False, True]]
+
+
+def test_confidence_leaves_out_cls_and_sep_keys(tiny_model):
+    """Issue 21: a head that parks all its probability on [CLS] is the most "confident" when the
+    special keys count (the defect), and the least once they are left out (Voita et al.)."""
+    from types import SimpleNamespace
+
+    ids = torch.tensor([[101, 2000, 2001, 2002, 2003, 102]])
+    mask = torch.ones_like(ids)
+    sink = torch.zeros(1, HEADS, 6, 6)
+    sink[:, 0, :, 0] = 1.0  # head 0: every query on [CLS]
+    sink[:, 1:] = torch.softmax(torch.randn(1, HEADS - 1, 6, 6, generator=torch.Generator().manual_seed(0)), -1)
+
+    class Crafted(type(tiny_model)):
+        def forward(self, **kwargs):
+            return SimpleNamespace(attentions=(sink, sink))
+
+    crafted = copy.deepcopy(tiny_model)
+    crafted.__class__ = Crafted
+    batch = [(ids, mask, torch.tensor([0]))]
+    counted = attention_importance(crafted, batch, "max")
+    left_out = attention_importance(crafted, batch, "max", exclude_special_keys=True)
+    assert int(counted[0].argmax()) == 0 and float(counted[0][0]) == 1.0
+    assert int(left_out[0].argmin()) == 0 and float(left_out[0][0]) == 0.0
+    assert torch.all(left_out[0][1:] <= counted[0][1:])
+
+
+def test_select_heads_keeps_the_per_layer_floor():
+    scores = [torch.tensor([0.1, 0.2]), torch.tensor([0.9, 0.8])]
+    assert select_heads(scores, 0.5, "v") == [[], [0, 1]]  # one global ranking empties layer 0
+    assert select_heads(scores, 0.5, "v", min_per_layer=1) == [[1], [0]]  # the next-least head goes instead
+    with pytest.raises(CompressionError, match="min_heads_per_layer=1 leaves only 2 removable"):
+        select_heads(scores, 0.75, "v", min_per_layer=1)
+
+
+def test_heads_attn_records_its_criterion_choices(tiny_model, tiny_context):
+    pruned = compressors.build("heads-attn@0.5", tiny_model, context=tiny_context)
+    cfg = compressors.get("heads-attn").resolved_config(pruned, compressors.make_config("heads-attn@0.5"))
+    assert cfg.exclude_special_keys is True and cfg.min_heads_per_layer == 1
+    assert all(len(k) >= 1 for k in cfg.kept_heads) and sum(map(len, cfg.kept_heads)) == 4
 
 
 def test_attention_importance_reads_the_same_probabilities_as_output_attentions(tiny_model, tiny_inputs):

@@ -117,3 +117,31 @@ def test_a_saved_mlm_variant_reloads_with_its_projector_tied(tmp_path):
     assert loaded.vocab_projector.weight is loaded.distilbert.embeddings.word_embeddings.weight
     ids = torch.tensor([[101, 2023, 103, 2307, 102]])
     torch.testing.assert_close(loaded(input_ids=ids).logits, model(input_ids=ids).logits)
+
+
+def test_the_mlm_task_trains_compressors_on_masked_training_reviews():
+    """Issue 21: data-dependent compressors on the MLM profile get MLM batches (labels (B, L), -100 off
+    the masked tokens, from the IMDB *train* reviews), so heads-grad scores and recovery fine-tunes on the
+    MLM loss instead of failing on classification labels."""
+    import compressors
+    from compressors import CompressionContext
+
+    context = get_task("mlm").training_context()
+    batches = context.train_batches()
+    ids, mask, labels = batches[0]
+    assert labels.shape == ids.shape == mask.shape and ((labels == -100) | (mask == 1)).all()
+    assert 0.05 < (labels != -100).float().mean().item() < 0.25  # ~15% of the real tokens
+    train = text.imdb_splits()["train"].texts[:len(batches) * 16]
+    tok = text.load_tokenizer()
+    assert (labels[0][labels[0] != -100] == tok(train[0], truncation=True, max_length=128,
+                                                return_tensors="pt")["input_ids"][0][labels[0] != -100]).all()
+
+    few = CompressionContext(lambda: batches[:4], seed=0)
+    model = _tiny()
+    pruned = compressors.build("heads-grad@0.25", model, context=few)
+    assert sum(len(k) for k in compressors.get("heads-grad").resolved_config(
+        pruned, compressors.make_config("heads-grad@0.25")).kept_heads) == 6  # 8 heads, 2 removed
+    before = [p.detach().clone() for p in model.parameters()]
+    recovered = compressors.build("magnitude-global@0.5:recovery_epochs=1", model, context=few)
+    assert any(not torch.equal(a, b) for a, b in zip(before, recovered.parameters()))  # it trained
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # on a copy

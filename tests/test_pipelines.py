@@ -158,3 +158,15 @@ def test_pkd_variant_cache_round_trip(cache, tiny_model, tiny_context, one_threa
     assert info.facts["pipeline"] == "pkd" and info.facts["s2.pruned_nonzero_after"] == 0
     assert isinstance(model.classifier, nnqd.Linear)
     assert [len(k) for k in info.config["kept_heads"]] == [b.attention.n_heads for b in model.distilbert.transformer.layer]
+
+
+def test_truncated_training_rows_keep_their_closing_sep():
+    """Issue 21: cutting at 64 tokens must not drop [SEP], which every evaluation row has."""
+    from compressors._stages import truncate
+
+    ids = torch.tensor([[101, 5, 6, 7, 8, 102, 0], [101, 9, 102, 0, 0, 0, 0], [101, 5, 6, 102, 0, 0, 0]])
+    mask = (ids != 0).long()
+    (cut, cut_mask, labels), = truncate([(ids, mask, torch.tensor([0, 1, 0]))], 4)
+    assert cut.tolist() == [[101, 5, 6, 102], [101, 9, 102, 0], [101, 5, 6, 102]]
+    assert cut_mask.tolist() == [[1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 1, 1]] and labels.tolist() == [0, 1, 0]
+    assert ids[0, 3] == 7  # the input batch is not modified

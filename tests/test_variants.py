@@ -68,3 +68,29 @@ def test_cache_key_depends_on_source_and_variant():
     assert a != variants.variant_key("p", "src2", "fp32")
     assert a != variants.variant_key("p", "src1", "int8-dynamic")
     assert variants.variant_key("p", "src1", "int8-dynamic") != variants.variant_key("p", "src1", "int8-dynamic@torchao")
+
+
+def test_a_variant_cache_key_follows_the_code_that_builds_it(monkeypatch):
+    """Issue 21: a fix to a compressor (or to the modules it imports: the training loop, the
+    architecture adapters) changes its cache key, with no version number to remember."""
+    from compressors.base import code_sources
+
+    found = dict(code_sources("compressors.prune"))
+    assert {"compressors.prune", "compressors._train", "compressors.base", "harness.core.train"} <= set(found)
+    assert "compressors.edgemin" not in found and "harness.models.finetune" not in found
+    staged = dict(code_sources("compressors.edgemin"))
+    assert {"compressors._stages", "compressors.heads", "compressors.distill"} <= set(staged)
+
+    keys = {v: variants.variant_key("p", "src", v) for v in ("magnitude-global@0.5", "magnitude-global@0.5+int8",
+                                                               "int8-dynamic")}
+    pruner = type(compressors.get("magnitude-global"))
+    monkeypatch.setattr(pruner, "code_version", lambda self: "edited")
+    assert variants.variant_key("p", "src", "magnitude-global@0.5") != keys["magnitude-global@0.5"]
+    assert variants.variant_key("p", "src", "magnitude-global@0.5+int8") != keys["magnitude-global@0.5+int8"]
+    assert variants.variant_key("p", "src", "int8-dynamic") == keys["int8-dynamic"]
+
+
+def test_a_saved_variant_records_its_code_version(tmp_path, tiny_model):
+    info = variants.save_variant(tiny_model, tmp_path / "v", profile="tiny", variant="fp32", source_key="k")
+    assert info.code_version == compressors.get("fp32").code_version() == info.facts["compressor_code_version"]
+    assert len(info.code_version) == 12 and variants.read_info(tmp_path / "v").code_version == info.code_version

@@ -47,6 +47,8 @@ class VariantInfo:
     facts: dict[str, Any]
     build_s: float
     schema: int = SCHEMA
+    # compressors.base.code_version of the code that built it ("" in folders saved before it was recorded)
+    code_version: str = ""
 
     @property
     def size_mb(self) -> float:
@@ -87,8 +89,9 @@ def save_variant(
         weights_sha256=atomic.sha256_file(weights),
         size_bytes=weights.stat().st_size,
         source_key=source_key,
-        facts=comp.describe(model, config),
+        facts={**comp.describe(model, config), "compressor_code_version": comp.code_version()},
         build_s=build_s,
+        code_version=comp.code_version(),
     )
     atomic.write_json(out_dir / "variant.json", dataclasses.asdict(info))
     return info
@@ -186,6 +189,7 @@ def variant_key(profile: str, source_key: str, variant: str) -> str:
             "variant": variant,
             "config": config.to_dict(),
             "config_version": type(config).version,
+            "code": compressors.get(variant).code_version(),
             "torch": torch.__version__,
             "schema": SCHEMA,
         },

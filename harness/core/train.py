@@ -108,9 +108,11 @@ def shuffled(n: int, epochs: int, seed: int) -> Iterator[list[int]]:
         yield torch.randperm(n, generator=order_rng).tolist()
 
 
-def text_classification_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+def text_task_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
                              ) -> torch.Tensor:
-    """A transformers classifier's cross-entropy on ``(input_ids (B, L), attention_mask (B, L), labels (B,))``."""
+    """A transformers text model's own loss for ``(input_ids (B, L), attention_mask (B, L), labels)``:
+    a sequence classifier's cross-entropy for labels (B,), a masked LM's for labels (B, L) (-100 where
+    no token is masked)."""
     input_ids, attention_mask, labels = batch
     return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
 

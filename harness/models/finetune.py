@@ -158,7 +158,7 @@ def train(model: torch.nn.Module, dataset: text.TextDataset, tokenizer: Any,
                                   seed=recipe.seed, fork_rng=False, desc="fine-tuning", progress=progress)
     batches = (batch for order in training.shuffled(len(dataset), recipe.epochs, recipe.seed)
                for batch in text.batches(dataset, tokenizer, recipe.batch_size, recipe.max_length, indices=order))
-    return training.train(model, batches, config, training.text_classification_loss)
+    return training.train(model, batches, config, training.text_task_loss)
 
 
 @torch.inference_mode()

@@ -132,6 +132,18 @@ def _train_texts(recipe: MLMRecipe) -> list[str]:
     return list(text.imdb_splits()["train"].texts[:recipe.n_train])
 
 
+@functools.lru_cache(maxsize=2)
+def train_batches(batch_size: int = 16, max_length: int = 128) -> list[Batch]:
+    """The head's :data:`MLMRecipe` training reviews masked once (BERT's 80/10/10, seed
+    ``MLMRecipe().seed``): ``(masked input_ids (B, L), attention_mask (B, L), labels (B, L))``,
+    labels -100 off the masked positions.  Training data of compressors on the MLM profile
+    (:meth:`harness.models.tasks.MLMTask.training_context`); never the evaluation reviews
+    (:func:`eval_batches`: IMDB test).  Cached (callers must not modify them)."""
+    recipe = MLMRecipe()
+    return masked_batches(_train_texts(recipe), text.load_tokenizer(), batch_size, max_length, recipe.mask_prob,
+                          recipe.seed)
+
+
 def recipe_hash(recipe: MLMRecipe, texts: list[str] | None = None) -> str:
     """16 hex digits over the recipe, the encoder weights' sha256 and the training texts."""
     texts = _train_texts(recipe) if texts is None else texts

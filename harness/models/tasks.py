@@ -203,6 +203,14 @@ class MLMTask(TextTask):
         logits, labels, hidden = mlm.masked_logits(model, self._batches("imdb-mlm"), hidden=True)
         return logits, hidden, labels
 
+    def training_context(self, batch_size: int = 16, max_length: int = 128):
+        """Training data for data-dependent compressors on the MLM model (head importance, recovery
+        fine-tuning): the MLM head's training reviews (:func:`harness.models.mlm.train_batches`) as
+        ``(masked input_ids (B, L), attention_mask (B, L), labels (B, L))`` batches, -100 where
+        nothing is masked, so the model's own loss for ``labels`` is the MLM loss.  No EdgeMIN
+        student (its recipe distils a classifier)."""
+        return CompressionContext(lambda: mlm.train_batches(batch_size, max_length), seed=42)
+
 
 _SPLITS: dict[tuple, dict[str, text.TextDataset]] = {}
 _TOKENIZERS: dict[str, Any] = {}
