@@ -194,8 +194,9 @@ def _stage2(s1: nn.Module, s1_key: str, batches: list[Batch], config: EdgeMINCon
 
     def build() -> tuple[nn.Module, dict[str, Any]]:
         t0 = time.perf_counter()
-        model = HeadsGrad().compress(s1, HeadsGradConfig(ratio=config.prune_ratio, n_batches=config.prune_batches),
-                                     context)
+        # study 000's own importance, ||grad_{a_h} L||^2 (heads-grad's default is Michel et al.'s |dL/dxi_h|)
+        model = HeadsGrad().compress(s1, HeadsGradConfig(ratio=config.prune_ratio, n_batches=config.prune_batches,
+                                                         criterion="activation-grad-sq"), context)
         score_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         ft = train(model, batches, epochs=config.prune_epochs, lr=config.prune_lr, seed=context.seed) \

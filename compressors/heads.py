@@ -16,7 +16,9 @@ their forwards infer the head count from the projection width
 * ``heads-grad`` -- Michel et al. (2019, "Are Sixteen Heads Really Better than
   One?"), study 000 (bottom 20%): a mask ``m`` (one scalar per head, all ones)
   multiplies each head's slice of the attention context before O;
-  ``I_h = sum over batches of (dL/dm_h)^2`` with ``L`` the model's task loss
+  ``I_h = sum over batches of |dL/dm_h|`` (``criterion="mask-grad-abs"``;
+  study 000's ``||grad_{a_h} L||^2`` is ``criterion="activation-grad-sq"``,
+  which its EdgeMIN pipeline uses) with ``L`` the model's task loss
   on the batch (a classifier's cross-entropy; a masked LM's MLM loss, as the
   paper scores BERT on its task), then (as in the paper) normalised by its
   layer's l2 norm.  Needs a model that returns that loss
@@ -73,6 +75,9 @@ from .base import (
 )
 
 CRITERIA = ("max", "entropy")
+# heads-grad: Michel et al.'s |dL/dxi_h| (the source of the method), or study 000's ||grad_{a_h} L||^2
+# (the seed's formula, used by its EdgeMIN pipeline).
+GRAD_CRITERIA = ("mask-grad-abs", "activation-grad-sq")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,13 +127,19 @@ class HeadPruneConfig(CompressorConfig):
 @dataclasses.dataclass(frozen=True)
 class HeadsGradConfig(HeadPruneConfig):
     """:class:`HeadPruneConfig` plus ``normalize_by_layer``: divide each layer's
-    scores by their l2 norm before the global ranking (Michel et al., 2019)."""
+    scores by their l2 norm before the global ranking (Michel et al., 2019), and
+    ``criterion`` (:func:`grad_importance`): ``"mask-grad-abs"`` (Michel et al.'s
+    ``|dL/dxi_h|``) or ``"activation-grad-sq"`` (study 000's ``||grad_{a_h} L||^2``)."""
 
     normalize_by_layer: bool = True
+    criterion: str = "mask-grad-abs"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _checks.boolean(type(self).__name__, "normalize_by_layer", self.normalize_by_layer)
+        if self.criterion not in GRAD_CRITERIA:
+            raise CompressionError(f"unknown heads-grad criterion '{self.criterion}'; choose one of "
+                                   f"{', '.join(GRAD_CRITERIA)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,13 +289,16 @@ def prune_heads(model: nn.Module, keep: Sequence[Sequence[int]], variant: str = 
 
 
 @contextlib.contextmanager
-def head_mask(model: nn.Module, masks: Sequence[torch.Tensor], variant: str = "heads") -> Iterator[None]:
+def head_mask(model: nn.Module, masks: Sequence[torch.Tensor], variant: str = "heads",
+              contexts: dict[int, list[torch.Tensor]] | None = None) -> Iterator[None]:
     """Multiply each head's slice of the attention context by ``masks[layer][head]``.
 
     ``masks[i]`` has shape (heads of layer i,); a forward pre-hook on each
     layer's output projection O scales its input (B, L, n_heads * d),
     head-major.  This is Michel et al.'s gate ``xi_h``; the models in
-    transformers 5 take no ``head_mask`` argument.  Hooks are removed on exit.
+    transformers 5 take no ``head_mask`` argument.  With ``contexts``, each
+    forward appends layer i's ungated context to ``contexts[i]`` (the head
+    activations ``a_h`` of :func:`grad_importance`).  Hooks are removed on exit.
 
     Raises:
         CompressionError: not a supported model.
@@ -296,7 +310,7 @@ def head_mask(model: nn.Module, masks: Sequence[torch.Tensor], variant: str = "h
         raise ValueError(f"{len(masks)} head masks for {len(layers)} layers")
     handles = []
     try:
-        for layer, mask in zip(layers, masks):
+        for index, (layer, mask) in enumerate(zip(layers, masks)):
             n_heads = family.num_heads(layer)
             if mask.shape != (n_heads,):
                 raise ValueError(f"head mask of shape {tuple(mask.shape)} for a layer with {n_heads} heads")
@@ -305,7 +319,9 @@ def head_mask(model: nn.Module, masks: Sequence[torch.Tensor], variant: str = "h
 
             gate = mask.repeat_interleave(family.head_size(layer))  # (n_heads * d,), head-major
 
-            def scale(module: nn.Module, args: tuple, gate=gate) -> tuple:
+            def scale(module: nn.Module, args: tuple, gate=gate, i=index) -> tuple:
+                if contexts is not None:
+                    contexts.setdefault(i, []).append(args[0])
                 return (args[0] * gate.to(args[0].dtype),) + args[1:]
 
             handles.append(family.projections(layer)["o"].register_forward_pre_hook(scale))
@@ -328,17 +344,24 @@ def _require_task_loss(model: nn.Module, family: Family, variant: str) -> None:
 
 
 def grad_importance(model: nn.Module, batches: Sequence[Batch], normalize_by_layer: bool = True,
-                    variant: str = "heads-grad") -> list[torch.Tensor]:
-    """Per layer, a float tensor (heads,): ``sum_batches (dL/dm_h)^2`` (Michel et al., 2019).
+                    variant: str = "heads-grad", criterion: str = "mask-grad-abs") -> list[torch.Tensor]:
+    """Per layer, a float tensor (heads,) summed over batches:
+
+    * ``"mask-grad-abs"``: ``|dL/dxi_h|``, the head gate's gradient (Michel et al., 2019,
+      "Are Sixteen Heads Really Better than One?", eq. 2; per batch, not per example);
+    * ``"activation-grad-sq"``: ``||grad_{a_h} L||^2``, the squared gradient of the head's
+      context slice ``a_h`` (B, L, d) -- study 000's formula.
 
     ``L`` is the model's own loss for the batch's labels (classification: (B,);
     masked LM: (B, L), -100 off the masked tokens), in eval mode (no dropout);
     parameters get no gradients.
 
     Raises:
-        CompressionError: neither a supported classifier nor a masked LM, or the model returns
-            no loss for ``labels``.
+        CompressionError: neither a supported classifier nor a masked LM, the model returns
+            no loss for ``labels``, or an unknown ``criterion``.
     """
+    if criterion not in GRAD_CRITERIA:
+        raise CompressionError(f"unknown heads-grad criterion '{criterion}'; choose one of {', '.join(GRAD_CRITERIA)}")
     family = family_of(model, variant)
     _require_task_loss(model, family, variant)
     layers = family.layer_list(model) or []
@@ -348,16 +371,21 @@ def grad_importance(model: nn.Module, batches: Sequence[Batch], normalize_by_lay
     was_training = model.training
     model.eval()
     try:
-        with head_mask(model, masks, variant):
-            for input_ids, attention_mask, labels in batches:
+        for input_ids, attention_mask, labels in batches:
+            contexts: dict[int, list[torch.Tensor]] = {}
+            with head_mask(model, masks, variant, contexts if criterion == "activation-grad-sq" else None):
                 loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
-                if loss is None:
-                    raise CompressionError(
-                        f"'{variant}' needs a model that returns a loss for labels "
-                        f"(a ...ForSequenceClassification or ...ForMaskedLM); {type(model).__name__} does not")
-                grads = torch.autograd.grad(loss, [masks[i] for i in live])
-                for i, g in zip(live, grads):
-                    scores[i] += g.detach() ** 2
+            if loss is None:
+                raise CompressionError(
+                    f"'{variant}' needs a model that returns a loss for labels "
+                    f"(a ...ForSequenceClassification or ...ForMaskedLM); {type(model).__name__} does not")
+            if criterion == "mask-grad-abs":
+                for i, g in zip(live, torch.autograd.grad(loss, [masks[i] for i in live])):
+                    scores[i] += g.detach().abs()
+            else:
+                grads = torch.autograd.grad(loss, [contexts[i][0] for i in live])
+                for i, g in zip(live, grads):  # g (B, L, n_heads * d), head-major
+                    scores[i] += g.detach().reshape(*g.shape[:-1], len(masks[i]), -1).pow(2).sum(dim=(0, 1, 3))
     finally:
         model.train(was_training)
     if normalize_by_layer:
@@ -534,11 +562,11 @@ class HeadsGrad(HeadPruner):
     name = "heads-grad"
     config_cls = HeadsGradConfig
     needs_task_loss = True
-    description = "remove the attention heads with the smallest (dL/dmask)^2 (Michel et al. 2019; study 000)"
+    description = "remove the attention heads with the smallest |dL/dmask| (Michel et al. 2019; study 000's ||grad_a L||^2 as criterion=activation-grad-sq)"
 
     def head_importance(self, model: nn.Module, batches: Sequence[Batch],
                         config: HeadsGradConfig) -> list[torch.Tensor]:
-        return grad_importance(model, batches, config.normalize_by_layer, self.name)
+        return grad_importance(model, batches, config.normalize_by_layer, self.name, config.criterion)
 
 
 @register

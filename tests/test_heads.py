@@ -120,7 +120,23 @@ def test_grad_importance_matches_a_finite_difference(tiny_model, tiny_context):
 
     eps = 1e-2
     slope = (loss(1 + eps) - loss(1 - eps)) / (2 * eps)
-    assert float(score) == pytest.approx(float(slope) ** 2, rel=0.05)
+    assert float(score) == pytest.approx(abs(float(slope)), rel=0.05)  # Michel et al.'s |dL/dxi_h|
+
+
+def test_study_000_criterion_is_the_squared_gradient_of_the_head_activation(tiny_model, tiny_context):
+    """||grad_{a_h} L||^2: scaling head h's context by (1 + eps) moves L by eps * <a_h, grad_{a_h} L>, so
+    compare with the gradient taken directly on a captured context."""
+    ids, mask, labels = next(iter(tiny_context.train_batches()))
+    score = grad_importance(tiny_model, [(ids, mask, labels)], normalize_by_layer=False,
+                            criterion="activation-grad-sq")
+    contexts: dict[int, list[torch.Tensor]] = {}
+    with head_mask(tiny_model, [torch.ones(HEADS), torch.ones(HEADS)], contexts=contexts):
+        loss = tiny_model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    (g,) = torch.autograd.grad(loss, [contexts[1][0]])
+    want = g.reshape(*g.shape[:-1], HEADS, HEAD_DIM).pow(2).sum(dim=(0, 1, 3))
+    assert torch.allclose(score[1], want, rtol=1e-5) and (score[1] > 0).all()
+    with pytest.raises(CompressionError, match="unknown heads-grad criterion 'l2'"):
+        compressors.make_config("heads-grad@0.2", criterion="l2")
 
 
 @pytest.mark.parametrize("criterion", ["max", "entropy"])
