@@ -1,6 +1,6 @@
 import json, sys, glob
 from harness.results.rows import rows_from_results
-for f in sorted(glob.glob("/tmp/probe/*.json")):
+for f in sorted(glob.glob("reports/reference/calibration/batch32-blocks/*.json")):
     run = json.load(open(f))
     rows = rows_from_results([b["extra_info"] for b in run["benchmarks"]])
     out = []
