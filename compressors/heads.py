@@ -80,6 +80,11 @@ CRITERIA = ("max", "entropy")
 GRAD_CRITERIA = ("mask-grad-abs", "activation-grad-sq")
 
 
+def _check_criterion(kind: str, criterion: str, choices: tuple[str, ...]) -> None:
+    if criterion not in choices:
+        raise CompressionError(f"unknown {kind} criterion '{criterion}'; choose one of {', '.join(choices)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class HeadPruneConfig(CompressorConfig):
     """Args:
@@ -137,9 +142,7 @@ class HeadsGradConfig(HeadPruneConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _checks.boolean(type(self).__name__, "normalize_by_layer", self.normalize_by_layer)
-        if self.criterion not in GRAD_CRITERIA:
-            raise CompressionError(f"unknown heads-grad criterion '{self.criterion}'; choose one of "
-                                   f"{', '.join(GRAD_CRITERIA)}")
+        _check_criterion("heads-grad", self.criterion, GRAD_CRITERIA)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,9 +165,7 @@ class HeadsAttnConfig(HeadPruneConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _checks.boolean(type(self).__name__, "exclude_special_keys", self.exclude_special_keys)
-        if self.criterion not in CRITERIA:
-            raise CompressionError(
-                f"unknown head importance criterion '{self.criterion}'; choose one of {', '.join(CRITERIA)}")
+        _check_criterion("head importance", self.criterion, CRITERIA)
 
 
 # ---------------------------------------------------------------------------
@@ -360,8 +361,7 @@ def grad_importance(model: nn.Module, batches: Sequence[Batch], normalize_by_lay
         CompressionError: neither a supported classifier nor a masked LM, the model returns
             no loss for ``labels``, or an unknown ``criterion``.
     """
-    if criterion not in GRAD_CRITERIA:
-        raise CompressionError(f"unknown heads-grad criterion '{criterion}'; choose one of {', '.join(GRAD_CRITERIA)}")
+    _check_criterion("heads-grad", criterion, GRAD_CRITERIA)
     family = family_of(model, variant)
     _require_task_loss(model, family, variant)
     layers = family.layer_list(model) or []
@@ -418,8 +418,7 @@ def attention_importance(model: nn.Module, batches: Sequence[Batch], criterion: 
     Runs with ``attn_implementation="eager"`` (sdpa returns no probabilities)
     and restores the model's implementation afterwards.
     """
-    if criterion not in CRITERIA:
-        raise CompressionError(f"unknown head importance criterion '{criterion}'; choose one of {', '.join(CRITERIA)}")
+    _check_criterion("head importance", criterion, CRITERIA)
     family = family_of(model, variant)
     layers = family.layer_list(model) or []
     # transformers records attentions only for its own attention modules, not HeadlessAttention.
@@ -435,10 +434,10 @@ def attention_importance(model: nn.Module, batches: Sequence[Batch], criterion: 
                 if len(attentions) != len(scored):
                     raise RuntimeError(f"{len(attentions)} attention maps for {len(scored)} layers with heads")
                 queries = attention_mask.bool()[:, None, :].to(torch.float32)  # (B, 1, L)
-                special = special_keys(input_ids, attention_mask)  # (B, L) keys
+                special = special_keys(input_ids, attention_mask) if exclude_special_keys else None  # (B, L)
                 for i, probs in zip(scored, attentions):  # probs (B, H, L, L)
                     if criterion == "max":
-                        if exclude_special_keys:
+                        if special is not None:
                             probs = probs.masked_fill(special[:, None, None, :], 0.0)
                         per_query = probs.amax(dim=-1)
                     else:

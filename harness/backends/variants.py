@@ -68,6 +68,7 @@ def save_variant(
     # What compress decided from data (e.g. kept attention heads) is saved with
     # the config, so restore can rebuild the shapes without the data.
     config = comp.resolved_config(model, compressors.make_config(variant))
+    code = comp.code_version()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(out_dir)
     state = model.state_dict()
@@ -89,9 +90,9 @@ def save_variant(
         weights_sha256=atomic.sha256_file(weights),
         size_bytes=weights.stat().st_size,
         source_key=source_key,
-        facts={**comp.describe(model, config), "compressor_code_version": comp.code_version()},
+        facts={**comp.describe(model, config), "compressor_code_version": code},
         build_s=build_s,
-        code_version=comp.code_version(),
+        code_version=code,
     )
     atomic.write_json(out_dir / "variant.json", dataclasses.asdict(info))
     return info
