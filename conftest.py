@@ -87,6 +87,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          ".benchmarks/journal/); a killed run loses at most the cell in flight")
     group.addoption("--resume", default=None, metavar="JOURNAL",
                     help="continue an interrupted run: replay what JOURNAL holds, measure the rest, append there")
+    group.addoption("--results-uri", default=None,
+                    help="publish the saved run to this results store (MLflow tracking URI: sqlite:///PATH.db, "
+                         "postgresql://..., http(s)://HOST:PORT; 'off': do not publish; default: "
+                         "$EDGEBENCH_RESULTS_URI, else results.db beside the saved runs)")
     group.addoption("--gate", action="store_true",
                     help="also compare this run with the runs blessed for this machine (baselines/<machine-id>/)")
 
@@ -104,8 +108,13 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
+    import shlex
+    import uuid
+
     output_json["edgebench"] = {
         "schema": RUN_SCHEMA,
+        "run_id": uuid.uuid4().hex[:16],  # the results store's key: publishing the file twice gives one record
+        "command": shlex.join(["pytest", *config.invocation_params.args]),
         "threads": threads(config),
         "profiles": config.getoption("--profiles"),
         "variants": config.getoption("--variants"),
@@ -144,7 +153,19 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.results import faults
 
     faults.check_output_options(config)
+    _check_results_uri(config)
     faults.install_signal_handlers(config)
+
+
+def _check_results_uri(config: pytest.Config) -> None:
+    """An unknown store scheme is a usage error before anything is measured, not a surprise at the end."""
+    from harness.core.errors import HarnessError
+    from harness.store import uri
+
+    try:
+        uri.resolve(config.getoption("--results-uri"))
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -167,6 +188,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
 
     faults.drop_incomplete(session.config)
     yield
+    _publish(session.config)
+
+
+def _publish(config: pytest.Config) -> None:
+    """Publish the run pytest-benchmark just saved; a store that fails costs one line, never the run."""
+    from harness.core.errors import HarnessError
+    from harness.results import faults
+
+    saved = config.stash.get(faults.SAVED, None)
+    if saved is None:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    say = reporter.write_line if reporter else print
+    interrupted = config.stash.get(faults.INTERRUPTED, None)
+    if interrupted:  # a partial run would read as a real point of the testbed's history
+        say(f"results store: not published: the run was interrupted ({interrupted}); to publish the partial run "
+            f"anyway: python -m harness publish {saved}")
+        return
+    try:
+        from harness.store import publish, uri
+
+        target = uri.resolve(config.getoption("--results-uri"), storage=saved.parent.parent)
+        if target is None:
+            return
+        done = publish.publish(saved, target)
+        say(f"results store: published {saved.name} ({done.cells} cells) to {uri.redact(target)} "
+            f"in {done.seconds:.1f} s")
+    except HarnessError as exc:  # the run is saved; the suite's exit status stays the benchmark's own
+        say(f"results store: not published: {exc}")
 
 
 @pytest.hookimpl(wrapper=True)

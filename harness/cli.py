@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness {run,init,report,diff,list,setup,check,bless,compare,calibrate}``
+"""Command line: ``python -m harness {run,init,report,diff,list,setup,check,bless,compare,calibrate,publish,history,fleet}``
 (also installed as ``edgebench``).
 
 Exit codes, the same for every subcommand: 0 success, 1 a budget violation,
@@ -236,7 +236,7 @@ def run_command(args: argparse.Namespace) -> list[str]:
     if getattr(args, "config", None):
         cmd += ["--config", str(Path(args.config).resolve())]
     for opt in ("profiles", "variants", "backends", "seq_lengths", "batch_sizes", "threads", "bench_seconds",
-                "min_rounds", "cold_start_samples", "cold_cache_samples", "memory_samples", "budgets"):
+                "min_rounds", "cold_start_samples", "cold_cache_samples", "memory_samples", "budgets", "results_uri"):
         value = getattr(args, opt)
         if value is not None:
             cmd += [f"--{opt.replace('_', '-')}", str(value)]
@@ -326,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", metavar="EXPR",
                    help="pytest -k expression, e.g. 'static or latency' (the GEMM peak is always kept)")
     p.add_argument("--gate", action="store_true", help="also compare with the runs blessed for this machine")
+    p.add_argument("--results-uri", help=RESULTS_URI_HELP)
     p.add_argument("--no-report", action="store_true", help="only measure")
     p.add_argument("--out", type=Path, help="report folder (default: reports/latest)")
     p.set_defaults(func=_run, pytest_args=[])
@@ -409,7 +410,115 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: reports/latest/calibration)")
     p.set_defaults(func=_calibrate)
+
+    p = add("publish", "publish saved runs to the results store (MLflow tracking)",
+            "Publish runs saved earlier or on another device (copied off it) to the results store: one MLflow "
+            "run per suite run tagged with its testbed, one nested run per (profile, variant, backend) with every "
+            "metric, the JSON and the rendered report as artifacts.  Publishing the same run again adds nothing.")
+    p.add_argument("runs", nargs="*", type=Path, help="saved run JSON files (default: the newest under .benchmarks/)")
+    p.add_argument("--results-uri", help=RESULTS_URI_HELP)
+    p.add_argument("--no-report", action="store_true", help="publish the JSON only (no rendered report artifacts)")
+    p.set_defaults(func=_publish)
+    p = add("history", "trend plots and detected steps per testbed, from the results store",
+            "Read every published run of one testbed (default: this machine) and write history.md: a trend plot "
+            "per metric (one line per variant, 95%% CI bands) and a table of level changes found by a "
+            "weighted-L1 step fit (asv's model).  Series never mix testbeds.")
+    p.add_argument("--machine", help="testbed (machine id) to show (default: this machine's; 'all': every one)")
+    p.add_argument("--metric", action="append", help="metric name or glob, repeatable (default: "
+                   "p50_ratio.*, throughput_ratio.*, accuracy, size_mb; see a cell's metrics in the MLflow UI)")
+    p.add_argument("--variant", action="append", help="only these variants (repeatable)")
+    p.add_argument("--profile", action="append", help="only these profiles (repeatable)")
+    p.add_argument("--threshold", type=float, default=0.05, help="smallest level change reported (fraction)")
+    p.add_argument("--results-uri", help=RESULTS_URI_HELP)
+    p.add_argument("--out", type=Path, help="output folder (default: reports/latest/history)")
+    p.set_defaults(func=_history)
+    p = add("fleet", "every testbed's newest run side by side, from the results store",
+            "For each (profile, variant, backend): the in-run ratios to fp32 and the absolute numbers on every "
+            "device, with each device's fingerprint.  A difference between devices is never called a regression.")
+    p.add_argument("--metric", action="append", help="metric name or glob, repeatable (default: ratios, p50_ms, "
+                   "throughput_sps, size_mb, accuracy)")
+    p.add_argument("--variant", action="append", help="only these variants (repeatable)")
+    p.add_argument("--profile", action="append", help="only these profiles (repeatable)")
+    p.add_argument("--results-uri", help=RESULTS_URI_HELP)
+    p.add_argument("--out", type=Path, help="also write the table to this file (markdown)")
+    p.set_defaults(func=_fleet)
     return parser
+
+
+RESULTS_URI_HELP = ("results store (MLflow tracking URI): sqlite:///PATH.db, postgresql://..., http(s)://HOST:PORT "
+                    "of an mlflow server, or 'off' (default: $EDGEBENCH_RESULTS_URI, else .benchmarks/results.db)")
+
+
+def _store(args: argparse.Namespace) -> str:
+    from harness.store import uri
+
+    resolved = uri.resolve(args.results_uri)
+    if resolved is None:
+        raise HarnessError("the results store is turned off ('off'); pass --results-uri or set "
+                           f"{uri.ENV} to a store")
+    return resolved
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from harness.results import storage
+    from harness.store import publish, uri
+
+    target = _store(args)
+    for path in args.runs or [storage.newest_run()]:
+        done = publish.publish(path, target, with_report=not args.no_report)
+        if done.created:
+            print(f"published {path} as MLflow run {done.mlflow_run_id} ({done.cells} cells) to {uri.redact(target)} "
+                  f"in {done.seconds:.1f} s")
+        else:
+            print(f"{path}: already in {uri.redact(target)} as MLflow run {done.mlflow_run_id} (run key "
+                  f"{done.run_key}); nothing added")
+    return OK
+
+
+def _cells(args: argparse.Namespace, machine: str | None) -> list:
+    from harness.store import read
+
+    found = read.cells(_store(args), machine)
+    kept = [c for c in found if (not args.variant or c.variant in args.variant)
+            and (not args.profile or c.profile in args.profile)]
+    if not kept:
+        raise HarnessError(f"no published cell matches --variant {args.variant} --profile {args.profile}; "
+                           f"the store has variants {sorted({c.variant for c in found})}")
+    return kept
+
+
+def _this_machine() -> str:
+    from harness.results import fingerprint
+    from harness.session import default_threads
+
+    return fingerprint.collect(default_threads())["machine_id"]
+
+
+def _history(args: argparse.Namespace) -> int:
+    from harness.core.paths import reports_dir, safe_output_path
+    from harness.report import history
+
+    machine = None if args.machine == "all" else (args.machine or _this_machine())
+    out = safe_output_path(args.out, "--out") if args.out else reports_dir() / "latest" / "history"
+    md, steps = history.write_history(_cells(args, machine), out, args.metric or history.DEFAULT_METRICS,
+                                      args.threshold)
+    print(history.markdown_table(steps, history.STEP_HEADERS) if steps else "no step in any series")
+    print(f"wrote {md}")
+    return OK
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from harness.report import history
+
+    text = history.fleet_table(_cells(args, None), args.metric or history.FLEET_METRICS)
+    print(text, end="")
+    if args.out:
+        from harness.core import atomic
+        from harness.core.paths import safe_output_path
+
+        atomic.write_text(safe_output_path(args.out, "--out"), text)
+        print(f"wrote {args.out}")
+    return OK
 
 
 def _init(args: argparse.Namespace) -> int:

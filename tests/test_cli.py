@@ -8,7 +8,7 @@ from harness.cli import build_parser, main, run_command
 from harness.core import progress
 from harness.core.paths import ROOT
 
-SUBCOMMANDS = ("run", "report", "diff", "list", "setup", "check", "bless", "compare")
+SUBCOMMANDS = ("run", "report", "diff", "list", "setup", "check", "bless", "compare", "publish", "history", "fleet")
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

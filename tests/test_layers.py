@@ -3,7 +3,7 @@ function-level alike), so a change that breaks them fails here.
 
 Layers, lowest first (a module may import its own layer and the layers below):
 
-    core < data < models < backends < measure < results < gate < report < session < calibrate < cli
+    core < data < models < backends < measure < results < gate < report < store < session < calibrate < cli
 
 ``compressors`` imports nothing of ``harness`` but ``harness.core``.  There are no
 import circles between modules (the ``compressors.base`` ⇄ ``compressors.compose``
@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("harness", "compressors")
-LAYERS = ("core", "data", "models", "backends", "measure", "results", "gate", "report", "session", "calibrate",
+LAYERS = ("core", "data", "models", "backends", "measure", "results", "gate", "report", "store", "session", "calibrate",
           "cli")
 ALLOWED_CIRCLES = [{"compressors.base", "compressors.compose"}]
 

@@ -37,6 +37,7 @@ from harness.core.paths import safe_output_path
 FAILURES = pytest.StashKey[list]()
 INTERRUPTED = pytest.StashKey[str]()
 _PREVIOUS = pytest.StashKey[dict]()
+SAVED = pytest.StashKey[Path]()  # the run file --benchmark-autosave wrote
 
 
 class VariantBuildError(HarnessError):
@@ -130,6 +131,7 @@ def make_saving_atomic(config: pytest.Config) -> None:
         def save(output_json: dict, save: str) -> None:
             target = storage.get(f"{storage._next_num}_{save}.json")
             atomic.write_bytes(target, dumps(output_json))
+            config.stash[SAVED] = Path(target)  # what the results store publishes afterwards
             storage.logger.info(f"Saved benchmark data in: {target}")
 
         storage.save = save

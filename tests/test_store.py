@@ -1,0 +1,237 @@
+"""The results store (harness.store): a real suite run published to an embedded MLflow store,
+read back by ``history`` and ``fleet``; idempotence, a second testbed, a store that is down."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.core.errors import HarnessError
+from harness.core.paths import ROOT
+from harness.report import history
+from harness.results import storage
+from harness.results.rows import collect
+from harness.store import publish, read, uri
+
+SUITE = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
+         "--profiles", "tiny-random", "--variants", "fp32,int8-dynamic", "--backends", "torch", "--threads", "1",
+         "--cold-start-samples", "1", "--memory-samples", "1", "--bench-seconds", "0.1", "--min-rounds", "3",
+         "--blocks", "3", "--block-seconds", "0.05", "--timing-cap-s", "1", "--processes", "1",
+         "--benchmark-autosave"]
+
+
+def _env():
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", uri.ENV)}
+    return {**env, "PYTHONPATH": str(ROOT)}
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env or _env(), timeout=300)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def suite_run(tmp_path_factory):
+    """(saved run, its embedded store URI): one tiny suite run with no --results-uri (the default)."""
+    bench = tmp_path_factory.mktemp("store") / "bench"
+    proc = subprocess.run(SUITE + [f"--benchmark-storage=file://{bench}"], cwd=ROOT, capture_output=True,
+                          text=True, env=_env(), timeout=900)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "results store: published" in out and "(2 cells)" in out, out[-2000:]
+    return storage.newest_run(bench), uri.default_uri(bench)
+
+
+def _variant_of(run_path, target, testbed, when, size_scale=1.0):
+    """A copy of the run as if measured on another testbed at ``when`` (its static sizes scaled)."""
+    run = json.loads(run_path.read_text())
+    run["machine_info"]["edgebench"].update(machine_id=testbed, cpu_model=f"Test CPU {testbed}",
+                                            isa_flags=["sse4_2", "avx", "avx2", "fma"])
+    run["edgebench"]["run_id"] = f"{testbed}-{when}"
+    run["datetime"] = f"2026-12-{when:02d}T10:00:00+00:00"
+    for bench in run["benchmarks"]:
+        if bench["extra_info"].get("metric") == "static":
+            bench["extra_info"]["size_mb"] *= size_scale
+    target.write_text(json.dumps(run))
+    return target
+
+
+def test_a_suite_run_is_published_with_every_row_metric_config_and_artifacts(suite_run):
+    run_path, store = suite_run
+    run = storage.load_run(run_path)
+    cells = read.cells(store)
+    assert {(c.profile, c.variant, c.backend) for c in cells} == {("tiny-random", "fp32", "torch"),
+                                                                  ("tiny-random", "int8-dynamic", "torch")}
+    testbed = run["machine_info"]["edgebench"]["machine_id"]
+    assert {c.testbed for c in cells} == {testbed}
+    rows = {r["variant"]: r for r in collect(storage.results(run)).rows}
+    int8 = next(c for c in cells if c.variant == "int8-dynamic")
+    row = rows["int8-dynamic"]
+    assert int8.metrics["p50_ms.seq16"] == pytest.approx(row["p50_ms"]["16"])
+    assert int8.metrics["p50_ratio.seq16"] == pytest.approx(row["p50_ratio"]["16"]["ratio"])
+    assert int8.metrics["p50_ratio_ci_low.seq16"] == pytest.approx(row["p50_ratio"]["16"]["ci95"][0])
+    assert int8.metrics["throughput_sps.bs1"] == pytest.approx(row["throughput_sps"]["1"])
+    assert int8.metrics["size_mb"] == pytest.approx(row["size_mb"])
+    assert int8.params["config.stages"] == "int8-dynamic" and int8.params["config.precision"] == "int8"
+    assert int8.fingerprint["cpu_model"] == run["machine_info"]["edgebench"]["cpu_model"]
+
+    client = uri.client(store)
+    experiment = uri.experiment_id(client, store, create=False)
+    (parent,) = publish.find(client, experiment, run["edgebench"]["run_id"])
+    assert parent.data.tags["edgebench.commit"] == run["commit_info"]["id"]
+    assert "--profiles tiny-random" in parent.data.tags["edgebench.command"]
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"run.json", "report.md", "tables.json"} <= names
+
+
+def test_publishing_the_same_run_again_adds_nothing(suite_run, tmp_path):
+    run_path, store = suite_run
+    copy = tmp_path / "copied-off-the-device.json"
+    copy.write_bytes(run_path.read_bytes())
+    before = len(read.cells(store))
+    proc = _cli("publish", str(copy), "--results-uri", store, "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing added" in proc.stdout
+    assert len(read.cells(store)) == before
+    run = storage.load_run(run_path)
+    client = uri.client(store)
+    assert len(publish.find(client, uri.experiment_id(client, store, False), run["edgebench"]["run_id"])) == 1
+
+
+def test_a_half_written_publish_is_invisible_and_redone(suite_run, tmp_path):
+    run_path, _ = suite_run
+    store = f"sqlite:///{tmp_path / 'r.db'}"
+    client = uri.client(store)
+    experiment = uri.experiment_id(client, store, create=True)
+    key = storage.load_run(run_path)["edgebench"]["run_id"]
+    client.create_run(experiment, tags={publish.KIND: publish.SUITE_RUN, publish.RUN_KEY: key})  # died here
+    with pytest.raises(HarnessError, match="holds no published run"):
+        read.cells(store)
+    done = publish.publish(run_path, store, with_report=False)
+    assert done.created and done.cells == 2
+    assert len(publish.find(client, experiment, key)) == 1 and len(read.cells(store)) == 2
+
+
+def test_two_testbeds_fleet_shows_both_history_never_mixes_them(suite_run, tmp_path):
+    run_path, _ = suite_run
+    store = f"sqlite:///{tmp_path / 'fleet.db'}"
+    publish.publish(run_path, store, with_report=False)
+    here = storage.load_run(run_path)["machine_info"]["edgebench"]["machine_id"]
+    for day, scale in enumerate([1.0, 1.0, 1.0, 1.5, 1.5, 1.5], start=3):
+        publish.publish(_variant_of(run_path, tmp_path / f"board-{day}.json", "boardtestbed", day, scale),
+                        store, with_report=False)
+
+    proc = _cli("fleet", "--results-uri", store, "--out", str(tmp_path / "fleet.md"))
+    assert proc.returncode == 0, proc.stderr
+    assert here in proc.stdout and "boardtestbed" in proc.stdout and "AVX2" in proc.stdout
+    assert "never a regression" in proc.stdout
+    size_line = next(l for l in proc.stdout.splitlines() if "| fp32 " in l and "size_mb" in l)
+    assert size_line.count("|") == 7  # profile, variant, backend, metric, two testbeds
+
+    proc = _cli("history", "--results-uri", store, "--machine", "boardtestbed", "--metric", "size_mb",
+                "--out", str(tmp_path / "h-board"))
+    assert proc.returncode == 0, proc.stderr
+    steps = (tmp_path / "h-board" / "steps.csv").read_text().splitlines()
+    assert len(steps) == 3  # header + fp32 and int8-dynamic, each one step of +50% at the 4th run
+    assert all("boardtestbed" in s and "+50.0%" in s and "2026-12-06" in s for s in steps[1:])
+    assert list((tmp_path / "h-board").glob("history-size-mb-boardtestbed-*.png"))
+
+    proc = _cli("history", "--results-uri", store, "--machine", here, "--out", str(tmp_path / "h-here"))
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / "h-here" / "history.md").read_text()
+    assert "1 published run(s) on 1 testbed(s)" in md and "boardtestbed" not in md
+
+    proc = _cli("history", "--results-uri", store, "--machine", "nosuchdevice")
+    assert proc.returncode == 2 and "no published run for testbed nosuchdevice" in proc.stderr
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(suite_run, tmp_path):
+    run_path, _ = suite_run
+    proc = _cli("publish", str(run_path), "--results-uri", "ftp://example/x")
+    assert proc.returncode == 2 and "unknown scheme 'ftp'" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+    foreign = tmp_path / "foreign.json"
+    run = json.loads(run_path.read_text())
+    run["edgebench"]["schema"] = 99
+    foreign.write_text(json.dumps(run))
+    db = tmp_path / "never.db"
+    proc = _cli("publish", str(foreign), "--results-uri", f"sqlite:///{db}")
+    assert proc.returncode == 2 and "run schema 99" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not db.exists()
+
+    port = _closed_port()
+    started = time.monotonic()
+    proc = _cli("publish", str(run_path), "--results-uri", f"http://127.0.0.1:{port}", "--no-report")
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "publish it later" in proc.stderr
+    assert time.monotonic() - started < 120  # short retries, not MLflow's default minutes
+
+    proc = _cli("publish", str(run_path), "--results-uri", f"postgresql://edge:s3cret@127.0.0.1:{port}/db",
+                "--no-report")
+    assert proc.returncode == 2 and "s3cret" not in proc.stderr + proc.stdout and "edge:***@" in proc.stderr
+
+
+def test_a_store_that_is_down_never_costs_the_suite_run(tmp_path):
+    bench = tmp_path / "bench"
+    down = f"http://127.0.0.1:{_closed_port()}"
+    proc = subprocess.run(SUITE + ["-k", "static", f"--benchmark-storage=file://{bench}", "--results-uri", down],
+                          cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    saved = storage.newest_run(bench)
+    assert storage.load_run(saved)["benchmarks"]
+    line = next(l for l in out.splitlines() if l.startswith("results store: not published"))
+    assert f"python -m harness publish {saved}" in line
+
+
+def test_uri_resolution_and_redaction(monkeypatch, tmp_path):
+    monkeypatch.delenv(uri.ENV, raising=False)
+    assert uri.resolve(None, storage=tmp_path) == f"sqlite:///{tmp_path.resolve()}/results.db"
+    monkeypatch.setenv(uri.ENV, "postgresql://team@db/edgebench")
+    assert uri.resolve(None) == "postgresql://team@db/edgebench"
+    assert uri.resolve("off") is None and uri.resolve("http://h:5000") == "http://h:5000"
+    with pytest.raises(HarnessError, match="unknown scheme"):
+        uri.resolve("results.db")
+    assert uri.redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    assert uri.redact("http://h:5000/x") == "http://h:5000/x"
+
+
+def test_flatten_names_every_number_and_keeps_strings_as_params():
+    from harness.results.rows import VariantConfig
+
+    row = {"profile": "p", "variant": "v", "backend": "torch", "size_mb": 4.0, "real_weights": True,
+           "p50_ms": {"128": 2.0, "16": None}, "throughput_sps": {"32": 100.0},
+           "p50_ratio": {"128": {"ratio": 0.5, "ci95": [0.45, 0.55], "n": 9}},
+           "aa_ratio": {"throughput@32": {"ratio": 1.0, "ci95": [0.99, 1.01], "n": 5}},
+           "accuracy": 0.8, "accuracy_ci95": [0.78, 0.82], "quant_engine": None,
+           "config": VariantConfig(("a", "int8"), ("a", "int8"), 0.5, 1, "x86", "int8")}
+    metrics, params = publish.flatten(row)
+    assert metrics == {"size_mb": 4.0, "p50_ms.seq128": 2.0, "throughput_sps.bs32": 100.0,
+                       "p50_ratio.seq128": 0.5, "p50_ratio_ci_low.seq128": 0.45, "p50_ratio_ci_high.seq128": 0.55,
+                       "p50_ratio_n.seq128": 9.0, "aa_ratio.bs32": 1.0, "aa_ratio_ci_low.bs32": 0.99,
+                       "aa_ratio_ci_high.bs32": 1.01, "aa_ratio_n.bs32": 5.0, "accuracy": 0.8,
+                       "accuracy_ci_low": 0.78, "accuracy_ci_high": 0.82, "config.target_sparsity": 0.5,
+                       "config.recovery_epochs": 1.0}
+    assert params == {"real_weights": "True", "config.stages": "a+int8", "config.methods": "a+int8",
+                      "config.quant_engine": "x86", "config.precision": "int8"}
+
+
+def test_history_renders_ci_bands_and_isa_classes(tmp_path):
+    cells = [read.Cell("tb", f"k{i}", f"2026-12-0{i + 1}T00:00:00", "c", "p", "int8", "torch",
+                       {"p50_ratio.seq128": v, "p50_ratio_ci_low.seq128": v - 0.01,
+                        "p50_ratio_ci_high.seq128": v + 0.01}, {}, {"isa_flags": "avx2,avx512_vnni"})
+             for i, v in enumerate([0.5, 0.5, 0.51, 0.5, 0.7, 0.71, 0.7])]
+    md, steps = history.write_history(cells, tmp_path)
+    assert [s[4] for s in steps] == ["p50_ratio.seq128"] and steps[0][5] == "2026-12-05T00:00:00"
+    assert (tmp_path / "history-p50-ratio.seq128-tb-p-torch.png").stat().st_size > 1000
+    assert history.isa_class(cells[0].fingerprint) == "AVX-512 VNNI"
+    assert history.isa_class({"isa_flags": "sse4_2"}) == "other"
