@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgebench-installed
 PYTEST_ARGS ?=
 
-.PHONY: bench test gate calibrate sweep distill vision setup setup-text install report clean-cache
+.PHONY: bench test test-services gate calibrate sweep distill vision setup setup-text install report clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -117,10 +117,18 @@ report: $(STAMP)
 # Unit tests need the fetched assets (tokenizer, real MiniLM weights for the
 # conversion test, data files) but not the fine-tuned baseline.
 # pytest exit 5 (no tests collected) is a failure here, never a silent pass.
-test: $(STAMP)
+test: $(STAMP) test-services
 	$(BIN)/python -m harness setup --no-finetune
 	$(BIN)/python -m pytest tests/ $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# The shared-store tests (tests/test_store.py) start a throwaway PostgreSQL cluster from Debian's
+# server binaries and a real mlflow server on it; installed here when missing and we are root.
+test-services:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; }; } || \
+	  echo "make test: no PostgreSQL server binaries (apt-get install postgresql): the shared-store tests will skip" >&2
 
 clean-cache:
 	rm -rf .cache

@@ -111,10 +111,13 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     import shlex
     import uuid
 
+    from harness.store.uri import redact
+
     output_json["edgebench"] = {
         "schema": RUN_SCHEMA,
         "run_id": uuid.uuid4().hex[:16],  # the results store's key: publishing the file twice gives one record
-        "command": shlex.join(["pytest", *config.invocation_params.args]),
+        # Redacted: a --results-uri with a password must not reach the run file, the store or a report.
+        "command": redact(shlex.join(["pytest", *config.invocation_params.args])),
         "threads": threads(config),
         "profiles": config.getoption("--profiles"),
         "variants": config.getoption("--variants"),

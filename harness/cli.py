@@ -73,6 +73,13 @@ def _bless(args: argparse.Namespace) -> int:
     from harness.results import storage
 
     run = _run_path(args.run)
+    if args.results_uri:
+        from harness.store import baselines as store_baselines
+        from harness.store import uri
+
+        mlflow_run = store_baselines.bless(run, _store(args))
+        print(f"blessed {run} in {uri.redact(_store(args))} as MLflow run {mlflow_run}")
+        return 0
     target = baselines.bless(run)
     print(f"blessed {run} as {target}")
     print(baselines.status(baselines.machine_id_of(storage.load_run(target))))
@@ -86,8 +93,14 @@ def _compare(args: argparse.Namespace) -> int:
     from harness.results import storage
 
     new = storage.load_run(_run_path(args.run))
-    old = ([storage.load_run(p) for p in args.against] if args.against
-           else baselines.load_baselines(baselines.machine_id_of(new)))
+    if args.against:
+        old = [storage.load_run(p) for p in args.against]
+    elif args.from_store:
+        from harness.store import baselines as store_baselines
+
+        old = store_baselines.load_blessed(_store(args), baselines.machine_id_of(new))
+    else:
+        old = baselines.load_baselines(baselines.machine_id_of(new))
     comps, notes = compare_runs(old, new, budgets.load_tolerances(args.budgets),
                                 alpha=args.alpha, threshold=args.threshold)
     print(render_comparisons(comps, notes))
@@ -386,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Copy the run into baselines/<machine-id>/ (the last 10 are kept) for `compare` and `--gate`; "
             "refused when the run failed its own A/A control.")
     p.add_argument("run", nargs="?", type=Path, help="saved run JSON (default: the newest)")
+    p.add_argument("--results-uri", help="bless in this results store instead (publishes the run if needed and "
+                   "tags it; same rules): sqlite:///PATH.db, postgresql://..., http(s)://HOST:PORT")
     p.set_defaults(func=_bless)
     p = add("compare", "compare a saved run with the stored baseline (exit 1 on a regression)",
             "The regression gate: in-run timing ratios to fp32 against a one-sided 99% prediction bound from "
@@ -398,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.01,
                    help="one-sided level of the prediction bound and of the Benjamini-Hochberg adjusted p")
     p.add_argument("--threshold", type=float, default=0.05, help="smallest material slowdown (fraction)")
+    p.add_argument("--from-store", action="store_true",
+                   help="take the blessed runs of this run's testbed from the results store (see --results-uri)")
+    p.add_argument("--results-uri", help=RESULTS_URI_HELP)
     p.set_defaults(func=_compare)
     p = add("calibrate", "re-run the gate's timing selection N times: false-alarm and detection rates",
             "Time minilm-l6 fp32 / int8-dynamic / int8-dynamic-pc and the slowdown@0.06 control (~10%% slower) "

@@ -5,6 +5,14 @@ import pytest
 import torch
 
 
+def pytest_configure(config):
+    """Suites run by the unit tests publish nowhere (inherited by their subprocesses), whatever the
+    environment names; the store's own tests (tests/test_store.py) set their store explicitly."""
+    import os
+
+    os.environ["EDGEBENCH_RESULTS_URI"] = "off"  # never a team store named in the environment
+
+
 @pytest.fixture(autouse=True)
 def _private_stage_cache(tmp_path, monkeypatch):
     """Pipeline stages trained by a unit test never land in the shared cache."""

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,9 +29,24 @@ def _env():
     return {**env, "PYTHONPATH": str(ROOT)}
 
 
-def _cli(*args, env=None):
+def _cli(*args):
+    """``python -m harness ARGS`` in a fresh process: what a user sees, stderr lines included."""
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env or _env(), timeout=300)
+                          env=_env(), timeout=300)
+
+
+def _main(*args):
+    """The same command in this process (mlflow and torch already imported: seconds saved per call)."""
+    import contextlib
+    import io
+    import types
+
+    from harness.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def _closed_port() -> int:
@@ -51,9 +67,13 @@ def suite_run(tmp_path_factory):
     return storage.newest_run(bench), uri.default_uri(bench)
 
 
-def _variant_of(run_path, target, testbed, when, size_scale=1.0):
-    """A copy of the run as if measured on another testbed at ``when`` (its static sizes scaled)."""
+def _variant_of(run_path, target, testbed, when, size_scale=1.0, timings=True):
+    """A copy of the run as if measured on another testbed at ``when`` (its static sizes scaled;
+    without latency/throughput when not ``timings``: the tiny run's A/A control is too noisy to bless)."""
     run = json.loads(run_path.read_text())
+    if not timings:
+        run["benchmarks"] = [b for b in run["benchmarks"]
+                             if b["extra_info"].get("metric") not in ("latency", "throughput")]
     run["machine_info"]["edgebench"].update(machine_id=testbed, cpu_model=f"Test CPU {testbed}",
                                             isa_flags=["sse4_2", "avx", "avx2", "fma"])
     run["edgebench"]["run_id"] = f"{testbed}-{when}"
@@ -98,7 +118,7 @@ def test_publishing_the_same_run_again_adds_nothing(suite_run, tmp_path):
     copy = tmp_path / "copied-off-the-device.json"
     copy.write_bytes(run_path.read_bytes())
     before = len(read.cells(store))
-    proc = _cli("publish", str(copy), "--results-uri", store, "--no-report")
+    proc = _main("publish", str(copy), "--results-uri", store, "--no-report")
     assert proc.returncode == 0, proc.stderr
     assert "nothing added" in proc.stdout
     assert len(read.cells(store)) == before
@@ -130,14 +150,14 @@ def test_two_testbeds_fleet_shows_both_history_never_mixes_them(suite_run, tmp_p
         publish.publish(_variant_of(run_path, tmp_path / f"board-{day}.json", "boardtestbed", day, scale),
                         store, with_report=False)
 
-    proc = _cli("fleet", "--results-uri", store, "--out", str(tmp_path / "fleet.md"))
+    proc = _main("fleet", "--results-uri", store, "--out", str(tmp_path / "fleet.md"))
     assert proc.returncode == 0, proc.stderr
     assert here in proc.stdout and "boardtestbed" in proc.stdout and "AVX2" in proc.stdout
     assert "never a regression" in proc.stdout
     size_line = next(l for l in proc.stdout.splitlines() if "| fp32 " in l and "size_mb" in l)
     assert size_line.count("|") == 7  # profile, variant, backend, metric, two testbeds
 
-    proc = _cli("history", "--results-uri", store, "--machine", "boardtestbed", "--metric", "size_mb",
+    proc = _main("history", "--results-uri", store, "--machine", "boardtestbed", "--metric", "size_mb",
                 "--out", str(tmp_path / "h-board"))
     assert proc.returncode == 0, proc.stderr
     steps = (tmp_path / "h-board" / "steps.csv").read_text().splitlines()
@@ -145,12 +165,12 @@ def test_two_testbeds_fleet_shows_both_history_never_mixes_them(suite_run, tmp_p
     assert all("boardtestbed" in s and "+50.0%" in s and "2026-12-06" in s for s in steps[1:])
     assert list((tmp_path / "h-board").glob("history-size-mb-boardtestbed-*.png"))
 
-    proc = _cli("history", "--results-uri", store, "--machine", here, "--out", str(tmp_path / "h-here"))
+    proc = _main("history", "--results-uri", store, "--machine", here, "--out", str(tmp_path / "h-here"))
     assert proc.returncode == 0, proc.stderr
     md = (tmp_path / "h-here" / "history.md").read_text()
     assert "1 published run(s) on 1 testbed(s)" in md and "boardtestbed" not in md
 
-    proc = _cli("history", "--results-uri", store, "--machine", "nosuchdevice")
+    proc = _main("history", "--results-uri", store, "--machine", "nosuchdevice")
     assert proc.returncode == 2 and "no published run for testbed nosuchdevice" in proc.stderr
 
 
@@ -235,3 +255,177 @@ def test_history_renders_ci_bands_and_isa_classes(tmp_path):
     assert (tmp_path / "history-p50-ratio.seq128-tb-p-torch.png").stat().st_size > 1000
     assert history.isa_class(cells[0].fingerprint) == "AVX-512 VNNI"
     assert history.isa_class({"isa_flags": "sse4_2"}) == "other"
+
+
+# --- a real shared store: PostgreSQL + mlflow server -------------------------------------------------------------
+
+def _postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("no PostgreSQL server binaries: `make test` installs Debian's postgresql (as root)")
+        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
+    return found[-1].parent
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (trust auth) with a database ``mlflow``: its SQLAlchemy URI."""
+    import pwd
+    import shutil
+    import tempfile
+
+    bindir = _postgres_bin()
+    # Not under pytest's tmp dirs: those are 0700 root-only, and the server runs as the postgres user.
+    data = Path(tempfile.mkdtemp(prefix="edgebench-pg-"))
+    as_pg = []
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(data, user.pw_uid, user.pw_gid)
+        as_pg = ["runuser", "-u", "postgres", "--"]
+    port = _closed_port()
+
+    def run(*cmd):
+        proc = subprocess.run([*as_pg, *map(str, cmd)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    run(bindir / "initdb", "-D", data / "db", "-A", "trust", "-U", "postgres")
+    run(bindir / "pg_ctl", "-D", data / "db", "-l", data / "log", "-w", "-o",
+        f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start")
+    try:
+        run(bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "mlflow")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/mlflow"
+    finally:
+        run(bindir / "pg_ctl", "-D", data / "db", "-m", "immediate", "stop")
+        shutil.rmtree(data, ignore_errors=True)
+
+
+class MlflowServer:
+    """``mlflow server`` on a free local port, PostgreSQL backend store, artifacts served from a local folder."""
+
+    def __init__(self, backend: str, artifacts: Path):
+        self.backend, self.artifacts, self.port = backend, artifacts, _closed_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+        self.start_s: list[float] = []
+
+    def start(self) -> None:
+        import urllib.request
+
+        started = time.monotonic()
+        log = open(self.artifacts.parent / "server.log", "ab")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", self.backend,
+             "--serve-artifacts", "--artifacts-destination", str(self.artifacts), "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_env())
+        while time.monotonic() - started < 180:
+            assert self.proc.poll() is None, (self.artifacts.parent / "server.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        self.start_s.append(time.monotonic() - started)
+                        return
+            except OSError:
+                time.sleep(0.5)
+        pytest.fail("mlflow server did not answer /health within 180 s")
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=60)
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(postgres, tmp_path_factory):
+    server = MlflowServer(postgres, tmp_path_factory.mktemp("server") / "artifacts")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_shared_server_on_postgresql_serves_two_testbeds_once_each(suite_run, mlflow_server, tmp_path, capsys):
+    run_path, _ = suite_run
+    url = mlflow_server.url
+    here = storage.load_run(run_path)["machine_info"]["edgebench"]["machine_id"]
+    first = publish.publish(run_path, url)  # with the rendered report as artifacts, through the server
+    board = publish.publish(_variant_of(run_path, tmp_path / "board.json", "boardtestbed", 5), url)
+    assert first.created and board.created
+    assert not publish.publish(run_path, url).created  # the same run again: one record
+
+    proc = _main("fleet", "--results-uri", url)
+    assert proc.returncode == 0, proc.stderr
+    assert here in proc.stdout and "boardtestbed" in proc.stdout
+    for machine, other in ((here, "boardtestbed"), ("boardtestbed", here)):
+        cells = read.cells(url, machine)
+        assert {c.testbed for c in cells} == {machine} and len(cells) == 2
+        proc = _main("history", "--results-uri", url, "--machine", machine, "--out", str(tmp_path / machine))
+        assert proc.returncode == 0 and other not in (tmp_path / machine / "history.md").read_text()
+    client = uri.client(url)
+    experiment = uri.experiment_id(client, url, create=False)
+    (parent,) = publish.find(client, experiment, publish.run_key(storage.load_run(run_path)))
+    assert "report.md" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    with capsys.disabled():
+        print(f"\n[shared store] server up in {mlflow_server.start_s[0]:.1f} s; publish with report "
+              f"{first.seconds:.1f} s, with report (second testbed) {board.seconds:.1f} s")
+
+
+def test_a_server_stopped_mid_publish_leaves_nothing_visible_and_the_run_publishes_later(
+        suite_run, mlflow_server, tmp_path, monkeypatch):
+    run_path, _ = suite_run
+    url = mlflow_server.url
+    late = _variant_of(run_path, tmp_path / "late.json", "latetestbed", 7)
+    logged = publish._log_artifacts
+
+    def server_dies_first(*args, **kwargs):
+        mlflow_server.stop()  # the parent and its cells are written; the artifacts and FINISHED are not
+        return logged(*args, **kwargs)
+
+    monkeypatch.setattr(publish, "_log_artifacts", server_dies_first)
+    with pytest.raises(HarnessError, match="publish it later"):
+        publish.publish(late, url, with_report=False)
+    monkeypatch.undo()
+    assert storage.load_run(late)  # the local run file is untouched
+    mlflow_server.start()
+    with pytest.raises(HarnessError, match="no published run for testbed latetestbed"):
+        read.cells(url, "latetestbed")  # the half-written record is invisible
+    again = publish.publish(late, url, with_report=False)
+    assert again.created and again.cells == 2
+    client = uri.client(url)
+    assert len(publish.find(client, uri.experiment_id(client, url, False), "latetestbed-7")) == 1
+    assert len(read.cells(url, "latetestbed")) == 2
+
+
+def test_blessing_in_the_store_feeds_the_gate_within_one_testbed(suite_run, tmp_path):
+    run_path, _ = suite_run
+    store = f"sqlite:///{tmp_path / 'gate.db'}"
+    from harness.store import baselines as store_baselines
+
+    with pytest.raises(HarnessError, match="no run blessed in the results store"):
+        store_baselines.load_blessed(store, "nosuchtestbed")
+    copies = [_variant_of(run_path, tmp_path / f"b{d}.json", "gatetestbed", d, timings=False) for d in (1, 2, 3)]
+    for copy in copies:
+        store_baselines.bless(copy, store)
+    publish.publish(_variant_of(run_path, tmp_path / "other.json", "othertestbed", 4), store, with_report=False)
+    blessed = store_baselines.load_blessed(store, "gatetestbed")
+    assert [r["edgebench"]["run_id"] for r in blessed] == ["gatetestbed-1", "gatetestbed-2", "gatetestbed-3"]
+    with pytest.raises(HarnessError, match="for testbed othertestbed"):
+        store_baselines.load_blessed(store, "othertestbed")  # published, never blessed
+
+    new = _variant_of(run_path, tmp_path / "new.json", "gatetestbed", 9, size_scale=1.5, timings=False)
+    proc = _main("compare", str(new), "--from-store", "--results-uri", store)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # 1.5x the blessed size: a regression ...
+    assert "size" in proc.stdout
+    same = _variant_of(run_path, tmp_path / "same.json", "gatetestbed", 10, timings=False)
+    proc = _main("compare", str(same), "--from-store", "--results-uri", store)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # ... the unchanged run is not
+
+    partial = json.loads(new.read_text())
+    partial["edgebench"]["interrupted"] = "SIGINT"
+    bad = tmp_path / "partial.json"
+    bad.write_text(json.dumps(partial))
+    proc = _main("bless", str(bad), "--results-uri", store)
+    assert proc.returncode == 2 and "partial run" in proc.stderr

@@ -58,6 +58,18 @@ def bless(run_path: Path, root: Path | None = None) -> Path:
     """
     run = storage.load_run(run_path)
     folder = baseline_dir(machine_id_of(run), root)  # first: a machine id must name a folder under baselines/
+    check_blessable(run, run_path)
+    existing = sorted(folder.glob("run-*.json"))
+    number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 1
+    target = folder / f"run-{number:04d}.json"
+    atomic.write_bytes(target, Path(run_path).read_bytes())
+    for old in existing[: max(0, len(existing) + 1 - KEEP)]:
+        old.unlink()
+    return target
+
+
+def check_blessable(run: dict[str, Any], run_path: Path) -> None:
+    """Raise HarnessError (one line) unless ``run`` may be a baseline (see :func:`bless`)."""
     if run["edgebench"].get("interrupted"):
         raise HarnessError(f"{run_path} is a partial run (interrupted); bless a complete run")
     if run["edgebench"].get("failures"):
@@ -74,13 +86,6 @@ def bless(run_path: Path, root: Path | None = None) -> Path:
             and not all(b.get("stats", {}).get("data") for b in timed)):
         raise HarnessError(f"{run_path} has no raw per-round samples; re-run with --benchmark-save-data "
                            "(on by default in pyproject.toml) before blessing it")
-    existing = sorted(folder.glob("run-*.json"))
-    number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 1
-    target = folder / f"run-{number:04d}.json"
-    atomic.write_bytes(target, Path(run_path).read_bytes())
-    for old in existing[: max(0, len(existing) + 1 - KEEP)]:
-        old.unlink()
-    return target
 
 
 def load_baselines(machine_id: str, root: Path | None = None) -> list[dict[str, Any]]:
