@@ -91,6 +91,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="publish the saved run to this results store (MLflow tracking URI: sqlite:///PATH.db, "
                          "postgresql://..., http(s)://HOST:PORT; 'off': do not publish; default: "
                          "$EDGEBENCH_RESULTS_URI, else results.db beside the saved runs)")
+    group.addoption("--variants-from", default=None, metavar="URI",
+                    help="take built variants (FP32 baselines included) from this results store instead of "
+                         "building them; pushed by 'python -m harness push' on the device that built them")
     group.addoption("--gate", action="store_true",
                     help="also compare this run with the runs blessed for this machine (baselines/<machine-id>/)")
 
@@ -121,6 +124,8 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "threads": threads(config),
         "profiles": config.getoption("--profiles"),
         "variants": config.getoption("--variants"),
+        "variants_from": None if config.getoption("--variants-from") is None
+        else redact(config.getoption("--variants-from")),
         "backends": config.getoption("--backends"),
         "timing_design": "interleaved",
         "blocks": config.getoption("--blocks"),
@@ -167,6 +172,8 @@ def _check_results_uri(config: pytest.Config) -> None:
 
     try:
         uri.resolve(config.getoption("--results-uri"))
+        if config.getoption("--variants-from") is not None and uri.resolve(config.getoption("--variants-from")) is None:
+            raise HarnessError("--variants-from needs a results store, not 'off'")
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -249,7 +249,8 @@ def run_command(args: argparse.Namespace) -> list[str]:
     if getattr(args, "config", None):
         cmd += ["--config", str(Path(args.config).resolve())]
     for opt in ("profiles", "variants", "backends", "seq_lengths", "batch_sizes", "threads", "bench_seconds",
-                "min_rounds", "cold_start_samples", "cold_cache_samples", "memory_samples", "budgets", "results_uri"):
+                "min_rounds", "cold_start_samples", "cold_cache_samples", "memory_samples", "budgets", "results_uri",
+                "variants_from"):
         value = getattr(args, opt)
         if value is not None:
             cmd += [f"--{opt.replace('_', '-')}", str(value)]
@@ -340,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pytest -k expression, e.g. 'static or latency' (the GEMM peak is always kept)")
     p.add_argument("--gate", action="store_true", help="also compare with the runs blessed for this machine")
     p.add_argument("--results-uri", help=RESULTS_URI_HELP)
+    p.add_argument("--variants-from", metavar="URI", help=VARIANTS_FROM_HELP)
     p.add_argument("--no-report", action="store_true", help="only measure")
     p.add_argument("--out", type=Path, help="report folder (default: reports/latest)")
     p.set_defaults(func=_run, pytest_args=[])
@@ -460,11 +462,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-uri", help=RESULTS_URI_HELP)
     p.add_argument("--out", type=Path, help="also write the table to this file (markdown)")
     p.set_defaults(func=_fleet)
+    p = add("push", "push built variants to the results store, for devices that cannot build them",
+            "Push this cache's built variants (FP32 baselines included) that this code would use -- every one, or "
+            "those of --profiles / --variants -- to the store's artifacts, tagged with their recipe key and weights "
+            "sha256.  Another device measures them with `run --variants-from URI` (or the suite's --variants-from) "
+            "without fine-tuning or compressing.  Pushing a variant twice adds nothing.")
+    p.add_argument("--profiles", help="comma-separated profiles (default: every profile with built variants)")
+    p.add_argument("--variants", help="comma-separated variants (default: every built one)")
+    p.add_argument("--results-uri", help=RESULTS_URI_HELP)
+    p.set_defaults(func=_push)
     return parser
 
 
 RESULTS_URI_HELP = ("results store (MLflow tracking URI): sqlite:///PATH.db, postgresql://..., http(s)://HOST:PORT "
                     "of an mlflow server, or 'off' (default: $EDGEBENCH_RESULTS_URI, else .benchmarks/results.db)")
+
+
+VARIANTS_FROM_HELP = ("take built variants from this results store instead of building them (pushed there by "
+                      "`python -m harness push` on a device that built them; verified by sha256 and recipe key)")
 
 
 def _store(args: argparse.Namespace) -> str:
@@ -503,6 +518,41 @@ def _cells(args: argparse.Namespace, machine: str | None) -> list:
         raise HarnessError(f"no published cell matches --variant {args.variant} --profile {args.profile}; "
                            f"the store has variants {sorted({c.variant for c in found})}")
     return kept
+
+
+def _push(args: argparse.Namespace) -> int:
+    from harness.backends import variants
+    from harness.store import uri
+    from harness.store import variants as store_variants
+
+    target = _store(args)
+    profiles = set(args.profiles.split(",")) if args.profiles else None
+    wanted = set(args.variants.split(",")) if args.variants else None
+    found: dict[tuple[str, str], Path] = {}
+    stale = 0
+    for meta in sorted(variants.area().glob("*/*/variant.json")):
+        folder = meta.parent
+        try:
+            info = variants.read_info(folder, verify=False)
+            current = store_variants.entry_of(folder) == f"{folder.parent.name}/{folder.name}"
+        except HarnessError:  # built by other code, or unreadable: never pushed as if current
+            stale += 1
+            continue
+        if current and (profiles is None or info.profile in profiles) and (wanted is None or info.variant in wanted):
+            found[(info.profile, info.variant)] = folder
+    missing = sorted(f"{p}/{v}" for p in (profiles or {p for p, _ in found}) for v in (wanted or ())
+                     if (p, v) not in found)
+    if missing or not found:
+        raise HarnessError(f"not built in this cache ({variants.area()}): {', '.join(missing) or 'no variant'}; "
+                           "build them first (make bench, or python -m harness run --profiles P --variants V)")
+    testbed = _this_machine()
+    for folder in found.values():
+        done = store_variants.push(folder, target, testbed)
+        what = "pushed" if done.created else "already in the store:"
+        print(f"{what} {done.entry} ({done.size_mb:.1f} MB) as MLflow run {done.mlflow_run_id} "
+              f"in {done.seconds:.1f} s")
+    print(f"{len(found)} variants in {uri.redact(target)}" + (f" ({stale} older cache entries skipped)" if stale else ""))
+    return OK
 
 
 def _this_machine() -> str:

@@ -27,6 +27,7 @@ from harness.measure.stats import AA_BOUNDS
 from harness.models.profiles import get_profile
 from harness.models.tasks import TextTask
 from harness.results import faults
+from harness.store import variants as store_variants
 
 
 @dataclasses.dataclass
@@ -93,6 +94,7 @@ class BenchSession:
         self.threads = threads
         self.log = log
         self.rebuild = rebuild  # False: a corrupt cache entry is an error (--no-rebuild)
+        self.variants_from: str | None = None  # a results store to pull built variants from (--variants-from)
         self._failed: dict[tuple[str, str], str] = {}
         self._dirs: dict[tuple[str, str], Path] = {}
         self._models: dict[tuple[str, str], tuple[nn.Module, variants.VariantInfo]] = {}
@@ -239,13 +241,23 @@ class BenchSession:
                 if reason:
                     raise faults.VariantUnsupported(f"{case.variant} does not apply to {case.profile}: {reason}")
             try:
-                self._dirs[key] = variants.get_or_build(
-                    prof.name, case.variant, prof.source_key(), prof.load_fp32, log=self.log,
-                    context=self.context(case.profile), rebuild=self.rebuild)
+                if self.variants_from:  # measured here, built elsewhere: nothing is trained or compressed
+                    self._dirs[key] = store_variants.pull(self.variants_from, prof.name, case.variant,
+                                                          prof.source_key(), log=self.log, rebuild=self.rebuild)
+                else:
+                    self._dirs[key] = variants.get_or_build(
+                        prof.name, case.variant, prof.source_key(), prof.load_fp32, log=self.log,
+                        context=self.context(case.profile), rebuild=self.rebuild)
             except Exception as exc:  # noqa: BLE001 -- any build crash is this variant's failure
                 self._failed[key] = f"building {case.id} failed: {faults.one_line(exc)}"
                 raise faults.VariantBuildError(self._failed[key]) from exc
         return self._dirs[key]
+
+    def provenance(self, case: Case) -> dict[str, Any] | None:
+        """Where the torch variant behind ``case`` came from: the store it was pulled from and the
+        testbed that built it (see :mod:`harness.store.variants`); None when built on this device."""
+        source = backends.get(case.backend).source_variant(case.variant)
+        return store_variants.provenance(self.variant_dir(case.on("torch", source)))
 
     def model(self, case: Case) -> tuple[nn.Module, variants.VariantInfo]:
         """The PyTorch model of ``case`` -- for another backend, of the torch

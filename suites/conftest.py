@@ -275,6 +275,7 @@ def bench(request: pytest.FixtureRequest):
     session = BenchSession(config.getoption("--threads") or default_threads(),
                            rebuild=not config.getoption("--no-rebuild"))
     session.eval_limit = config.getoption("--eval-limit")
+    session.variants_from = config.getoption("--variants-from")
     session.timing = TimingOptions(block_s=config.getoption("--block-seconds"),
                                    min_repetitions=config.getoption("--blocks"),
                                    cap_s=config.getoption("--timing-cap-s"),

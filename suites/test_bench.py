@@ -104,6 +104,7 @@ def test_static(benchmark, bench, case):
          # graph (e.g. ORT's quantized MatMulIntegers) it does not describe.
          int8_flops_fraction=flops.int8_flops_fraction(model, inputs) if case.backend == "torch" else None,
          build_s=info.build_s,
+         pulled_from=bench.provenance(case),  # None: built on this device (else the store, run and builder)
          **(info.facts if case.backend == "torch" else _artifact_facts(runner)))
 
 

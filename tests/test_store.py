@@ -199,6 +199,14 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(suite_run, tmp_path):
                 "--no-report")
     assert proc.returncode == 2 and "s3cret" not in proc.stderr + proc.stdout and "edge:***@" in proc.stderr
 
+    # Built variants: a store that is down, and a variant this cache never built.
+    proc = _cli("push", "--profiles", "tiny-random", "--variants", "fp32", "--results-uri", f"http://127.0.0.1:{port}")
+    assert proc.returncode == 2 and "push again when the store is up" in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    proc = _cli("push", "--profiles", "tiny-random", "--variants", "edgemin", "--results-uri", f"sqlite:///{db}")
+    assert proc.returncode == 2 and "not built in this cache" in proc.stderr and "tiny-random/edgemin" in proc.stderr
+    assert not db.exists()
+
 
 def test_a_store_that_is_down_never_costs_the_suite_run(tmp_path):
     bench = tmp_path / "bench"
@@ -429,3 +437,74 @@ def test_blessing_in_the_store_feeds_the_gate_within_one_testbed(suite_run, tmp_
     bad.write_text(json.dumps(partial))
     proc = _main("bless", str(bad), "--results-uri", store)
     assert proc.returncode == 2 and "partial run" in proc.stderr
+
+
+def test_a_variant_pushed_by_one_device_is_pulled_verified_and_measured_by_another(
+        suite_run, mlflow_server, tmp_path, capsys):
+    """Build once, measure anywhere: the suite run's device pushes its built variants through the
+    server; a "device" whose cache holds the fetched data but nothing built measures them."""
+    from harness.core.paths import cache_dir
+    from harness.models.profiles import get_profile
+    from harness.results import fingerprint
+    from harness.session import default_threads
+    from harness.store import variants as store_variants
+
+    url = mlflow_server.url
+    here = fingerprint.collect(default_threads())["machine_id"]  # the pushing device, as `push` names it
+    push = ("push", "--profiles", "tiny-random", "--variants", "fp32,int8-dynamic", "--results-uri", url)
+    started = time.perf_counter()
+    proc = _main(*push)
+    push_s = time.perf_counter() - started
+    assert proc.returncode == 0 and proc.stdout.count("pushed tiny-random/") == 2, proc.stdout + proc.stderr
+    assert _main(*push).stdout.count("already in the store") == 2  # pushing again adds nothing
+
+    device = tmp_path / "device-cache"  # the data fetched by set-up; no variant, checkpoint or stage
+    device.mkdir()
+    for item in cache_dir().iterdir():
+        if item.name not in ("variants", "onnx", "checkpoints", "stages") and not item.name.startswith("."):
+            (device / item.name).symlink_to(item)
+    bench = tmp_path / "bench"
+    started = time.perf_counter()
+    proc = subprocess.run(SUITE + [f"--benchmark-storage=file://{bench}", "--results-uri", "off",
+                                   "--variants-from", url], cwd=ROOT, capture_output=True, text=True,
+                          env={**_env(), "EDGEBENCH_CACHE": str(device)}, timeout=900)
+    measure_s = time.perf_counter() - started
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    run = storage.load_run(storage.newest_run(bench))
+    assert run["edgebench"]["variants_from"] == url
+    static = {b["extra_info"]["variant"]: b["extra_info"] for b in run["benchmarks"]
+              if b["extra_info"].get("metric") == "static"}
+    assert set(static) == {"fp32", "int8-dynamic"}
+    for info in static.values():  # each measured variant says where it came from
+        assert info["pulled_from"]["built_on"] == here and info["pulled_from"]["results_uri"] == url
+    pulled = sorted(p.parent.name for p in (device / "variants" / "tiny-random").glob("*/pulled.json"))
+    assert len(pulled) == 2 and not (device / "stages").exists()
+    with capsys.disabled():
+        print(f"\n[variants] pushed 2 tiny-random variants in {push_s:.1f} s; the second device's suite run "
+              f"(pull + verify + measure) took {measure_s:.1f} s")
+
+    # A copy corrupted in the store: refused with one line, nothing enters the cache.
+    source_key = get_profile("tiny-random").source_key()
+    weights = next(p for p in mlflow_server.artifacts.rglob("variant/variant.json")
+                   if json.loads(p.read_text())["variant"] == "fp32").parent / "model.safetensors"
+    original = weights.read_bytes()
+    area = tmp_path / "third-device"
+    try:
+        weights.write_bytes(original[:-64] + bytes(64))
+        with pytest.raises(HarnessError, match="the cached variant is corrupt|the store's copy is corrupt"):
+            store_variants.pull(url, "tiny-random", "fp32", source_key, root=area, log=lambda _: None)
+    finally:
+        weights.write_bytes(original)
+    assert not area.exists() or not any(area.rglob("*.json"))
+    with pytest.raises(HarnessError, match="is not in the results store .*python -m harness push"):
+        store_variants.pull(url, "tiny-random", "magnitude-global@0.5", source_key, root=area, log=lambda _: None)
+    # A download whose recipe differs from this device's (other compressor code): refused.
+    folder = next((device / "variants" / "tiny-random").glob("fp32-*"))
+    meta = json.loads((folder / "variant.json").read_text())
+    copy = tmp_path / "other-recipe"
+    copy.mkdir()
+    for f in folder.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    (copy / "variant.json").write_text(json.dumps({**meta, "code_version": "0" * 12}))
+    with pytest.raises(HarnessError, match="does not match this device's recipe: code_version"):
+        store_variants.verify(copy, "tiny-random", "fp32", source_key, meta["weights_sha256"])

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from harness.core.paths import ROOT
+from harness.session import TimingOptions
 
 
 def test_suite_runs_saves_every_metric_and_reports(tmp_path, suite_log):
@@ -39,7 +40,10 @@ def test_suite_runs_saves_every_metric_and_reports(tmp_path, suite_log):
         assert len(b["stats"]["data"]) == b["stats"]["rounds"]  # raw samples saved
         info = b["extra_info"]
         # Interleaved timing: one block per repetition, every cell of the shape in each shuffled order.
-        assert info["timing_design"] == "interleaved" and info["repetitions"] >= 9
+        # No timing budget here, so every shape is an information campaign: its minimum is
+        # info_min_repetitions (not --blocks), then it stops once stable or at its cap.
+        assert info["timing_design"] == "interleaved" and info["repetitions"] >= TimingOptions.info_min_repetitions
+        assert info["campaign_stable"] or info["campaign_elapsed_s"] >= info["campaign_cap_s"]
         assert len(info["block_p50_ms"]) == info["repetitions"] == len(info["campaign_order"])
         assert all(len(order) == 5 for order in info["campaign_order"])  # 2 variants x 2 backends + the A/A
         assert ("aa_block_p50_ms" in info) == (info["variant"] == "fp32" and info["backend"] == "torch")

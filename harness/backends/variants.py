@@ -200,10 +200,11 @@ def variant_key(profile: str, source_key: str, variant: str) -> str:
 
 
 def variant_dir(profile: str, source_key: str, variant: str, root: Path | None = None) -> Path:
-    return cache.entry_path(root or _area(), _entry_name(profile, source_key, variant))
+    return cache.entry_path(root or area(), entry_name(profile, source_key, variant))
 
 
-def _area() -> Path:
+def area() -> Path:
+    """The variants cache area: ``cache_dir()/variants``."""
     return cache_dir() / "variants"
 
 
@@ -212,7 +213,7 @@ def folder_name(variant: str) -> str:
     return variant.replace("@", "_at_").replace("/", "_")
 
 
-def _entry_name(profile: str, source_key: str, variant: str) -> str:
+def entry_name(profile: str, source_key: str, variant: str) -> str:
     """``<profile>/<variant>-<key>``: the variant's folder inside the variants cache area."""
     return f"{profile}/{folder_name(variant)}-{variant_key(profile, source_key, variant)}"
 
@@ -247,6 +248,6 @@ def get_or_build(
                      build_s=time.perf_counter() - start)
 
     return cache.get_or_build(
-        root or _area(), _entry_name(profile, source_key, variant), load=read_info, build=build,
+        root or area(), entry_name(profile, source_key, variant), load=read_info, build=build,
         corrupt=(HarnessError,), corrupt_note=lambda folder, reason: f"rebuilding {profile}/{variant}: {reason}",
         log=log, rebuild=rebuild).folder

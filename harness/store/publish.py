@@ -23,7 +23,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.core.errors import HarnessError
 from harness.results import storage
@@ -174,6 +174,28 @@ def _delete(mlflow_client: Any, experiment: str, parent_id: str) -> None:
     mlflow_client.delete_run(parent_id)
 
 
+def finished_or_cleared(earlier: list[Any], delete: Callable[[str], None]) -> Any | None:
+    """The FINISHED run among ``earlier`` (the write is already done: writes are idempotent), else None
+    once the unfinished ones are deleted (a write that died half-way: invisible to readers, redone)."""
+    done = [r for r in earlier if r.info.status == "FINISHED"]
+    if done:
+        return done[0]
+    for stale in earlier:
+        delete(stale.info.run_id)
+    return None
+
+
+def mark_failed(mlflow_client: Any | None, run_id: str | None) -> None:
+    """Best effort: a write that failed is marked FAILED; with the store down it stays RUNNING, which
+    readers ignore as well, and is redone next time."""
+    if mlflow_client is None or run_id is None:
+        return
+    try:
+        mlflow_client.set_terminated(run_id, "FAILED")
+    except Exception:  # noqa: BLE001 -- the store is down: nothing more to do
+        pass
+
+
 def publish(path: Path, results_uri: str, with_report: bool = True) -> Published:
     """Publish the saved run at ``path`` to the store at ``results_uri``.
 
@@ -186,16 +208,14 @@ def publish(path: Path, results_uri: str, with_report: bool = True) -> Published
     path = Path(path)
     run = storage.load_run(path)
     key = run_key(run)
-    parent_id = None
+    mlflow_client, parent_id = None, None  # both stay None when the store cannot be reached at all
     try:
         mlflow_client = store_uri.client(results_uri)
         experiment = store_uri.experiment_id(mlflow_client, results_uri, create=True)
-        earlier = find(mlflow_client, experiment, key)
-        done = [r for r in earlier if r.info.status == "FINISHED"]
+        done = finished_or_cleared(find(mlflow_client, experiment, key),
+                                   lambda run_id: _delete(mlflow_client, experiment, run_id))
         if done:
-            return Published(path, key, done[0].info.run_id, False, 0, time.perf_counter() - started)
-        for stale in earlier:  # a publish that died half-way: invisible to readers, redone here
-            _delete(mlflow_client, experiment, stale.info.run_id)
+            return Published(path, key, done.info.run_id, False, 0, time.perf_counter() - started)
         rows = collect(storage.results(run)).rows
         when = _millis(run)
         parent_id = mlflow_client.create_run(experiment, start_time=when, tags=_run_tags(run, path, key)).info.run_id
@@ -210,11 +230,7 @@ def publish(path: Path, results_uri: str, with_report: bool = True) -> Published
         _log_artifacts(mlflow_client, parent_id, path, with_report)
         mlflow_client.set_terminated(parent_id, "FINISHED", end_time=when)
     except Exception as exc:  # the store's own errors (MlflowException, connection, database) as one line
-        if parent_id is not None:
-            try:
-                mlflow_client.set_terminated(parent_id, "FAILED")
-            except Exception:
-                pass  # the store is down: the RUNNING record stays invisible and is redone next time
+        mark_failed(mlflow_client, parent_id)
         reason = str(exc) if isinstance(exc, HarnessError) else store_uri.unreachable(exc, results_uri)
         raise HarnessError(f"{reason}; the run is saved at {path}: publish it later with "
                            f"'python -m harness publish {path} --results-uri URI'") from None
