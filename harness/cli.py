@@ -44,8 +44,33 @@ def _report(args: argparse.Namespace) -> None:
     from harness.report.tables import write_report
 
     out = safe_output_path(args.out, "--out") if args.out else reports_dir() / "latest"
-    md, js = write_report(args.run, out, with_plots=not args.no_plots)
+    history = None if args.no_history else _report_history(args.run, args.results_uri)
+    md, js = write_report(args.run, out, with_plots=not args.no_plots, history=history)
     print(f"wrote {md} (tables as CSV + tables.json, plots as PNG beside it) and {js}")
+
+
+def _report_history(run: Path | None, results_uri: str | None) -> list | None:
+    """The results store's cells of the run's testbed and profiles, for the report's history section.
+
+    None when there is nothing to show: the store is off, is an embedded one that does not exist
+    (never created just to be read), holds fewer than two runs of them, or cannot be read (said in
+    one line; the report is written without the section)."""
+    from harness.results import storage
+    from harness.store import read, uri
+
+    path = _run_path(run)
+    target = uri.resolve(results_uri, storage=path.parent.parent)  # the suite's default: beside its saved runs
+    if target is None or (target.startswith("sqlite:///") and not Path(target[len("sqlite:///"):]).is_file()):
+        return None
+    saved = storage.load_run(path)
+    testbed = saved["machine_info"].get("edgebench", {}).get("machine_id")
+    profiles = {b.get("extra_info", {}).get("profile") for b in saved["benchmarks"]}
+    try:
+        cells = [c for c in read.cells(target, testbed) if c.profile in profiles]
+    except HarnessError as exc:
+        print(f"history: not in the report: {exc}", file=sys.stderr)
+        return None
+    return cells if len({c.run_key for c in cells}) >= 2 else None
 
 
 def _run_path(run: Path | None) -> Path:
@@ -288,7 +313,7 @@ def _run(args: argparse.Namespace) -> int:
     if rc in (0, 1) and not args.no_report:  # a failed budget still gets its report (make bench does the same)
         from harness.report.tables import write_report
 
-        md, _ = write_report(None, args.out or reports_dir() / "latest")
+        md, _ = write_report(None, args.out or reports_dir() / "latest", history=_report_history(None, args.results_uri))
         print(f"wrote {md}")
     return code
 
@@ -360,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", nargs="?", type=Path, help="saved run JSON (default: the newest under .benchmarks/)")
     p.add_argument("--out", type=Path, help="output folder (default: reports/latest)")
     p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument("--results-uri", help="results store whose history of this run's testbed the report embeds "
+                                         "(default: $EDGEBENCH_RESULTS_URI, else results.db beside the saved run)")
+    p.add_argument("--no-history", action="store_true", help="no history section")
     p.set_defaults(func=_report)
 
     p = add("diff", "compare two saved runs metric by metric (old, new, ratio, significance)",

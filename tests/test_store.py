@@ -173,6 +173,21 @@ def test_two_testbeds_fleet_shows_both_history_never_mixes_them(suite_run, tmp_p
     proc = _main("history", "--results-uri", store, "--machine", "nosuchdevice")
     assert proc.returncode == 2 and "no published run for testbed nosuchdevice" in proc.stderr
 
+    # The report embeds its own testbed's history once the store holds two of its runs.
+    report = tmp_path / "report"
+    proc = _main("report", str(run_path), "--results-uri", store, "--out", str(report), "--no-plots")
+    assert proc.returncode == 0 and "History on this testbed" not in (report / "report.md").read_text()
+    publish.publish(_variant_of(run_path, tmp_path / "here-2.json", here, 2, 1.5), store, with_report=False)
+    proc = _main("report", str(run_path), "--results-uri", store, "--out", str(report), "--no-plots")
+    assert proc.returncode == 0, proc.stderr
+    text = (report / "report.md").read_text()
+    section = text[text.index(f"## History on this testbed ({here})"):]
+    assert "2 published runs of tiny-random" in section and "boardtestbed" not in section
+    assert "+50.0%" not in section  # one run per level: never a step
+    assert (report / "history" / "history.md").is_file() and list((report / "history").glob("history-size-mb-*.png"))
+    proc = _main("report", str(run_path), "--results-uri", store, "--out", str(tmp_path / "plain"), "--no-history")
+    assert "History on this testbed" not in (tmp_path / "plain" / "report.md").read_text()
+
 
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(suite_run, tmp_path):
     run_path, _ = suite_run
@@ -465,8 +480,8 @@ def test_a_variant_pushed_by_one_device_is_pulled_verified_and_measured_by_anoth
             (device / item.name).symlink_to(item)
     bench = tmp_path / "bench"
     started = time.perf_counter()
-    proc = subprocess.run(SUITE + [f"--benchmark-storage=file://{bench}", "--results-uri", "off",
-                                   "--variants-from", url], cwd=ROOT, capture_output=True, text=True,
+    proc = subprocess.run(SUITE + ["-k", "static or latency", f"--benchmark-storage=file://{bench}",
+                                   "--results-uri", "off", "--variants-from", url], cwd=ROOT, capture_output=True, text=True,
                           env={**_env(), "EDGEBENCH_CACHE": str(device)}, timeout=900)
     measure_s = time.perf_counter() - started
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
@@ -475,6 +490,8 @@ def test_a_variant_pushed_by_one_device_is_pulled_verified_and_measured_by_anoth
     static = {b["extra_info"]["variant"]: b["extra_info"] for b in run["benchmarks"]
               if b["extra_info"].get("metric") == "static"}
     assert set(static) == {"fp32", "int8-dynamic"}
+    assert {b["extra_info"]["variant"] for b in run["benchmarks"] if b["extra_info"].get("metric") == "latency"
+            and b["extra_info"]["p50_ms"] > 0} == {"fp32", "int8-dynamic"}  # and timed
     for info in static.values():  # each measured variant says where it came from
         assert info["pulled_from"]["built_on"] == here and info["pulled_from"]["results_uri"] == url
     pulled = sorted(p.parent.name for p in (device / "variants" / "tiny-random").glob("*/pulled.json"))

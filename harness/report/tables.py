@@ -16,11 +16,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.core import atomic
 from harness.core.errors import HarnessError
+from harness.gate.steps import THRESHOLD
 from harness.measure import peak
 from harness.report import backends as report_backends
 from harness.report import distill as report_distill
@@ -281,9 +283,27 @@ def render(doc: dict[str, Any], plots: list[tuple[str, str, str]] | None = None)
     return "\n".join(out)
 
 
-def write_report(run_path: Path | None, out_dir: Path, with_plots: bool = True) -> tuple[Path, Path]:
+def history_section(cells: Sequence[Any], out_dir: Path, testbed: str) -> str:
+    """Write the store's history of one testbed into ``out_dir/history`` (:func:`harness.report.history.write_history`)
+    and return the report's section on it: the detected steps and a link to the trends."""
+    from harness.report import history
+
+    md, steps = history.write_history(cells, Path(out_dir) / "history")
+    runs = len({c.run_key for c in cells})
+    return "\n".join([
+        f"## History on this testbed ({testbed})", "",
+        f"{runs} published runs of {', '.join(sorted({c.profile for c in cells}))} in the results store, this one "
+        f"included; level changes of at least {100 * THRESHOLD:.0f}% in the in-run ratios, accuracy and size (weighted-L1 step fit, "
+        f"asv's model). Trend plots with CI bands: [{md.parent.name}/{md.name}]({md.parent.name}/{md.name}).", "",
+        markdown_table(steps, history.STEP_HEADERS) if steps else "No step in any series.", ""])
+
+
+def write_report(run_path: Path | None, out_dir: Path, with_plots: bool = True,
+                 history: Sequence[Any] | None = None) -> tuple[Path, Path]:
     """Write ``report.md``, ``summary.json``, ``tables.json``, one CSV per table
     and the PNG plots into ``out_dir``; returns (report.md, summary.json).
+    ``history``: the results store's cells (:class:`harness.store.read.Cell`) of this run's
+    testbed and profiles, embedded as a section (:func:`history_section`); None or empty: none.
 
     Everything is rendered in memory first, then each file is written
     atomically, so a failure leaves no half-written file.  A CSV or PNG that
@@ -304,6 +324,8 @@ def write_report(run_path: Path | None, out_dir: Path, with_plots: bool = True) 
 
         figures = plots.render_all(doc)
     text = render(doc, [(slug, caption, name) for slug, caption, name, _ in figures])
+    if history:
+        text += "\n\n" + history_section(history, Path(out_dir), str(doc["machine"].get("machine_id", "unknown")))
     foot = footer(doc)
     all_tables = tables(doc)
     out_dir = Path(out_dir)
