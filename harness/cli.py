@@ -560,6 +560,8 @@ def _push(args: argparse.Namespace) -> int:
     stale = 0
     for meta in sorted(variants.area().glob("*/*/variant.json")):
         folder = meta.parent
+        if profiles is not None and folder.parent.name not in profiles:
+            continue
         try:
             info = variants.read_info(folder, verify=False)
             current = store_variants.entry_of(folder) == f"{folder.parent.name}/{folder.name}"
@@ -579,7 +581,7 @@ def _push(args: argparse.Namespace) -> int:
         what = "pushed" if done.created else "already in the store:"
         print(f"{what} {done.entry} ({done.size_mb:.1f} MB) as MLflow run {done.mlflow_run_id} "
               f"in {done.seconds:.1f} s")
-    print(f"{len(found)} variants in {uri.redact(target)}" + (f" ({stale} older cache entries skipped)" if stale else ""))
+    print(f"{len(found)} variants in {uri.redact(target)}" + (f" ({stale} cache entries built by other code, or unreadable, skipped)" if stale else ""))
     return OK
 
 

@@ -5,7 +5,7 @@ Input: records with the fields of :class:`harness.store.read.Cell` (``testbed``,
 ``fingerprint``), oldest first.  Renderers only: reading the store is ``harness.store``'s.
 
 * :func:`write_history`: one trend plot per (metric, testbed, profile, backend), a line per
-  variant with its 95% CI band where the metric has one, and the steps
+  variant with its 95% CI (a bar per run, a band along the series) where the metric has one, and the steps
   :func:`harness.gate.steps.detect_steps` finds in each series; ``history.md`` +
   ``steps.csv`` + PNGs.
 * :func:`fleet_table`: the newest run of every testbed side by side -- in-run ratios to fp32
@@ -105,7 +105,13 @@ def _plot(points_by_variant: dict[str, list[Any]], metric: str, title: str) -> b
         x = [position[p.datetime] for p in points]
         y = [p.metrics[metric] for p in points]
         (line,) = ax.plot(x, y, marker="o", ms=3, label=variant)
-        if all(low_key in p.metrics and high_key in p.metrics for p in points):
+        with_ci = [(xi, p) for xi, p in zip(x, points) if low_key in p.metrics and high_key in p.metrics]
+        if with_ci:  # a bar at every run with a CI: a band alone shows nothing for a single run
+            ax.errorbar([xi for xi, _ in with_ci], [p.metrics[metric] for _, p in with_ci],
+                        yerr=[[p.metrics[metric] - p.metrics[low_key] for _, p in with_ci],
+                              [p.metrics[high_key] - p.metrics[metric] for _, p in with_ci]],
+                        fmt="none", ecolor=line.get_color(), capsize=3, lw=0.8)
+        if len(with_ci) == len(points) > 1:
             ax.fill_between(x, [p.metrics[low_key] for p in points], [p.metrics[high_key] for p in points],
                             color=line.get_color(), alpha=0.18, lw=0)
     ax.set_xticks(range(len(runs)), [d[5:16].replace("T", " ") for d in runs], rotation=30, ha="right", fontsize=7)
@@ -136,7 +142,7 @@ def write_history(cells: Sequence[Any], out: Path, patterns: Sequence[str] = DEF
             groups[testbed, profile, backend][variant] = points
         for (testbed, profile, backend), by_variant in sorted(groups.items()):
             name = f"history-{_slug(metric, testbed, profile, backend)}.png"
-            title = f"{metric} -- {profile} on {backend}, testbed {testbed} (95% CI bands where measured)"
+            title = f"{metric} -- {profile} on {backend}, testbed {testbed} (bars and bands: 95% CIs where measured)"
             files[name] = _plot(by_variant, metric, title)
             sections.append(f"### {metric}: {profile} / {backend} / testbed {testbed}\n\n![{metric}]({name})\n")
     testbeds = sorted({c.testbed for c in cells})

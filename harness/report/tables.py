@@ -294,7 +294,7 @@ def history_section(cells: Sequence[Any], out_dir: Path, testbed: str) -> str:
         f"## History on this testbed ({testbed})", "",
         f"{runs} published runs of {', '.join(sorted({c.profile for c in cells}))} in the results store, this one "
         f"included; level changes of at least {100 * THRESHOLD:.0f}% in the in-run ratios, accuracy and size (weighted-L1 step fit, "
-        f"asv's model). Trend plots with CI bands: [{md.parent.name}/{md.name}]({md.parent.name}/{md.name}).", "",
+        f"asv's model). Trend plots with 95% CIs: [{md.parent.name}/{md.name}]({md.parent.name}/{md.name}).", "",
         markdown_table(steps, history.STEP_HEADERS) if steps else "No step in any series.", ""])
 
 
