@@ -96,6 +96,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "building them; pushed by 'python -m harness push' on the device that built them")
     group.addoption("--gate", action="store_true",
                     help="also compare this run with the runs blessed for this machine (baselines/<machine-id>/)")
+    group.addoption("--gate-from-store", action="store_true",
+                    help="with --gate: the blessed runs are the newest 10 of this testbed blessed in the results "
+                         "store (--results-uri; 'python -m harness bless RUN --results-uri URI'), not baselines/")
 
 
 def threads(config: pytest.Config) -> int:
@@ -171,7 +174,9 @@ def _check_results_uri(config: pytest.Config) -> None:
     from harness.store import uri
 
     try:
-        uri.resolve(config.getoption("--results-uri"))
+        gate_store = uri.resolve(config.getoption("--results-uri"))
+        if config.getoption("--gate-from-store") and (gate_store is None or not config.getoption("--gate")):
+            raise HarnessError("--gate-from-store needs --gate and a results store (--results-uri), not 'off'")
         if config.getoption("--variants-from") is not None and uri.resolve(config.getoption("--variants-from")) is None:
             raise HarnessError("--variants-from needs a results store, not 'off'")
     except HarnessError as exc:

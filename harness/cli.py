@@ -281,8 +281,10 @@ def run_command(args: argparse.Namespace) -> list[str]:
             cmd += [f"--{opt.replace('_', '-')}", str(value)]
     if args.select:  # the GEMM peak stays in: the efficiency column needs it from the same run
         cmd += ["-k", f"({args.select}) or gemm_peak"]
-    if args.gate:
+    if args.gate or args.gate_from_store:
         cmd.append("--gate")
+    if args.gate_from_store:
+        cmd.append("--gate-from-store")
     if args.quiet:
         cmd.append("-q")
     elif not any(a.startswith(("-s", "--capture")) for a in args.pytest_args):
@@ -365,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", metavar="EXPR",
                    help="pytest -k expression, e.g. 'static or latency' (the GEMM peak is always kept)")
     p.add_argument("--gate", action="store_true", help="also compare with the runs blessed for this machine")
+    p.add_argument("--gate-from-store", action="store_true",
+                   help="--gate against the runs blessed in the results store (bless RUN --results-uri URI)")
     p.add_argument("--results-uri", help=RESULTS_URI_HELP)
     p.add_argument("--variants-from", metavar="URI", help=VARIANTS_FROM_HELP)
     p.add_argument("--no-report", action="store_true", help="only measure")

@@ -56,9 +56,19 @@ def test_against_baseline(bench, request):
     run = {"machine_info": {"edgebench": info}, "edgebench": {"schema": 1},
            "benchmarks": [{"extra_info": r, "stats": {"data": r["samples_s"]}, "name": r["name"]}
                           for r in bench.results]}
-    old = baselines.load_baselines(info["machine_id"])
+    if request.config.getoption("--gate-from-store"):
+        from harness.store import baselines as store_baselines
+        from harness.store import uri
+
+        store = uri.resolve(request.config.getoption("--results-uri"))  # checked at start-up: never 'off'
+        source = f"the results store {uri.redact(store)}"
+        old = store_baselines.load_blessed(store, info["machine_id"])
+    else:
+        source = str(baselines.baseline_dir(info["machine_id"]))
+        old = baselines.load_baselines(info["machine_id"])
     comps, notes = compare_runs(old, run, budgets_mod.load_tolerances())
-    text = render_comparisons(comps, notes)
+    text = f"Against {len(old)} run(s) blessed for testbed {info['machine_id']} in {source}.\n\n" + \
+        render_comparisons(comps, notes)
     request.config.stash[GATE_REPORT] = text
     failing = [c for c in comps if c.verdict in FAILING]  # a regression, or a run too noisy to judge
     if failing:

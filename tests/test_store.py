@@ -525,3 +525,33 @@ def test_a_variant_pushed_by_one_device_is_pulled_verified_and_measured_by_anoth
     (copy / "variant.json").write_text(json.dumps({**meta, "code_version": "0" * 12}))
     with pytest.raises(HarnessError, match="does not match this device's recipe: code_version"):
         store_variants.verify(copy, "tiny-random", "fp32", source_key, meta["weights_sha256"])
+
+
+def test_the_suites_gate_judges_against_runs_blessed_in_the_store(suite_run, tmp_path):
+    """``--gate --gate-from-store``: the suite's own gate item reads the store's blessed runs of its testbed."""
+    from harness.store import baselines as store_baselines
+
+    run_path, _ = suite_run
+    store = f"sqlite:///{tmp_path / 'gate.db'}"
+    base = json.loads(run_path.read_text())
+    base["benchmarks"] = [b for b in base["benchmarks"] if b["extra_info"].get("metric") == "static"]
+    for day in (1, 2, 3):  # blessed runs of this testbed whose models were a third smaller
+        copy = json.loads(json.dumps(base))
+        copy["edgebench"]["run_id"], copy["datetime"] = f"smaller-{day}", f"2026-12-0{day}T10:00:00+00:00"
+        for b in copy["benchmarks"]:
+            b["extra_info"]["size_mb"] /= 1.5
+        (tmp_path / f"b{day}.json").write_text(json.dumps(copy))
+        store_baselines.bless(tmp_path / f"b{day}.json", store)
+
+    proc = subprocess.run(SUITE + ["-k", "static or against_baseline", "--gate", "--gate-from-store",
+                                   "--results-uri", store, f"--benchmark-storage=file://{tmp_path / 'bench'}"],
+                          cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]  # 1.5x the blessed size: the gate item fails
+    assert "Against 3 run(s) blessed for testbed" in out and "gate.db" in out
+    assert "failing verdict(s) against the blessed baseline" in out
+    assert any("regression" in line and "size" in line for line in out.splitlines()), out[-3000:]
+
+    proc = subprocess.run(SUITE + ["-k", "static", "--gate-from-store", "--results-uri", "off"],
+                          cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 4 and "--gate-from-store needs --gate and a results store" in proc.stderr
