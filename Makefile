@@ -119,7 +119,7 @@ report: $(STAMP)
 # pytest exit 5 (no tests collected) is a failure here, never a silent pass.
 test: $(STAMP) test-services
 	$(BIN)/python -m harness setup --no-finetune
-	$(BIN)/python -m pytest tests/ $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest tests/ --durations=20 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The shared-store tests (tests/test_store.py) start a throwaway PostgreSQL cluster from Debian's

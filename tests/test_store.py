@@ -396,6 +396,15 @@ def test_a_shared_server_on_postgresql_serves_two_testbeds_once_each(suite_run, 
               f"{first.seconds:.1f} s, with report (second testbed) {board.seconds:.1f} s")
 
 
+def test_a_database_that_refuses_the_credentials_is_one_line_and_no_password_shown(suite_run, postgres):
+    run_path, _ = suite_run
+    refused = postgres.replace("postgres@", "intruder:s3cret@")  # a role the cluster does not have
+    proc = _cli("publish", str(run_path), "--results-uri", refused, "--no-report")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "s3cret" not in proc.stdout + proc.stderr
+    assert "intruder:***@" in proc.stderr and "publish it later" in proc.stderr
+
+
 def test_a_server_stopped_mid_publish_leaves_nothing_visible_and_the_run_publishes_later(
         suite_run, mlflow_server, tmp_path, monkeypatch):
     run_path, _ = suite_run
