@@ -60,7 +60,8 @@ def _report_history(run: Path | None, results_uri: str | None) -> list | None:
 
     path = _run_path(run)
     target = uri.resolve(results_uri, storage=path.parent.parent)  # the suite's default: beside its saved runs
-    if target is None or (target.startswith("sqlite:///") and not Path(target[len("sqlite:///"):]).is_file()):
+    db = None if target is None else uri.sqlite_path(target)
+    if target is None or (db is not None and not db.is_file()):
         return None
     saved = storage.load_run(path)
     testbed = saved["machine_info"].get("edgebench", {}).get("machine_id")
@@ -568,16 +569,17 @@ def _push(args: argparse.Namespace) -> int:
             continue
         try:
             info = variants.read_info(folder, verify=False)
-            current = store_variants.entry_of(folder) == f"{folder.parent.name}/{folder.name}"
+            if wanted is not None and info.variant not in wanted:
+                continue
+            store_variants.entry_of(folder, verify=False)  # the weights are hashed once, by push
         except HarnessError:  # built by other code, or unreadable: never pushed as if current
             stale += 1
             continue
-        if current and (profiles is None or info.profile in profiles) and (wanted is None or info.variant in wanted):
-            found[(info.profile, info.variant)] = folder
+        found[(info.profile, info.variant)] = folder
     missing = sorted(f"{p}/{v}" for p in (profiles or {p for p, _ in found}) for v in (wanted or ())
                      if (p, v) not in found)
     if missing or not found:
-        raise HarnessError(f"not built in this cache ({variants.area()}): {', '.join(missing) or 'no variant'}; "
+        raise HarnessError(f"not built in this cache ({variants.area()}): {', '.join(missing) or 'no variant of ' + ', '.join(sorted(profiles or {'any profile'}))}; "
                            "build them first (make bench, or python -m harness run --profiles P --variants V)")
     testbed = _this_machine()
     for folder in found.values():

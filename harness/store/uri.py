@@ -30,9 +30,12 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TI
                  "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
+SQLITE = "sqlite:///"
+
+
 def default_uri(storage: Path | None = None) -> str:
     """The embedded store: ``sqlite:///<storage>/results.db`` (storage: ``.benchmarks/``)."""
-    return f"sqlite:///{(storage or benchmarks_dir()).resolve() / DB_NAME}"
+    return f"{SQLITE}{(storage or benchmarks_dir()).resolve() / DB_NAME}"
 
 
 def resolve(uri: str | None, storage: Path | None = None) -> str | None:
@@ -59,11 +62,15 @@ def redact(uri: str) -> str:
     return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", uri)
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of an embedded store (``sqlite:///PATH``); None for any other store."""
+    return Path(uri[len(SQLITE):]) if uri.startswith(SQLITE) else None
+
+
 def artifact_root(uri: str) -> str | None:
     """Where an embedded store keeps artifacts (beside its database file); None: the server decides."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
-    return None
+    db = sqlite_path(uri)
+    return None if db is None else (db.parent / "mlartifacts").resolve().as_uri()
 
 
 def client(uri: str) -> Any:
@@ -87,9 +94,10 @@ def client(uri: str) -> Any:
     # what fails reaches the user as one HarnessError line.
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    if uri.startswith("sqlite:///"):
+    db = sqlite_path(uri)
+    if db is not None:
         try:
-            Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise HarnessError(f"cannot create the results store's folder for {uri} ({exc.strerror}); "
                                f"pass --results-uri with a writable path") from None

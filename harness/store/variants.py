@@ -47,14 +47,15 @@ class Pushed:
     seconds: float
 
 
-def entry_of(folder: Path) -> str:
+def entry_of(folder: Path, verify: bool = True) -> str:
     """``<profile>/<folder name>``: the cache entry name of a variant folder, checked against this code.
 
     Raises:
-        HarnessError: the folder is not a readable variant whose weights match their sha256, or its
-            key is not the one this code computes (built by other code or from another baseline).
+        HarnessError: the folder is not a readable variant (whose weights match their sha256, when
+            ``verify``), or its key is not the one this code computes (built by other code or from
+            another baseline).
     """
-    info = variants.read_info(folder)
+    info = variants.read_info(folder, verify=verify)
     try:
         name = variants.entry_name(info.profile, info.source_key, info.variant)
     except compressors.CompressionError as exc:
