@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgebench-installed
 PYTEST_ARGS ?=
 
-.PHONY: bench test test-services gate calibrate sweep distill vision setup setup-text install report clean-cache
+.PHONY: bench test test-services gate calibrate sweep distill deployable vision setup setup-text install report clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -101,6 +101,16 @@ distill: setup-text
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6,minilm-l6-mlm,distilbert-base,minilm-l12-h384 \
 	  --variants $(DISTILL_VARIANTS) --backends torch --seq-lengths 128 --batch-sizes 32 $(PYTEST_ARGS); rc=$$?; \
 	  $(BIN)/python -m harness report --out reports/latest/distill || exit $$?; exit $$rc
+
+# Issue 20: the fastest deployable configuration of both text profiles -- fp32 and INT8 on torch
+# eager, ONNX Runtime and ONNX Runtime on the transformer-fused graph (onnxruntime-fused), timed
+# in the same campaigns, at seq 128 and batch 1 / 32; the report's "Best deployable" table ranks
+# what keeps 99% of fp32's accuracy.  Report in reports/latest/deployable/.
+DEPLOYABLE_BACKENDS ?= torch,onnxruntime,onnxruntime-fused
+deployable: setup-text
+	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6,distilbert-base --variants fp32,int8-dynamic \
+	  --backends $(DEPLOYABLE_BACKENDS) --seq-lengths 128 --batch-sizes 1,32 $(PYTEST_ARGS); rc=$$?; \
+	  $(BIN)/python -m harness report --out reports/latest/deployable || exit $$?; exit $$rc
 
 # Issue 9: study 004 on both ConvNeXt profiles (torch; ORT takes text profiles only).
 # Report in reports/latest/vision/.

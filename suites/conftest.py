@@ -76,11 +76,10 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "use -k to run fewer benchmarks instead")
     try:
         cases = _cases(config)
-        if any(c.backend == "onnxruntime" for c in cases):
-            from harness.backends import onnx_export
+        from harness import backends
 
-            onnx_export.import_onnx()  # missing install: one clear error before anything runs
-            onnx_export.import_onnxruntime()
+        for name in dict.fromkeys(c.backend for c in cases):
+            backends.get(name).check_install()  # missing install: one clear error before anything runs
         budgets.load_budgets(config.getoption("--budgets") or budgets.DEFAULT_PATH)
         # The inputs are real IMDB tokens and quality needs MR: fail before any
         # test runs when the set-up step has not fetched them.

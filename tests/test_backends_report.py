@@ -114,3 +114,26 @@ def test_baseline_comparison_keeps_backends_apart():
     new = [{"profile": PROFILE, "variant": "fp32", "backend": "onnxruntime", "size_mb": 91.0}]
     comps = [c for c in compare_rows(old, new, {}) if c.metric == "size_mb"]
     assert [(c.name, c.verdict) for c in comps] == [("fp32/minilm-l6/onnxruntime", "unchanged")]
+
+
+def test_best_deployable_keeps_what_holds_99_percent_of_fp32_accuracy_fastest_first():
+    def row(variant, backend, acc, acc_mr, p50_ratio=None, ci=None):
+        return {"profile": PROFILE, "variant": variant, "backend": backend, "real_weights": True, "accuracy": acc,
+                "accuracy_mr": acc_mr, "p50_ms": {"128": 10.0 * (p50_ratio or 1)}, "size_mb": 10.0, "peak_rss_mb": 100,
+                "throughput_sps": {}, "p90_ms": {},
+                "p50_ratio": {} if p50_ratio is None else {"128": {"ratio": p50_ratio, "ci95": ci, "n": 9}}}
+
+    rows = [row("fp32", "torch", 0.86, 0.80),
+            row("int8-dynamic", "torch", 0.855, 0.795, 0.45, [0.44, 0.46]),
+            row("fp32", "onnxruntime-fused", 0.86, 0.80, 0.80, [0.78, 0.82]),
+            row("int8-dynamic", "onnxruntime-fused", 0.850, 0.80, 0.38, [0.37, 0.39]),  # IMDB 0.850 < 0.99 x 0.86
+            row("int8-dynamic", "onnxruntime", 0.86, 0.79, 0.50, [0.49, 0.51]),  # MR 0.79 < 0.99 x 0.80
+            row("fp32", "onnxruntime", 0.86, 0.80)]  # timed in no campaign with fp32: no ratio to rank it by
+    lines = [l for l in report_backends.best_deployable(rows).splitlines() if l.startswith(f"| {PROFILE}")]
+    assert [[c.strip() for c in l.split("|")[2:4]] for l in lines] == [
+        ["int8-dynamic", "torch"], ["fp32", "onnxruntime-fused"], ["fp32", "torch"]]  # fastest first, reference too
+    assert "0.45× [0.44, 0.46]" in lines[0] and "85.50% / 79.50%" in lines[0]
+    # a profile with random weights: nothing to judge, every timed configuration listed, accuracy n/a
+    random = [dict(r, real_weights=False, accuracy=None, accuracy_mr=None) for r in rows]
+    assert sum(l.startswith(f"| {PROFILE}") for l in report_backends.best_deployable(random).splitlines()) == 5
+    assert "## Best deployable" in "\n".join(report_backends.sections({"rows": rows}))

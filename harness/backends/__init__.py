@@ -15,7 +15,8 @@ DEFAULT = "torch"
 # name -> (module, class), imported only when asked for: a fresh onnxruntime worker loads the
 # onnxruntime adapter alone and never imports torch.
 _ADAPTERS = {"torch": ("harness.backends.torch_eager", "TorchEager"),
-             "onnxruntime": ("harness.backends.onnxruntime", "OnnxRuntime")}
+             "onnxruntime": ("harness.backends.onnxruntime", "OnnxRuntime"),
+             "onnxruntime-fused": ("harness.backends.onnxruntime", "OnnxRuntimeFused")}
 BACKENDS = tuple(_ADAPTERS)
 
 

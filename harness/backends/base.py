@@ -67,6 +67,13 @@ class Backend(abc.ABC):
     #: runs a profile whose baseline is a user's ``.onnx`` file (``Profile.onnx_file``), not a torch module
     runs_onnx_files = False
 
+    #: the INT8 kernel an INT8 variant on this backend calls: its ceiling (harness.measure.peak.CEILINGS)
+    int8_ceiling = "int8"
+
+    def check_install(self) -> None:
+        """Raise HarnessError naming the set-up step when the runtime is not installed (called before
+        a suite measures anything)."""
+
     def unsupported(self, variant: str, task: str = "text", onnx_file: bool = False) -> str | None:
         """Why ``variant`` of a ``task`` profile (``onnx_file``: whose baseline is an ``.onnx`` file)
         cannot run here (one line naming the supported path), or None."""

@@ -15,6 +15,14 @@ variant                     ONNX artifact
 ``P+int8``                  export of ``P`` + ORT ``quantize_dynamic`` per tensor
 ==========================  =====================================================
 
+The ``onnxruntime-fused`` backend (:class:`OrtFusion`) takes the same variants through one
+more step before quantization: the model is exported with eager attention (the
+``sdpa`` export's graph matches none of ORT's attention patterns) and run through
+``onnxruntime.transformers.optimizer.optimize_model`` (attention, EmbedLayerNormalization,
+SkipLayerNormalization and bias-GELU fusions for the BERT family); its INT8 stages then
+quantize the fused ``Attention`` / ``EmbedLayerNormalization`` nodes too (``QAttention``,
+``QEmbedLayerNormalization``), so the same weights are INT8 as in the unfused graph.
+
 Export choices (stated, and recorded in ``onnx.json``):
 
 * **Exporter**: the TorchScript exporter (``torch.onnx.export(dynamo=False)``)
@@ -79,6 +87,28 @@ class OrtQuantization:
     per_channel: bool = False
     reduce_range: bool = dataclasses.field(default_factory=cpu.u8s8_saturates)
     op_types: tuple[str, ...] = ("MatMul", "Gather")
+
+
+@dataclasses.dataclass(frozen=True)
+class OrtFusion:
+    """Settings of ``onnxruntime.transformers.optimizer.optimize_model`` for the
+    ``onnxruntime-fused`` backend (ORT's transformer optimizer; see module docstring).
+
+    ``model_type`` "bert" covers BERT, DistilBERT and RoBERTa graphs (ORT's own benchmark
+    uses it for all three); ``opt_level`` 1 is ORT's default for it: the basic graph
+    optimisations (constant folding, redundant nodes), which are the same on every CPU,
+    before the fusions -- the machine-specific layout passes still run at session creation.
+    The head count and hidden size are read off each model (:func:`attention_shape`).
+    ``tolerance``: the largest |fused - torch| logit allowed on the check batch, relative to
+    max(1, max |torch logit|); a fusion that changes the maths fails the build.
+    """
+
+    model_type: str = "bert"
+    opt_level: int = 1
+    tolerance: float = 1e-4
+
+
+FUSED_QUANT_OPS = ("Attention", "EmbedLayerNormalization")
 
 
 def import_onnxruntime():
@@ -180,6 +210,15 @@ def torch_quantized(model) -> list[str]:
     return sorted(names)
 
 
+def _check_batch(vocab: int):
+    """Batch 2 x seq 16 token ids, int64 (neither axis 1, so the tracer cannot specialise a broadcast
+    on it), and its all-ones attention mask."""
+    import torch
+
+    ids = (torch.arange(32, dtype=torch.int64).reshape(2, 16) * 7 + 1000) % vocab
+    return ids, torch.ones_like(ids)
+
+
 def export_model(model, out: Path, variant: str = "?", opset: int = OPSET) -> None:
     """Export a float ``DistilBertForSequenceClassification``-like model to ``out``.
 
@@ -200,10 +239,7 @@ def export_model(model, out: Path, variant: str = "?", opset: int = OPSET) -> No
             f"fp32) variant and quantize it with ONNX Runtime (backend 'onnxruntime' does this for int8-dynamic, "
             f"int8-dynamic-pc and P+int8)")
     model = model.eval()
-    vocab = int(getattr(model.config, "vocab_size", 1000))
-    # Batch 2 x seq 16: neither axis is 1, so the tracer cannot specialise a broadcast on it.
-    ids = (torch.arange(32, dtype=torch.int64).reshape(2, 16) * 7 + 1000) % vocab
-    mask = torch.ones_like(ids)
+    ids, mask = _check_batch(int(getattr(model.config, "vocab_size", 1000)))
     dynamic = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
                OUTPUT_NAME: {0: "batch"}}
     try:
@@ -220,8 +256,90 @@ def export_model(model, out: Path, variant: str = "?", opset: int = OPSET) -> No
     check_onnx(out)
 
 
-def quantize_model(src: Path, out: Path, quant: OrtQuantization) -> dict[str, Any]:
-    """ORT dynamic quantization of ``src`` into ``out``; returns node counts.
+def attention_shape(model) -> tuple[int, int] | None:
+    """``(heads, Q/K/V width)`` every encoder layer's attention has now, or None when head pruning
+    left layers with different head counts or one with none (ORT's fused ``Attention`` node takes
+    one head count, and the optimizer one for the whole graph), or the family is not one the
+    compressors know (:mod:`compressors.architecture`)."""
+    from compressors.architecture import family_of
+    from compressors.errors import CompressionError
+
+    try:
+        family = family_of(model, "onnxruntime-fused")
+    except CompressionError:
+        return None
+    layers = family.layer_list(model) or []
+    counts = {family.num_heads(layer) for layer in layers}
+    if len(counts) != 1 or 0 in counts:
+        return None
+    (heads,) = counts
+    return heads, heads * family.head_size(layers[0])
+
+
+def fuse_model(model, out: Path, fusion: OrtFusion, variant: str = "?") -> dict[str, Any]:
+    """Export ``model`` with eager attention and write ORT's transformer-optimised graph to ``out``;
+    returns what was fused (op counts, the heads and hidden size used, the logit check).
+
+    The fused graph runs on ORT on a padded check batch (2 x 16 tokens, the first row masked
+    after 9) and its logits are compared with ``model``'s own.
+
+    Raises:
+        HarnessError: export or optimisation failed, or the fused logits differ from the
+            model's by more than ``fusion.tolerance`` (the fusion changed the maths).
+    """
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    try:
+        model.set_attn_implementation("eager")
+    except (ValueError, AttributeError) as exc:
+        raise HarnessError(f"variant '{variant}' cannot switch to eager attention for the fused export: {exc}") from None
+    shape = attention_shape(model)
+    ort = import_onnxruntime()
+    import logging
+
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    options = FusionOptions(fusion.model_type)
+    options.enable_attention = shape is not None  # see attention_shape
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        export_model(model, Path(tmp) / MODEL_FILE, variant=variant)
+        logging.disable(logging.WARNING)  # the optimizer logs each pattern it did not find
+        try:
+            optimized = optimize_model(str(Path(tmp) / MODEL_FILE), model_type=fusion.model_type,
+                                       num_heads=shape[0] if shape else 0, hidden_size=shape[1] if shape else 0,
+                                       optimization_options=options, opt_level=fusion.opt_level)
+            optimized.save_model_to_file(str(out))
+        except Exception as exc:  # noqa: BLE001 -- one line instead of the optimizer's traceback
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise HarnessError(f"onnxruntime transformer optimizer failed on variant '{variant}': {first}") from None
+        finally:
+            logging.disable(logging.NOTSET)
+    fused = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+    check_onnx(out)
+    ids, mask = _check_batch(int(getattr(model.config, "vocab_size", 1000)))
+    mask[0, 9:] = 0
+    with torch.no_grad():
+        ref = model(input_ids=ids, attention_mask=mask).logits.float().numpy()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(str(out), opts, providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+    diff = float(np.abs(got - ref).max())
+    if not diff <= fusion.tolerance * max(1.0, float(np.abs(ref).max())):
+        raise HarnessError(f"the fused ONNX graph of variant '{variant}' gives logits {diff:.3g} away from PyTorch's "
+                           f"(fusions {fused}); measure it on backend onnxruntime (unfused)")
+    return {"fused_ops": fused, "attention_fused": shape is not None,
+            "num_heads": shape[0] if shape else None, "hidden_size": shape[1] if shape else None,
+            "check_max_abs_diff": diff}
+
+
+def quantize_model(src: Path, out: Path, quant: OrtQuantization, fused: bool = False) -> dict[str, Any]:
+    """ORT dynamic quantization of ``src`` into ``out``; returns node counts.  ``fused``: ``src`` is
+    a transformer-optimised graph (:func:`fuse_model`), whose fused nodes are quantized too.
 
     Raises:
         HarnessError: onnxruntime missing, quantization failed, or the result
@@ -235,10 +353,14 @@ def quantize_model(src: Path, out: Path, quant: OrtQuantization) -> dict[str, An
     # quantize_dynamic logs "consider pre-processing" on the root logger each call;
     # ORT's shape-inference pre-processing targets static quantization, not this.
     logging.disable(logging.WARNING)
+    # ORT's contrib ops (Attention, SkipLayerNormalization ...) have no type inference in the
+    # quantizer: their outputs are float32, which it must be told.
+    extra = {"DefaultTensorType": import_onnx().TensorProto.FLOAT} if fused else {}
     try:
         quantize_dynamic(Path(src), Path(out), weight_type=getattr(QuantType, quant.weight_type),
                          per_channel=quant.per_channel, reduce_range=quant.reduce_range,
-                         op_types_to_quantize=list(quant.op_types))
+                         op_types_to_quantize=list(quant.op_types) + (list(FUSED_QUANT_OPS) if fused else []),
+                         extra_options=extra)
     except Exception as exc:  # noqa: BLE001
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise HarnessError(f"onnxruntime quantize_dynamic of {src} failed: {first}") from None
@@ -255,7 +377,8 @@ def graph_facts(path: Path) -> dict[str, Any]:
     ops: dict[str, int] = {}
     for node in model.graph.node:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
-    int8_ops = ("MatMulInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLinear", "DequantizeLinear")
+    int8_ops = ("MatMulInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLinear", "DequantizeLinear", "QAttention",
+                "QEmbedLayerNormalization")
     return {"onnx_nodes": len(model.graph.node), "onnx_opset": max((o.version for o in model.opset_import
                                                                       if o.domain in ("", "ai.onnx")), default=None),
             "onnx_int8_ops": {k: v for k, v in ops.items() if k in int8_ops},
@@ -302,18 +425,23 @@ def read_meta(artifact_dir: Path, verify: bool = True) -> dict[str, Any]:
 
 
 def artifact_key(profile: str, variant: str, source_dir: Path, source_sha: str,
-                 quant: OrtQuantization | None) -> str:
-    blob = json.dumps({"profile": profile, "variant": variant, "source": Path(source_dir).name,
-                       "source_sha256": source_sha, "exporter": EXPORTER, "opset": OPSET,
-                       "quantization": None if quant is None else dataclasses.asdict(quant),
-                       "versions": _versions(), "schema": SCHEMA}, sort_keys=True)
+                 quant: OrtQuantization | None, fusion: OrtFusion | None = None) -> str:
+    recipe = {"profile": profile, "variant": variant, "source": Path(source_dir).name,
+              "source_sha256": source_sha, "exporter": EXPORTER, "opset": OPSET,
+              "quantization": None if quant is None else dataclasses.asdict(quant),
+              "versions": _versions(), "schema": SCHEMA}
+    if fusion is not None:  # absent, not null: the unfused artifacts keep the keys they had
+        recipe["fusion"] = dataclasses.asdict(fusion)
+    blob = json.dumps(recipe, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], root: Path | None = None,
-                  log: Callable[[str], None] = print, onnx_file: Path | None = None) -> Path:
+                  log: Callable[[str], None] = print, onnx_file: Path | None = None,
+                  fusion: OrtFusion | None = None) -> Path:
     """Folder of the ONNX artifact of ``variant`` (``model.onnx`` + ``onnx.json``),
-    exporting (and ORT-quantizing) it if not cached.
+    exporting (and ORT-quantizing) it if not cached; with ``fusion``, the transformer-optimised
+    graph (:func:`fuse_model`) and its quantization.
 
     ``torch_dir(name)`` returns the saved PyTorch variant folder of ``name``
     (``harness.backends.variants.get_or_build``).  A quantized artifact is made from
@@ -335,10 +463,13 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
     if onnx_file is not None and source != "fp32":
         raise HarnessError(f"variant '{variant}' needs a PyTorch model: profile {profile} is an ONNX file, which "
                            f"takes fp32, int8-dynamic and int8-dynamic-pc (ORT quantize_dynamic) only")
+    if onnx_file is not None and fusion is not None:
+        raise HarnessError(f"profile {profile} is an ONNX file: the fused graph is exported from PyTorch with eager "
+                           f"attention; measure the file on backend onnxruntime")
     root = root or cache_dir() / "onnx"
     base_meta: dict[str, Any] = {}
     if quant is not None:
-        base_dir = get_or_export(profile, source, torch_dir, root, log, onnx_file)
+        base_dir = get_or_export(profile, source, torch_dir, root, log, onnx_file, fusion)
         base_meta = read_meta(base_dir, verify=False)
         src_dir, src_sha = base_dir, base_meta["weights_sha256"]
     elif onnx_file is not None:
@@ -346,13 +477,15 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
     else:
         src_dir = torch_dir(source)
         src_sha = variants.read_info(src_dir, verify=False).weights_sha256
-    name = f"{profile}/{variants.folder_name(variant)}-{artifact_key(profile, variant, src_dir, src_sha, quant)}"
+    key = artifact_key(profile, variant, src_dir, src_sha, quant, fusion)
+    name = f"{profile}/{variants.folder_name(variant)}{'-fused' if fusion else ''}-{key}"
 
     def build(tmp: Path) -> None:
         start = time.perf_counter()
         graph = dict(base_meta.get("graph") or {})
+        fused = base_meta.get("fusion")
         if quant is not None:
-            facts = quantize_model(src_dir / MODEL_FILE, tmp / MODEL_FILE, quant)
+            facts = quantize_model(src_dir / MODEL_FILE, tmp / MODEL_FILE, quant, fused=fusion is not None)
         elif onnx_file is not None:
             onnx = import_onnx()
             # onnx.load reads external data beside the file; the copy holds it inline, so the
@@ -360,6 +493,11 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
             onnx.save(onnx.load(str(onnx_file)), str(tmp / MODEL_FILE))
             check_onnx(tmp / MODEL_FILE)
             graph = graph_io(tmp / MODEL_FILE, str(onnx_file))
+            facts = graph_facts(tmp / MODEL_FILE)
+        elif fusion is not None:
+            model, _ = variants.load_variant(src_dir)
+            fused = {**dataclasses.asdict(fusion), "method": "onnxruntime.transformers.optimizer.optimize_model",
+                     **fuse_model(model, tmp / MODEL_FILE, fusion, variant=variant)}
             facts = graph_facts(tmp / MODEL_FILE)
         else:
             model, _ = variants.load_variant(src_dir)
@@ -376,6 +514,7 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
                                                           OUTPUT_NAME: ["batch"]},
             "graph": graph or None,
             "quantization": None if quant is None else {**dataclasses.asdict(quant), "method": "quantize_dynamic"},
+            "fusion": fused,
             "weights_file": MODEL_FILE, "weights_sha256": atomic.sha256_file(model_file),
             "size_bytes": model_file.stat().st_size, "build_s": time.perf_counter() - start,
             "versions": _versions(), "facts": facts,

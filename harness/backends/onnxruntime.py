@@ -45,9 +45,9 @@ def graph_level(meta: dict[str, Any]) -> str:
 
 
 class OrtRunner:
-    backend = "onnxruntime"
-
-    def __init__(self, session: Any, meta: dict[str, Any], threads: int, loaded_sha256: str | None = None) -> None:
+    def __init__(self, session: Any, meta: dict[str, Any], threads: int, loaded_sha256: str | None = None,
+                 backend: str = "onnxruntime") -> None:
+        self.backend = backend
         self.session = session
         #: sha256 of the bytes the session was created from (None: loaded unhashed, as a deployment would)
         self.loaded_sha256 = loaded_sha256
@@ -80,7 +80,17 @@ class OrtRunner:
         return {"runtime": f"onnxruntime {ort.__version__}", "providers": self.session.get_providers(),
                 "graph_optimization_level": graph_level(self.meta), "intra_op_threads": self.threads,
                 "inter_op_threads": 1, "execution_mode": "ORT_SEQUENTIAL", "allow_spinning": "ORT default (on)", "opset": self.meta["opset"],
-                "exporter": self.meta["exporter"], "quantization": self.meta["quantization"]}
+                "exporter": self.meta["exporter"], "quantization": self.meta["quantization"],
+                "fusion": _fusion_line(self.meta.get("fusion"))}
+
+
+def _fusion_line(fusion: dict[str, Any] | None) -> str | None:
+    """What the transformer optimizer fused, in one line (None for an unfused graph)."""
+    if not fusion:
+        return None
+    ops = ", ".join(f"{op} {n}" for op, n in sorted(fusion["fused_ops"].items()))
+    heads = f"{fusion['num_heads']} heads" if fusion["attention_fused"] else "attention unfused (heads differ per layer)"
+    return f"optimize_model({fusion['model_type']}, opt_level {fusion['opt_level']}; {heads}): {ops}"
 
 
 class OnnxRuntime(Backend):
@@ -88,6 +98,11 @@ class OnnxRuntime(Backend):
     worker_inputs = ".npz"
 
     runs_onnx_files = True
+    int8_ceiling = "int8_ort"
+
+    def check_install(self) -> None:
+        onnx_export.import_onnx()
+        onnx_export.import_onnxruntime()
 
     def unsupported(self, variant: str, task: str = "text", onnx_file: bool = False) -> str | None:
         from harness.models.project import TEXT_TASKS  # here: the ORT worker never imports torch (data.text does)
@@ -158,4 +173,23 @@ class OnnxRuntime(Backend):
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise HarnessError(f"onnxruntime cannot load {path}: {first}; delete {artifact_dir} "
                                "to re-export it") from None
-        return OrtRunner(session, meta, threads, loaded_sha)
+        return OrtRunner(session, meta, threads, loaded_sha, backend=self.name)
+
+
+class OnnxRuntimeFused(OnnxRuntime):
+    """The same runtime on ORT's transformer-optimised graph (:class:`onnx_export.OrtFusion`):
+    eager-attention export, attention / LayerNorm / GELU fusions, then the variant's INT8
+    stage on the fused graph.  Text encoders exported from PyTorch only."""
+
+    name = "onnxruntime-fused"
+    fusion = onnx_export.OrtFusion()
+
+    def unsupported(self, variant: str, task: str = "text", onnx_file: bool = False) -> str | None:
+        if onnx_file:
+            return ("the fused graph is exported from PyTorch with eager attention; an ONNX-file profile is "
+                    "measured on backend onnxruntime")
+        return super().unsupported(variant, task)
+
+    def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path],
+                onnx_file: Path | None = None) -> Path:
+        return onnx_export.get_or_export(profile, variant, torch_dir, onnx_file=onnx_file, fusion=self.fusion)

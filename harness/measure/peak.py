@@ -131,7 +131,9 @@ def ceiling_of(precision: str, backend: str) -> str:
     """Which ceiling a variant of ``precision`` (:func:`precision`) on ``backend`` is divided by."""
     if precision != "int8":
         return "fp32"
-    return "int8_ort" if backend == "onnxruntime" else "int8"
+    from harness import backends
+
+    return backends.get(backend).int8_ceiling
 
 
 def measure(size: int = DEFAULT_SIZE, threads: int | None = None, seconds: float = 2.0,

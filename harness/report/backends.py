@@ -10,8 +10,12 @@ Sections (only when a backend other than torch was measured):
 
 * **Backends side by side** -- the key metrics with a Backend column (when a row is not on its
   profile's reference backend);
-* **torch vs ONNX Runtime** -- per variant, ORT / torch of the same variant
-  (p50 at seq 128, throughput at batch 32, cold start, size, peak RSS rise);
+* **torch vs <backend>** -- for each ONNX Runtime backend (``onnxruntime``, ``onnxruntime-fused``),
+  per variant, that backend / torch of the same variant (p50 at seq 128, throughput at batch 32,
+  cold start, size, peak RSS rise);
+* **Best deployable** -- per profile, every (variant, backend) whose accuracy on each eval set is
+  at least :data:`ACCURACY_SHARE` of the fp32 baseline's (MLPerf's 99% quality target), fastest
+  first by the in-run p50 ratio to torch fp32 at seq 128 (with its 95% CI), with size and peak RSS;
 * **ONNX models (study 001)** -- Model | Size MB | Avg ms | p50 ms | p90 ms at
   batch 1, seq 128, the table study 001 reports for its ``.onnx`` files;
 * the session options each backend ran with.
@@ -20,11 +24,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report.common import NA_RANDOM, fmt, markdown_table, pct, ratio
-from harness.results.rows import main_rows
+from harness.report.common import NA, NA_RANDOM, fmt, markdown_table, paired, pct, ratio
+from harness.results.rows import main_rows, references
 
 SEQ = "128"
 BATCH = "32"
+ACCURACY_SHARE = 0.99  # of fp32's accuracy, on every eval set (MLPerf's "99% of FP32" quality target)
+ACCURACY_KEYS = ("accuracy", "accuracy_mr")
 
 
 def backend_of(row: dict[str, Any]) -> str:
@@ -69,10 +75,49 @@ def torch_vs(rows: list[dict[str, Any]], backend: str = "onnxruntime") -> str:
                       ratio(other.get("peak_rss_delta_mb"), base.get("peak_rss_delta_mb"))])
     if not table:
         return ""
-    return markdown_table(table, ["Model", "Variant", f"torch p50 ms @{SEQ}", f"ORT p50 ms @{SEQ}", "p50 ORT / torch",
-                          "p50 ORT / torch fp32", f"Throughput @{BATCH} ORT / torch", "First result ORT / torch",
-                          "Load + first forward ORT / torch",
-                          "Size ORT / torch", "Peak RSS rise ORT / torch"])
+    b = "ORT fused" if backend == "onnxruntime-fused" else "ORT"
+    return markdown_table(table, ["Model", "Variant", f"torch p50 ms @{SEQ}", f"{b} p50 ms @{SEQ}", f"p50 {b} / torch",
+                          f"p50 {b} / torch fp32", f"Throughput @{BATCH} {b} / torch", f"First result {b} / torch",
+                          f"Load + first forward {b} / torch",
+                          f"Size {b} / torch", f"Peak RSS rise {b} / torch"])
+
+
+def _meets_accuracy(row: dict[str, Any], base: dict[str, Any]) -> bool | None:
+    """Accuracy of ``row`` >= ACCURACY_SHARE x ``base``'s on every eval set both have; None when
+    there is nothing to judge (random weights, or no accuracy measured)."""
+    pairs = [(row.get(k), base.get(k)) for k in ACCURACY_KEYS if base.get(k) is not None]
+    if row.get("real_weights") is False or not pairs or any(mine is None for mine, _ in pairs):
+        return None
+    return all(mine >= ACCURACY_SHARE * ref for mine, ref in pairs)
+
+
+def best_deployable(rows: list[dict[str, Any]]) -> str:
+    """Per profile, every (variant, backend) within the accuracy target, fastest first (see module
+    docstring); a profile with random weights lists every configuration, its accuracy "n/a"."""
+    table = []
+    for profile, base in sorted(references(rows).items()):
+        mine = []
+        for r in rows:
+            if r["profile"] != profile:
+                continue
+            meets = _meets_accuracy(r, base)
+            timed = (r.get("p50_ratio") or {}).get(SEQ)
+            if meets is False or (timed is None and r is not base):
+                continue
+            mine.append((1.0 if r is base else timed["ratio"], r, meets))
+        if len(mine) < 2:  # the reference alone: nothing was faster within the target, or nothing timed
+            continue
+        for _, r, meets in sorted(mine, key=lambda m: m[0]):
+            accuracy = " / ".join(pct(r.get(k), 2) for k in ACCURACY_KEYS if base.get(k) is not None)
+            table.append([profile, r["variant"], backend_of(r),
+                          "1 (reference)" if r is base else paired(r, "p50_ratio", SEQ, None, None),
+                          fmt(r["p50_ms"].get(SEQ), "{:.2f}"), fmt(r.get("size_mb"), "{:.2f}"),
+                          fmt(r.get("peak_rss_mb")), NA_RANDOM if meets is None and r.get("real_weights") is False
+                          else accuracy or NA])
+    if not table:
+        return ""
+    return markdown_table(table, ["Model", "Variant", "Backend", f"p50 @{SEQ} / torch fp32 [95% CI]",
+                                  f"p50 ms @{SEQ}", "Size MB", "Peak RSS MB", "Accuracy per eval set"])
 
 
 def onnx_models(rows: list[dict[str, Any]], means: dict[str, dict[str, float]], backend: str = "onnxruntime") -> str:
@@ -90,6 +135,9 @@ def _session_line(backend: str, info: dict[str, Any]) -> str:
     return f"* `{backend}`: " + "; ".join(parts)
 
 
+ONNX_BACKENDS = {"onnxruntime": "ONNX Runtime", "onnxruntime-fused": "ONNX Runtime, transformer-fused graph"}
+
+
 def sections(doc: dict[str, Any]) -> list[str]:
     """Markdown lines of the backend sections (empty when only torch was measured)."""
     rows = doc["rows"]
@@ -99,14 +147,24 @@ def sections(doc: dict[str, Any]) -> list[str]:
            "The same metrics through the same harness code on each backend (`--backends`); onnxruntime runs "
            "the exported `.onnx` (INT8 variants: ORT `quantize_dynamic` of the exported fp32 or pruned fp32 "
            "graph). Agreement is with the torch fp32 predictions.", "", side_by_side(rows), ""]
-    vs = torch_vs(rows)
-    if vs:
-        out += ["## torch vs ONNX Runtime (same run)", "",
-                f"Ratios ORT / torch eager of the same variant (p50 at seq {SEQ}, batch 1; below 1 = ORT better); "
-                "`p50 ORT / torch fp32` is against the torch fp32 baseline.", "", vs, ""]
-    table = onnx_models(rows, doc.get("latency_mean_ms", {}))
-    if table:
-        out += [f"## ONNX models (study 001 style): batch 1, seq {SEQ}", "", table, ""]
+    for backend, title in ONNX_BACKENDS.items():
+        vs = torch_vs(rows, backend)
+        if vs:
+            out += [f"## torch vs {title} (same run)", "",
+                    f"Ratios {backend} / torch eager of the same variant (p50 at seq {SEQ}, batch 1; below 1 = "
+                    f"{backend} better); the `/ torch fp32` column is against the torch fp32 baseline.", "", vs, ""]
+    best = best_deployable(rows)
+    if best:
+        out += ["## Best deployable", "",
+                f"Per model, every (variant, backend) whose accuracy on each eval set is at least "
+                f"{ACCURACY_SHARE:.0%} of fp32's (MLPerf's quality target), fastest first by the in-run paired "
+                f"p50 ratio to torch fp32 at seq {SEQ}, batch 1 (median [95% CI]; a configuration timed in no "
+                "campaign with fp32 is left out).", "", best, ""]
+    for backend, title in ONNX_BACKENDS.items():
+        table = onnx_models(rows, doc.get("latency_mean_ms", {}), backend)
+        if table:
+            where = "" if backend == "onnxruntime" else f", {title}"
+            out += [f"## ONNX models (study 001 style{where}): batch 1, seq {SEQ}", "", table, ""]
     sessions = doc.get("backend_sessions") or {}
     if sessions:
         out += ["Session options per backend:", "", *[_session_line(b, i) for b, i in sessions.items()], ""]
