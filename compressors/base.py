@@ -166,6 +166,10 @@ class Compressor:
     config_cls: ClassVar[type[CompressorConfig]]
     description: ClassVar[str] = ""
     float_output: ClassVar[bool] = False
+    #: the stage is carried out by a deployment runtime on its own graph (post-training static
+    #: quantization with calibration: harness.backends.openvino), never by :meth:`compress` on a
+    #: torch module; the torch backend skips it with the reason
+    runtime_stage: ClassVar[bool] = False
 
     def parse_arg(self, arg: str) -> dict[str, Any]:
         """Config fields from the text after ``@`` in a variant name."""

@@ -55,6 +55,16 @@ def parse_spec(spec: str) -> list[tuple[str, str]]:
     return out
 
 
+def stages(variant: str) -> list[tuple[str, str]]:
+    """``[(registered stage name, stage spec), ...]`` of any variant name: its ``+`` chain, or the
+    one stage of a plain name.
+
+    Raises:
+        CompressionError: an unknown name or stage (listing the known ones).
+    """
+    return parse_spec(variant) if "+" in variant else [(base.get(variant).name, variant)]
+
+
 def _check_order(names: list[str], spec: str) -> None:
     if len(names) < 2:
         raise CompressionError(f"chain '{spec}' needs at least two stages joined by '+'")

@@ -13,7 +13,13 @@ study 000 stage 3).  Two maintained implementations are selectable with
   eagerly (``torch._int_mm``); its weights are always per-channel.
 
 ``int8-dynamic-pc`` uses one weight scale per output channel instead of one per
-tensor: finer scales, the same kernels.  Whether that keeps more accuracy is a
+tensor: finer scales, the same kernels.
+
+``int8-static`` is post-training *static* INT8 (weights and activations, activation ranges
+calibrated ahead of time on real training inputs; Jacob et al., 2018): a stage the deployment
+runtime carries out on its own graph (:attr:`Compressor.runtime_stage`) -- NNCF's
+``nncf.quantize`` for the ``openvino`` backend -- so :meth:`Int8Static.compress` refuses a torch
+module with the backends that build it.  Whether that keeps more accuracy is a
 per-model result of the quality tables, not a property of the variant (the
 choice was once made from MR test accuracy; no split here selects a variant).
 """
@@ -166,3 +172,37 @@ class Int8DynamicPerChannel(Int8Dynamic):
     name = "int8-dynamic-pc"
     config_cls = Int8DynamicPerChannelConfig
     description = "INT8 dynamic quantization with per-channel weight scales"
+
+
+PRESETS = ("performance", "mixed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Int8StaticConfig(CompressorConfig):
+    """Args:
+    calibration_size: training-split inputs (one sequence each, at the task's evaluation length)
+        whose activation ranges set the scales; never evaluation data.
+    preset: NNCF's ``QuantizationPreset``: ``"performance"`` (symmetric weights and activations)
+        or ``"mixed"`` (asymmetric activations).
+    """
+
+    calibration_size: int = 300
+    preset: str = "performance"
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise CompressionError(f"unknown int8-static preset '{self.preset}'; choose one of {', '.join(PRESETS)}")
+        if self.calibration_size < 1:
+            raise CompressionError(f"int8-static calibration_size must be at least 1, got {self.calibration_size}")
+
+
+@register
+class Int8Static(Compressor):
+    name = "int8-static"
+    config_cls = Int8StaticConfig
+    description = "INT8 static post-training quantization calibrated on training inputs, by the deployment runtime"
+    runtime_stage = True
+
+    def compress(self, model: nn.Module, config: Int8StaticConfig) -> nn.Module:
+        raise CompressionError("variant 'int8-static' is quantized by the deployment runtime on its own graph: "
+                               "measure it with --backends openvino (NNCF); on torch use int8-dynamic")

@@ -105,7 +105,7 @@ def test_static(benchmark, bench, case):
          int8_flops_fraction=flops.int8_flops_fraction(model, inputs) if case.backend == "torch" else None,
          build_s=info.build_s,
          pulled_from=bench.provenance(case),  # None: built on this device (else the store, run and builder)
-         **(info.facts if case.backend == "torch" else _artifact_facts(runner)))
+         **(info.facts if case.backend == "torch" else runner.artifact_facts()))
 
 
 def _static_onnx(benchmark, bench, case) -> None:
@@ -125,20 +125,7 @@ def _static_onnx(benchmark, bench, case) -> None:
          flops=2 * macs[length], macs_onnx=macs[length], flops_batch=1, flops_seq_len=length,
          length_axis=bench.task(case.profile).length_axis,
          flops_by_length={str(n): 2 * m for n, m in macs.items() if n in prof.seq_lengths},
-         **_artifact_facts(runner))
-
-
-def _artifact_facts(runner) -> dict:
-    """What a non-torch artifact records about itself (ONNX node counts, quantization)."""
-    meta = getattr(runner, "meta", {})
-    quant = meta.get("quantization")
-    return {"onnx_build_s": meta.get("build_s"), "source_variant": meta.get("source_variant"),
-            "quant_engine": None if quant is None else "onnxruntime/quantize_dynamic",
-            "weight_granularity": None if quant is None else ("per_channel" if quant["per_channel"] else "per_tensor"),
-            # U8S8: activations 8-bit per batch; weights 7-bit where the CPU has no VNNI (reduce_range)
-            "activation_bits": None if quant is None else 8,
-            "weight_bits": None if quant is None else (7 if quant.get("reduce_range") else 8),
-            **meta.get("facts", {})}
+         **runner.artifact_facts())
 
 
 def _timed_cell(benchmark, bench, case, batch_size: int, length: int) -> tuple[LatencyStats, dict]:

@@ -64,7 +64,7 @@ def test_every_registered_variant_has_a_budget():
         if name == "fp32":
             continue
         # a registered name may be used with an @argument (e.g. magnitude-global@0.5)
-        assert any((b.matches(p, name) or b.matches(p, f"{name}@0.5")) and b.variant != "*"
+        assert any((b.matches(p, name, b.backend) or b.matches(p, f"{name}@0.5", b.backend)) and b.variant != "*"
                    for b in all_budgets for p in ("minilm-l6", "distilbert-base", "convnext-fmnist", "convnext-small")
                    ), f"no budget for {name}"
 

@@ -16,7 +16,8 @@ DEFAULT = "torch"
 # onnxruntime adapter alone and never imports torch.
 _ADAPTERS = {"torch": ("harness.backends.torch_eager", "TorchEager"),
              "onnxruntime": ("harness.backends.onnxruntime", "OnnxRuntime"),
-             "onnxruntime-fused": ("harness.backends.onnxruntime", "OnnxRuntimeFused")}
+             "onnxruntime-fused": ("harness.backends.onnxruntime", "OnnxRuntimeFused"),
+             "openvino": ("harness.backends.openvino", "OpenVino")}
 BACKENDS = tuple(_ADAPTERS)
 
 

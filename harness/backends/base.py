@@ -55,6 +55,10 @@ class Runner(Protocol):
         """Runtime settings to record with every result (threads, provider, ...)."""
         ...
 
+    # Runners of artifacts other than a saved torch variant also have
+    # ``artifact_facts() -> dict``: what the artifact records about itself for the static row
+    # (build time, source variant, quantization engine and bits, graph node counts).
+
 
 class Backend(abc.ABC):
     """One inference runtime.  Subclasses set ``name`` and implement the methods."""
@@ -67,7 +71,8 @@ class Backend(abc.ABC):
     #: runs a profile whose baseline is a user's ``.onnx`` file (``Profile.onnx_file``), not a torch module
     runs_onnx_files = False
 
-    #: the INT8 kernel an INT8 variant on this backend calls: its ceiling (harness.measure.peak.CEILINGS)
+    #: the INT8 kernel an INT8 variant on this backend calls: its ceiling (harness.measure.peak.CEILINGS;
+    #: a name that is not one of them is shown as given, with no fraction)
     int8_ceiling = "int8"
 
     def check_install(self) -> None:
@@ -135,3 +140,45 @@ class Backend(abc.ABC):
         """The PyTorch variant whose model this backend's artifact is made from
         (parameter counts and FLOPs are measured on it)."""
         return variant
+
+
+class NumpyRunner:
+    """Shared by the runners of runtimes that take numpy arrays (onnxruntime, openvino): ``runner(inputs)``
+    on torch tensors, as the quality and timing code calls it, over :meth:`run_numpy`.  Subclasses set
+    ``input_names`` (the graph's inputs) and implement :meth:`_run` on the complete feeds."""
+
+    input_names: list[str]
+
+    def __call__(self, inputs: Inputs) -> "torch.Tensor":
+        import torch
+
+        return torch.from_numpy(self.run_numpy({name: v.numpy() for name, v in inputs.items()}))
+
+    def run_numpy(self, feeds: dict[str, Any]) -> Any:
+        """Float32 logits (B, C) of ``feeds`` (``{"input_ids": (B, S) int64, "attention_mask": ...}``).
+        A graph that takes ``token_type_ids`` gets zeros (segment 0) when ``feeds`` has none, as a
+        BERT-family torch model defaults them (harness.data.text.encode)."""
+        if "token_type_ids" in self.input_names and "token_type_ids" not in feeds:
+            import numpy as np
+
+            feeds = {**feeds, "token_type_ids": np.zeros_like(feeds["input_ids"])}
+        return self._run({name: feeds[name] for name in self.input_names})
+
+    def _run(self, feeds: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+
+class NumpyBackend(Backend):
+    """A backend whose fresh-process workers read their batch from ``.npz`` and never import torch
+    (its deployment does not)."""
+
+    worker_inputs = ".npz"
+
+    def load_worker_inputs(self, path: Path) -> Any:
+        import numpy as np
+
+        with np.load(path) as arrays:
+            return {k: arrays[k] for k in arrays.files}
+
+    def first_result(self, runner: Any, inputs: Any) -> Any:
+        return runner.run_numpy(inputs)

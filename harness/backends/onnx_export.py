@@ -139,10 +139,10 @@ def plan(variant: str) -> tuple[str, OrtQuantization | None]:
     # Lazy, like variants below: the backend registry imports this module in the
     # fresh onnxruntime cold-start/memory workers, whose import cost is measured.
     import compressors
-    from compressors.compose import parse_spec
+    from compressors.compose import stages as stages_of
 
     try:
-        stages = parse_spec(variant) if "+" in variant else [(compressors.get(variant).name, variant)]
+        stages = stages_of(variant)
         quant = None
         if stages[-1][0] in QUANT_STAGES:
             cfg = compressors.make_config(stages[-1][1])
@@ -151,6 +151,9 @@ def plan(variant: str) -> tuple[str, OrtQuantization | None]:
             quant = OrtQuantization(per_channel=cfg.per_channel)
             stages = stages[:-1]
         for name, _ in stages:
+            if compressors.get(name).runtime_stage:
+                raise _unsupported(variant, f"stage '{name}' (static INT8 with calibration) is built by the openvino "
+                                            "backend only so far")
             if name != "fp32" and not compressors.get(name).float_output:
                 raise _unsupported(variant, f"stage '{name}' produces torch-quantized modules, which "
                                             "torch.onnx cannot export")
@@ -210,13 +213,24 @@ def torch_quantized(model) -> list[str]:
     return sorted(names)
 
 
-def _check_batch(vocab: int):
-    """Batch 2 x seq 16 token ids, int64 (neither axis 1, so the tracer cannot specialise a broadcast
-    on it), and its all-ones attention mask."""
+def check_batch(vocab: int, padded: bool = False):
+    """Token ids (2, 16) int64 below ``vocab`` (neither axis 1, so the tracer cannot specialise a
+    broadcast on it) and their attention mask, as numpy arrays; ``padded`` masks the first row
+    after 9 tokens (the batch a converted graph's logits are checked on)."""
+    import numpy as np
+
+    ids = (np.arange(32, dtype=np.int64).reshape(2, 16) * 7 + 1000) % vocab
+    mask = np.ones_like(ids)
+    if padded:
+        mask[0, 9:] = 0
+    return ids, mask
+
+
+def _check_batch(vocab: int, padded: bool = False):
+    """:func:`check_batch` as torch tensors."""
     import torch
 
-    ids = (torch.arange(32, dtype=torch.int64).reshape(2, 16) * 7 + 1000) % vocab
-    return ids, torch.ones_like(ids)
+    return tuple(torch.from_numpy(a) for a in check_batch(vocab, padded))
 
 
 def export_model(model, out: Path, variant: str = "?", opset: int = OPSET) -> None:
@@ -280,8 +294,8 @@ def fuse_model(model, out: Path, fusion: OrtFusion, variant: str = "?") -> dict[
     """Export ``model`` with eager attention and write ORT's transformer-optimised graph to ``out``;
     returns what was fused (op counts, the heads and hidden size used, the logit check).
 
-    The fused graph runs on ORT on a padded check batch (2 x 16 tokens, the first row masked
-    after 9) and its logits are compared with ``model``'s own.
+    The fused graph runs on ORT on the padded :func:`check_batch` and its logits are compared
+    with ``model``'s own.
 
     Raises:
         HarnessError: export or optimisation failed, or the fused logits differ from the
@@ -320,8 +334,7 @@ def fuse_model(model, out: Path, fusion: OrtFusion, variant: str = "?") -> dict[
             logging.disable(logging.NOTSET)
     fused = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
     check_onnx(out)
-    ids, mask = _check_batch(int(getattr(model.config, "vocab_size", 1000)))
-    mask[0, 9:] = 0
+    ids, mask = _check_batch(int(getattr(model.config, "vocab_size", 1000)), padded=True)
     with torch.no_grad():
         ref = model(input_ids=ids, attention_mask=mask).logits.float().numpy()
     opts = ort.SessionOptions()

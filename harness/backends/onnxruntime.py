@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from harness.backends import onnx_export
-from harness.backends.base import Backend, Inputs
+from harness.backends.base import NumpyBackend, NumpyRunner
 from harness.core.errors import HarnessError
 
 if TYPE_CHECKING:
     import numpy as np
-    import torch
 
 GRAPH_OPT_LEVEL = "ORT_ENABLE_ALL"
 PROVIDER = "CPUExecutionProvider"
@@ -44,7 +43,7 @@ def graph_level(meta: dict[str, Any]) -> str:
     return "ORT_DISABLE_ALL" if meta.get("preoptimized") else GRAPH_OPT_LEVEL
 
 
-class OrtRunner:
+class OrtRunner(NumpyRunner):
     def __init__(self, session: Any, meta: dict[str, Any], threads: int, loaded_sha256: str | None = None,
                  backend: str = "onnxruntime") -> None:
         self.backend = backend
@@ -56,23 +55,23 @@ class OrtRunner:
         self.size_bytes = meta["size_bytes"]
         self.weights_file = meta["weights_file"]
         self.weights_sha256 = meta["weights_sha256"]
-        self._inputs = [i.name for i in session.get_inputs()]
+        self.input_names = [i.name for i in session.get_inputs()]
         self._output = (meta.get("graph") or {}).get("output", onnx_export.OUTPUT_NAME)
 
-    def __call__(self, inputs: Inputs) -> "torch.Tensor":
-        import torch
+    def _run(self, feeds: "dict[str, np.ndarray]") -> "np.ndarray":
+        return self.session.run([self._output], feeds)[0]
 
-        return torch.from_numpy(self.run_numpy({name: v.numpy() for name, v in inputs.items()}))
-
-    def run_numpy(self, feeds: "dict[str, np.ndarray]") -> "np.ndarray":
-        """Float32 logits (B, C) of ``feeds`` (``{"input_ids": (B, S) int64, "attention_mask": ...}``).
-        A graph that takes ``token_type_ids`` gets zeros (segment 0) when ``feeds`` has none, as a
-        BERT-family torch model defaults them (harness.data.text.encode)."""
-        if "token_type_ids" in self._inputs and "token_type_ids" not in feeds:
-            import numpy as np
-
-            feeds = {**feeds, "token_type_ids": np.zeros_like(feeds["input_ids"])}
-        return self.session.run([self._output], {name: feeds[name] for name in self._inputs})[0]
+    def artifact_facts(self) -> dict[str, Any]:
+        """What the artifact records about itself, for the static row: build time, source variant,
+        quantization (engine, granularity, bits) and the graph's node counts."""
+        meta, quant = self.meta, self.meta.get("quantization")
+        return {"onnx_build_s": meta.get("build_s"), "source_variant": meta.get("source_variant"),
+                "quant_engine": None if quant is None else "onnxruntime/quantize_dynamic",
+                "weight_granularity": None if quant is None else ("per_channel" if quant["per_channel"] else "per_tensor"),
+                # U8S8: activations 8-bit per batch; weights 7-bit where the CPU has no VNNI (reduce_range)
+                "activation_bits": None if quant is None else 8,
+                "weight_bits": None if quant is None else (7 if quant.get("reduce_range") else 8),
+                **meta.get("facts", {})}
 
     def session_info(self) -> dict[str, Any]:
         import onnxruntime as ort
@@ -93,9 +92,8 @@ def _fusion_line(fusion: dict[str, Any] | None) -> str | None:
     return f"optimize_model({fusion['model_type']}, opt_level {fusion['opt_level']}; {heads}): {ops}"
 
 
-class OnnxRuntime(Backend):
+class OnnxRuntime(NumpyBackend):
     name = "onnxruntime"
-    worker_inputs = ".npz"
 
     runs_onnx_files = True
     int8_ceiling = "int8_ort"
@@ -131,15 +129,6 @@ class OnnxRuntime(Backend):
 
     def cold_start_cases(self, artifact_dir: Path) -> dict[str, Path]:
         return {"preoptimized": onnx_export.get_or_preoptimize(artifact_dir)}
-
-    def load_worker_inputs(self, path: Path) -> "dict[str, np.ndarray]":
-        import numpy as np
-
-        with np.load(path) as arrays:
-            return {k: arrays[k] for k in arrays.files}
-
-    def first_result(self, runner: OrtRunner, inputs: "dict[str, np.ndarray]") -> "np.ndarray":
-        return runner.run_numpy(inputs)
 
     def load(self, artifact_dir: Path, threads: int, verify: bool = True, fingerprint: bool = False) -> OrtRunner:
         ort = onnx_export.import_onnxruntime()

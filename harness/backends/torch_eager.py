@@ -40,6 +40,20 @@ class TorchRunner:
 class TorchEager(Backend):
     name = "torch"
 
+    def unsupported(self, variant: str, task: str = "text", onnx_file: bool = False) -> str | None:
+        import compressors
+        from compressors.compose import stages
+
+        try:
+            found = stages(variant)
+        except compressors.CompressionError:
+            return super().unsupported(variant, task, onnx_file)  # an unknown name fails where it is built
+        for name, _ in found:
+            if compressors.get(name).runtime_stage:
+                return (f"stage '{name}' of '{variant}' is carried out by a deployment runtime on its own graph: "
+                        f"measure it with --backends openvino")
+        return super().unsupported(variant, task, onnx_file)
+
     def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path],
                 onnx_file: Path | None = None) -> Path:
         return torch_dir(variant)

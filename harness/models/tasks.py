@@ -148,6 +148,15 @@ class TextTask(Task):
         return predict_logits(model, text.batches(self.dataset(eval_set), self.tokenizer(), batch_size=32,
                                                   max_length=self.max_length))
 
+    def eval_token_rows(self, eval_set: str) -> set[bytes]:
+        """Every example of ``eval_set`` (all of it, whatever ``eval_limit``) as the bytes of its int64
+        token ids without padding, tokenised as the accuracy pass does: what a check that other data
+        (an INT8 calibration set) holds no evaluation example compares against."""
+        rows = set()
+        for ids, mask, _ in text.batches(self._full(eval_set), self.tokenizer(), 64, self.max_length):
+            rows |= {row[m.bool()].numpy().tobytes() for row, m in zip(ids, mask)}
+        return rows
+
     def training_context(self, batch_size: int = 16, max_length: int = 128):
         """Training data for data-dependent compressors (head importance, recovery
         fine-tuning): the IMDB train split as ``(input_ids (B, L), attention_mask (B, L),

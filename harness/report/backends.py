@@ -10,7 +10,7 @@ Sections (only when a backend other than torch was measured):
 
 * **Backends side by side** -- the key metrics with a Backend column (when a row is not on its
   profile's reference backend);
-* **torch vs <backend>** -- for each ONNX Runtime backend (``onnxruntime``, ``onnxruntime-fused``),
+* **torch vs <backend>** -- for each other runtime (``onnxruntime``, ``onnxruntime-fused``, ``openvino``),
   per variant, that backend / torch of the same variant (p50 at seq 128, throughput at batch 32,
   cold start, size, peak RSS rise);
 * **Best deployable** -- per profile, every (variant, backend) whose accuracy on each eval set is
@@ -31,6 +31,11 @@ SEQ = "128"
 BATCH = "32"
 ACCURACY_SHARE = 0.99  # of fp32's accuracy, on every eval set (MLPerf's "99% of FP32" quality target)
 ACCURACY_KEYS = ("accuracy", "accuracy_mr")
+ONNX_BACKENDS = {"onnxruntime": "ONNX Runtime", "onnxruntime-fused": "ONNX Runtime, transformer-fused graph"}
+"""Backends that run ``.onnx`` files (study 001's ONNX table), by their section titles."""
+RUNTIMES = {**ONNX_BACKENDS, "openvino": "OpenVINO"}
+"""Every non-torch backend a "torch vs" section is written for."""
+SHORT = {"onnxruntime": "ORT", "onnxruntime-fused": "ORT fused", "openvino": "OpenVINO"}
 
 
 def backend_of(row: dict[str, Any]) -> str:
@@ -75,7 +80,7 @@ def torch_vs(rows: list[dict[str, Any]], backend: str = "onnxruntime") -> str:
                       ratio(other.get("peak_rss_delta_mb"), base.get("peak_rss_delta_mb"))])
     if not table:
         return ""
-    b = "ORT fused" if backend == "onnxruntime-fused" else "ORT"
+    b = SHORT.get(backend, backend)
     return markdown_table(table, ["Model", "Variant", f"torch p50 ms @{SEQ}", f"{b} p50 ms @{SEQ}", f"p50 {b} / torch",
                           f"p50 {b} / torch fp32", f"Throughput @{BATCH} {b} / torch", f"First result {b} / torch",
                           f"Load + first forward {b} / torch",
@@ -135,9 +140,6 @@ def _session_line(backend: str, info: dict[str, Any]) -> str:
     return f"* `{backend}`: " + "; ".join(parts)
 
 
-ONNX_BACKENDS = {"onnxruntime": "ONNX Runtime", "onnxruntime-fused": "ONNX Runtime, transformer-fused graph"}
-
-
 def sections(doc: dict[str, Any]) -> list[str]:
     """Markdown lines of the backend sections (empty when only torch was measured)."""
     rows = doc["rows"]
@@ -147,7 +149,7 @@ def sections(doc: dict[str, Any]) -> list[str]:
            "The same metrics through the same harness code on each backend (`--backends`); onnxruntime runs "
            "the exported `.onnx` (INT8 variants: ORT `quantize_dynamic` of the exported fp32 or pruned fp32 "
            "graph). Agreement is with the torch fp32 predictions.", "", side_by_side(rows), ""]
-    for backend, title in ONNX_BACKENDS.items():
+    for backend, title in RUNTIMES.items():
         vs = torch_vs(rows, backend)
         if vs:
             out += [f"## torch vs {title} (same run)", "",
