@@ -88,13 +88,13 @@ sweep: setup-text
 	  $(PYTEST_ARGS); rc=$$?; \
 	  $(BIN)/python -m harness report --out reports/latest/sweep || exit $$?; exit $$rc
 
-# Issue 5: the distillation pipelines and study 001's triple-loss table.  EdgeMIN (the
-# CPU-budget default and study 000's @full recipe) and pkd stages train on minilm-l6
+# Issue 5: the distillation pipelines and study 001's triple-loss table.  EdgeMIN (study 000's
+# recipe, the default, and the CPU-budget @quick one) and pkd stages train on minilm-l6
 # (cached by recipe hash, about 4 + 8 min the first time);
 # the MLM profile fits its head once (about 3 min); distilbert-base vs minilm-l12-h384
 # give the architecture-exact ratios.  Report in reports/latest/distill/.
 DISTILL_VARIANTS := fp32,minilm-l6/edgemin-s1,minilm-l6/edgemin-s2,minilm-l6/edgemin-s3,$\
-  minilm-l6/edgemin-s1@full,minilm-l6/edgemin-s2@full,minilm-l6/edgemin-s3@full,$\
+  minilm-l6/edgemin-s1@quick,minilm-l6/edgemin-s2@quick,minilm-l6/edgemin-s3@quick,$\
   minilm-l6/pkd-s1,minilm-l6/pkd-s2,minilm-l6/pkd-s3,minilm-l6-mlm/int8-dynamic,$\
   minilm-l6-mlm/magnitude-global@0.5,minilm-l6-mlm/magnitude-global@0.5+int8
 distill: setup-text

@@ -89,9 +89,12 @@ def test_edgemin_bad_input(cache, tiny_student, tiny_model, tiny_context, one_th
         compressors.build("edgemin-s1", tiny_model, tiny_context, **{**EDGEMIN_TINY, "relation_heads": 12})
     with pytest.raises(CompressionError, match="needs training data"):
         compressors.build("edgemin-s1", tiny_model)
-    with pytest.raises(CompressionError, match="only '@' argument is 'full'"):
+    with pytest.raises(CompressionError, match="the '@' arguments are 'full' .* and 'quick'"):
         compressors.make_config("edgemin-s2@fast")
-    assert compressors.make_config("edgemin-s2@full").prune_epochs == 2
+    # study 000's recipe is the default; @quick is the CPU-budget one
+    assert compressors.make_config("edgemin-s2@full") == compressors.make_config("edgemin-s2")
+    quick = compressors.make_config("edgemin-s2@quick")
+    assert (quick.prune_epochs, quick.max_length, quick.train_batches, quick.kd_steps) == (1, 64, 125, 250)
 
 
 def test_missing_student_package_is_a_clear_error(cache, tiny_model, tiny_context):
