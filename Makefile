@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgebench-installed
 PYTEST_ARGS ?=
 
-.PHONY: bench test test-services gate calibrate sweep distill deployable vision setup setup-text install report clean-cache
+.PHONY: bench test test-services gate calibrate sweep distill deployable compiled vision setup setup-text install report clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -104,8 +104,8 @@ distill: setup-text
 
 # Issue 20: the fastest deployable configuration of both text profiles -- fp32 and INT8 on torch
 # eager, ONNX Runtime, ONNX Runtime on the transformer-fused graph (onnxruntime-fused) and OpenVINO
-# (int8-static: NNCF, calibrated on 300 training reviews; the runtimes without a variant skip it with
-# the reason), timed in the same campaigns, at seq 128 and batch 1 / 32; the report's "Best deployable" table ranks
+# (int8-static: NNCF on openvino, ORT quantize_static on onnxruntime, both calibrated on 300 training
+# reviews; torch and onnxruntime-fused skip it with the reason), timed in the same campaigns, at seq 128 and batch 1 / 32; the report's "Best deployable" table ranks
 # what keeps 99% of fp32's accuracy.  Report in reports/latest/deployable/.
 DEPLOYABLE_BACKENDS ?= torch,onnxruntime,onnxruntime-fused,openvino
 DEPLOYABLE_VARIANTS ?= fp32,int8-dynamic,int8-static
@@ -113,6 +113,15 @@ deployable: setup-text
 	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6,distilbert-base --variants $(DEPLOYABLE_VARIANTS) \
 	  --backends $(DEPLOYABLE_BACKENDS) --seq-lengths 128 --batch-sizes 1,32 $(PYTEST_ARGS); rc=$$?; \
 	  $(BIN)/python -m harness report --out reports/latest/deployable || exit $$?; exit $$rc
+
+# Issue 20: torch.compile (Inductor) beside torch eager on minilm-l6 -- fp32, torch.ao's and torchao's
+# dynamic INT8 -- at seq 128, batch 1, in the same campaigns; each process compiles cold, so first
+# result and cold start include the compile.  Report in reports/latest/compiled/.
+COMPILED_VARIANTS ?= fp32,int8-dynamic,int8-dynamic@torchao
+compiled: setup-text
+	$(BIN)/python -m pytest suites/ --benchmark-autosave --profiles minilm-l6 --variants $(COMPILED_VARIANTS) \
+	  --backends torch,torch-compile --seq-lengths 128 --batch-sizes 1 $(PYTEST_ARGS); rc=$$?; \
+	  $(BIN)/python -m harness report --out reports/latest/compiled || exit $$?; exit $$rc
 
 # Issue 9: study 004 on both ConvNeXt profiles (torch; ORT takes text profiles only).
 # Report in reports/latest/vision/.

@@ -18,7 +18,8 @@ tensor: finer scales, the same kernels.
 ``int8-static`` is post-training *static* INT8 (weights and activations, activation ranges
 calibrated ahead of time on real training inputs; Jacob et al., 2018): a stage the deployment
 runtime carries out on its own graph (:attr:`Compressor.runtime_stage`) -- NNCF's
-``nncf.quantize`` for the ``openvino`` backend -- so :meth:`Int8Static.compress` refuses a torch
+``nncf.quantize`` for the ``openvino`` backend, ``onnxruntime.quantization.quantize_static``
+(QDQ) for ``onnxruntime`` -- so :meth:`Int8Static.compress` refuses a torch
 module with the backends that build it.  Whether that keeps more accuracy is a
 per-model result of the quality tables, not a property of the variant (the
 choice was once made from MR test accuracy; no split here selects a variant).
@@ -182,8 +183,9 @@ class Int8StaticConfig(CompressorConfig):
     """Args:
     calibration_size: training-split inputs (one sequence each, at the task's evaluation length)
         whose activation ranges set the scales; never evaluation data.
-    preset: NNCF's ``QuantizationPreset``: ``"performance"`` (symmetric weights and activations)
-        or ``"mixed"`` (asymmetric activations).
+    preset: NNCF's ``QuantizationPreset`` names: ``"performance"`` (symmetric weights and
+        activations) or ``"mixed"`` (asymmetric activations); ONNX Runtime takes asymmetric UINT8
+        activations for either (see :mod:`harness.backends.onnx_export`).
     """
 
     calibration_size: int = 300
@@ -205,4 +207,5 @@ class Int8Static(Compressor):
 
     def compress(self, model: nn.Module, config: Int8StaticConfig) -> nn.Module:
         raise CompressionError("variant 'int8-static' is quantized by the deployment runtime on its own graph: "
-                               "measure it with --backends openvino (NNCF); on torch use int8-dynamic")
+                               "measure it with --backends openvino (NNCF) or onnxruntime (quantize_static); on torch use "
+                               "int8-dynamic")

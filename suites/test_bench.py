@@ -105,7 +105,7 @@ def test_static(benchmark, bench, case):
          int8_flops_fraction=flops.int8_flops_fraction(model, inputs) if case.backend == "torch" else None,
          build_s=info.build_s,
          pulled_from=bench.provenance(case),  # None: built on this device (else the store, run and builder)
-         **(info.facts if case.backend == "torch" else runner.artifact_facts()))
+         **runner.artifact_facts())
 
 
 def _static_onnx(benchmark, bench, case) -> None:

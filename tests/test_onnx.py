@@ -115,6 +115,44 @@ def test_ort_int8_is_quantized_smaller_and_close(store, tiny, real_inputs, one_t
     assert pc["quantization"]["per_channel"] is True and pc["weights_sha256"] != meta["weights_sha256"]
 
 
+def test_ort_int8_static_is_qdq_calibrated_on_training_inputs_and_close(store, tiny, real_inputs, one_thread):
+    torch_dir, root = store
+    fp32_dir = onnx_export.get_or_export("tiny-random", "fp32", torch_dir, root=root)
+    d = onnx_export.get_or_export("tiny-random", "int8-static:calibration_size=32", torch_dir, root=root)
+    meta = onnx_export.read_meta(d)
+    quant = meta["quantization"]
+    assert quant["method"] == "quantize_static" and quant["quant_format"] == "QDQ"
+    assert quant["calibration_split"] == "train" and quant["calibration_size"] == 32
+    assert quant["activation_type"] == "QUInt8" and quant["activation_symmetric"] is False  # U8S8, see onnx_export
+    assert quant["reduce_range"] is cpu.u8s8_saturates()
+    assert meta["facts"]["onnx_int8_ops"]["QuantizeLinear"] >= 12  # an activation quantizer per MatMul at least
+    assert meta["source_sha256"] == onnx_export.read_meta(fp32_dir)["weights_sha256"]
+    assert meta["size_bytes"] < 0.5 * onnx_export.read_meta(fp32_dir)["size_bytes"]
+    inputs = real_inputs[1]
+    with torch.inference_mode():
+        expected = tiny(**inputs).logits
+    got = backends.get("onnxruntime").load(d, threads=1)(inputs)
+    assert 0 < (got - expected).abs().max().item() < 0.05
+    mixed = onnx_export.read_meta(onnx_export.get_or_export("tiny-random", "int8-static:calibration_size=32:preset=mixed",
+                                                            torch_dir, root=root))
+    assert mixed["quantization"] == quant  # the preset is NNCF's: ORT's U8S8 either way
+    assert "no form of the fused Attention op" in backends.get("onnxruntime-fused").unsupported("int8-static")
+    with pytest.raises(HarnessError, match="no form of the fused Attention op"):
+        onnx_export.get_or_export("tiny-random", "int8-static", torch_dir, root=root, fusion=onnx_export.OrtFusion())
+
+
+def test_ort_int8_static_refuses_a_calibration_set_holding_an_evaluation_example(store, monkeypatch):
+    from harness.backends import calibration
+    from harness.models.tasks import TextTask
+
+    torch_dir, root = store
+    first = calibration.calibration_feeds("tiny-random", 8).feeds[3]["input_ids"][0].tobytes()
+    monkeypatch.setattr(TextTask, "eval_token_rows", lambda self, eval_set: {first})
+    with pytest.raises(HarnessError, match="1 of the 8 calibration sequences of profile tiny-random are examples"):
+        onnx_export.get_or_export("tiny-random", "int8-static:calibration_size=8", torch_dir, root=root)
+    assert not list(root.glob("tiny-random/int8-static:calibration_size=8*"))  # nothing half-written left behind
+
+
 def test_plan_maps_variants_to_export_then_ort_quantization():
     assert onnx_export.plan("fp32") == ("fp32", None)
     src, quant = onnx_export.plan("int8-dynamic-pc")

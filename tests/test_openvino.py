@@ -53,7 +53,7 @@ def test_the_ir_runs_what_pytorch_runs_with_pinned_properties(ov_cache, padded, 
     meta = openvino.read_meta(d)
     source = onnx_export.read_meta(onnx_export.get_or_export("tiny", "fp32", torch_dir, log=lambda _: None))
     assert meta["source_sha256"] == source["weights_sha256"] and meta["compress_to_fp16"] is False
-    assert meta["check_max_rel_diff"] <= openvino.TOLERANCE
+    assert meta["check_max_rel_diff"] <= onnx_export.TOLERANCE
     runner = adapter.load(d, threads=1)
     assert runner.backend == "openvino" and runner.loaded_sha256 == meta["weights_sha256"]
     model, _ = variants.load_variant(torch_dir("fp32"))
@@ -128,27 +128,32 @@ def test_int8_static_is_nncf_quantized_on_training_inputs_smaller_and_close(ov_c
 
 
 def test_calibration_refuses_evaluation_examples(monkeypatch):
+    from harness.backends import calibration
     from harness.models.tasks import TextTask
 
-    first = openvino.calibration_inputs("tiny-random", 4)[0]["input_ids"][0].tobytes()
+    calib = calibration.calibration_feeds("tiny-random", 4)
+    assert len(calib.feeds) == 4 and calib.facts()["calibration_split"] == "train"
+    calibration.check_held_out(calib)  # the real evaluation sets share no sequence with it
+    first = calib.feeds[0]["input_ids"][0].tobytes()
     monkeypatch.setattr(TextTask, "eval_token_rows", lambda self, eval_set: {first})
     with pytest.raises(HarnessError, match="1 of the 4 calibration sequences of profile tiny-random are examples of "
                                            "its evaluation set imdb-test"):
-        openvino.calibration_inputs("tiny-random", 4)
+        calibration.check_held_out(calib)
     with pytest.raises(HarnessError, match="calibration_size must be at least 1"):
         openvino.plan("int8-static:calibration_size=0")
 
 
-def test_int8_static_runs_on_openvino_only_and_names_it(store):
+def test_int8_static_runs_on_the_runtimes_only_and_names_them(store):
     import compressors
 
     model, _ = variants.load_variant(store[0]("fp32"))
     with pytest.raises(compressors.CompressionError, match="quantized by the deployment runtime.*--backends openvino"):
         compressors.build("int8-static", model)
-    assert "--backends openvino" in backends.get("torch").unsupported("int8-static")
-    assert "--backends openvino" in backends.get("torch").unsupported("magnitude-global@0.5+int8-static")
+    assert "--backends onnxruntime or openvino" in backends.get("torch").unsupported("int8-static")
+    assert "--backends onnxruntime or openvino" in backends.get("torch").unsupported("magnitude-global@0.5+int8-static")
     assert backends.get("torch").unsupported("magnitude-global@0.5+int8") is None
-    assert "openvino backend only" in backends.get("onnxruntime").unsupported("int8-static")
+    assert backends.get("onnxruntime").unsupported("int8-static") is None
+    assert "must be the last one" in backends.get("onnxruntime").unsupported("int8-static+magnitude-global@0.5")
     assert backends.get("openvino").unsupported("magnitude-global@0.5+int8-static") is None
     assert backends.get("openvino").source_variant("magnitude-global@0.5+int8-static") == "magnitude-global@0.5"
 

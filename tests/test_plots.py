@@ -64,3 +64,14 @@ def test_sweep_with_and_without_recovery(recovered):
     if recovered:  # named as the suite names it; the epochs come from the variant name
         rows += [_row("minilm-l6", f"magnitude-global@{s}:recovery_epochs=1", acc=0.83, sparsity=s) for s in (0.5, 0.8)]
     assert plots.sparsity_sweep(rows, FOOT).startswith(PNG)
+
+
+def test_the_latency_panel_uses_the_paired_ratio_only_when_every_point_has_one():
+    ref = {"profile": "p", "variant": "fp32", "backend": "torch", "reference_backend": "torch",
+           "p50_ms": {"128": 20.0}, "p50_ratio": {}}
+    ov = {"profile": "p", "variant": "int8-static", "backend": "openvino", "reference_backend": "torch",
+          "p50_ms": {"128": 5.0}, "p50_ratio": {"128": {"ratio": 0.28, "ci95": [0.27, 0.29], "n": 35}}}
+    cost, ci, label = plots._latency_cost([ref, ov])
+    assert (cost(ref), cost(ov), ci(ov)) == (1.0, 0.28, [0.27, 0.29]) and "paired ratio" in label
+    cost, ci, label = plots._latency_cost([ref, {**ov, "p50_ratio": {}}])  # a block without its pair
+    assert (cost(ref), cost(ov), ci(ov)) == (20.0, 5.0, None) and "(ms)" in label

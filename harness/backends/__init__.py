@@ -17,7 +17,8 @@ DEFAULT = "torch"
 _ADAPTERS = {"torch": ("harness.backends.torch_eager", "TorchEager"),
              "onnxruntime": ("harness.backends.onnxruntime", "OnnxRuntime"),
              "onnxruntime-fused": ("harness.backends.onnxruntime", "OnnxRuntimeFused"),
-             "openvino": ("harness.backends.openvino", "OpenVino")}
+             "openvino": ("harness.backends.openvino", "OpenVino"),
+             "torch-compile": ("harness.backends.torch_compile", "TorchCompile")}
 BACKENDS = tuple(_ADAPTERS)
 
 

@@ -13,6 +13,8 @@ variant                     ONNX artifact
 ``int8-dynamic-pc``         export of ``fp32`` + ORT ``quantize_dynamic`` per channel
 ``P`` (pruning, float)      export of the pruned fp32 variant ``P``
 ``P+int8``                  export of ``P`` + ORT ``quantize_dynamic`` per tensor
+``int8-static``, ``P+...``  export of ``fp32`` / ``P`` + ORT ``quantize_static`` (QDQ),
+                            calibrated on training sequences (:class:`OrtStaticQuantization`)
 ==========================  =====================================================
 
 The ``onnxruntime-fused`` backend (:class:`OrtFusion`) takes the same variants through one
@@ -49,6 +51,17 @@ Export choices (stated, and recorded in ``onnx.json``):
   the artifact's ``onnx.json`` and in the fingerprint
   (``ort_int8_reduce_range``).
 
+* **Static quantization** (``int8-static``): ``quantize_static`` in QDQ format, activation
+  ranges from MinMax calibration on ``calibration_size`` sequences of the profile's training
+  split (:mod:`harness.backends.calibration`; a sequence that is an evaluation example fails the
+  build), weights signed INT8 per output channel and symmetric, activations asymmetric UINT8
+  per tensor whatever the ``preset`` (which chooses NNCF's scheme): U8S8 is the operand order
+  of the x86 INT8 kernels (VNNI's ``vpdpbusd`` multiplies u8 by s8) and of ORT's dynamic path,
+  and signed symmetric activations would waste half their range on the non-negative ones
+  (after GELU) to which NNCF gives an unsigned type.  ORT's session fuses each
+  DequantizeLinear -> MatMul -> QuantizeLinear into an INT8 kernel (``QLinearMatMul``).  The
+  QDQ format has no form of the fused ``Attention`` op, so ``onnxruntime-fused`` does not take it.
+
 Every artifact is validated with ``onnx.checker`` after export and after
 quantization and written atomically into a cache folder keyed by the source
 variant's folder (its recipe hash) and weights sha256, the export and
@@ -65,7 +78,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.core import atomic, cache, cpu
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, first_line
 from harness.core.paths import cache_dir
 from harness.models.onnx_file import OUTPUT_NAME, graph_io, import_onnx
 
@@ -77,6 +90,9 @@ META_FILE = "onnx.json"
 INPUT_NAMES = ("input_ids", "attention_mask")
 USER_FILE = "user's ONNX file (not exported here)"
 QUANT_STAGES = ("int8-dynamic", "int8-dynamic-pc")
+STATIC_STAGE = "int8-static"
+STATIC_FUSED_REASON = ("variant '{variant}' is static QDQ INT8, which has no form of the fused Attention op: "
+                       "measure it on backend onnxruntime (unfused) or openvino")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +106,28 @@ class OrtQuantization:
 
 
 @dataclasses.dataclass(frozen=True)
+class OrtStaticQuantization:
+    """Settings of ``onnxruntime.quantization.quantize_static`` for ``int8-static`` (see module
+    docstring); :meth:`from_config` maps :class:`compressors.quantize.Int8StaticConfig` onto them."""
+
+    calibration_size: int = 300
+    activation_type: str = "QUInt8"
+    activation_symmetric: bool = False
+    weight_type: str = "QInt8"
+    per_channel: bool = True
+    reduce_range: bool = dataclasses.field(default_factory=cpu.u8s8_saturates)
+    op_types: tuple[str, ...] = ("MatMul", "Gather")
+    quant_format: str = "QDQ"
+    calibrate_method: str = "MinMax"
+    method: str = "quantize_static"
+
+    @classmethod
+    def from_config(cls, config: Any) -> "OrtStaticQuantization":
+        # config.preset is NNCF's (see module docstring): ORT takes U8S8 for either
+        return cls(calibration_size=config.calibration_size)
+
+
+@dataclasses.dataclass(frozen=True)
 class OrtFusion:
     """Settings of ``onnxruntime.transformers.optimizer.optimize_model`` for the
     ``onnxruntime-fused`` backend (ORT's transformer optimizer; see module docstring).
@@ -98,14 +136,18 @@ class OrtFusion:
     uses it for all three); ``opt_level`` 1 is ORT's default for it: the basic graph
     optimisations (constant folding, redundant nodes), which are the same on every CPU,
     before the fusions -- the machine-specific layout passes still run at session creation.
-    The head count and hidden size are read off each model (:func:`attention_shape`).
-    ``tolerance``: the largest |fused - torch| logit allowed on the check batch, relative to
-    max(1, max |torch logit|); a fusion that changes the maths fails the build.
+    The head count and hidden size are read off each model (:func:`attention_shape`); a fusion
+    that moves the logits by more than :data:`TOLERANCE` fails the build.
     """
 
     model_type: str = "bert"
     opt_level: int = 1
-    tolerance: float = 1e-4
+
+
+#: largest logit gap (:func:`logit_gap`) a converted graph (fused, OpenVINO IR) may show on the
+#: padded :func:`check_batch` against the model it was converted from: float reassociation
+#: stays far below it, a wrong fusion or conversion far above
+TOLERANCE = 1e-4
 
 
 FUSED_QUANT_OPS = ("Attention", "EmbedLayerNormalization")
@@ -125,10 +167,10 @@ def _unsupported(variant: str, why: str) -> HarnessError:
     return HarnessError(
         f"variant '{variant}' cannot run on onnxruntime: {why}; supported path: export the fp32 (or pruned fp32) "
         f"variant and quantize it with ONNX Runtime, i.e. variants fp32, int8-dynamic, int8-dynamic-pc, "
-        f"a pruning variant P or P+int8 on backend onnxruntime")
+        f"int8-static, a pruning variant P, P+int8 or P+int8-static on backend onnxruntime")
 
 
-def plan(variant: str) -> tuple[str, OrtQuantization | None]:
+def plan(variant: str) -> tuple[str, OrtQuantization | OrtStaticQuantization | None]:
     """``(source PyTorch variant to export, ORT quantization or None)`` for ``variant``.
 
     Raises:
@@ -143,8 +185,11 @@ def plan(variant: str) -> tuple[str, OrtQuantization | None]:
 
     try:
         stages = stages_of(variant)
-        quant = None
-        if stages[-1][0] in QUANT_STAGES:
+        quant: OrtQuantization | OrtStaticQuantization | None = None
+        if stages[-1][0] == STATIC_STAGE:
+            quant = OrtStaticQuantization.from_config(compressors.make_config(stages[-1][1]))
+            stages = stages[:-1]
+        elif stages[-1][0] in QUANT_STAGES:
             cfg = compressors.make_config(stages[-1][1])
             if cfg.engine != "torch.ao" or not cfg.include_classifier:
                 raise _unsupported(variant, f"INT8 options {cfg.to_dict()} have no ORT quantize_dynamic equivalent")
@@ -152,8 +197,7 @@ def plan(variant: str) -> tuple[str, OrtQuantization | None]:
             stages = stages[:-1]
         for name, _ in stages:
             if compressors.get(name).runtime_stage:
-                raise _unsupported(variant, f"stage '{name}' (static INT8 with calibration) is built by the openvino "
-                                            "backend only so far")
+                raise _unsupported(variant, f"stage '{name}' (static INT8 with calibration) must be the last one")
             if name != "fp32" and not compressors.get(name).float_output:
                 raise _unsupported(variant, f"stage '{name}' produces torch-quantized modules, which "
                                             "torch.onnx cannot export")
@@ -176,7 +220,7 @@ def check_onnx(path: Path) -> None:
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as exc:  # noqa: BLE001 -- onnx raises several types (ValidationError, DecodeError, ...)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise HarnessError(f"{path} fails onnx.checker ({first}); delete {path.parent} to re-export it") from None
 
 
@@ -226,6 +270,26 @@ def check_batch(vocab: int, padded: bool = False):
     return ids, mask
 
 
+def logit_gap(got: "np.ndarray", ref: "np.ndarray") -> float:
+    """max |got - ref| relative to max(1, max |ref|), for logits of the same shape."""
+    import numpy as np
+
+    return float(np.abs(got - ref).max()) / max(1.0, float(np.abs(ref).max()))
+
+
+def ort_logits(path: Path, ids: "np.ndarray", mask: "np.ndarray") -> "np.ndarray":
+    """Logits of the ONNX graph at ``path`` on ONNX Runtime's CPU provider for ``ids``/``mask``
+    (B, L) int64; inputs the graph has but these do not name (``token_type_ids``) are zeros."""
+    import numpy as np
+
+    ort = import_onnxruntime()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    given = {"input_ids": ids, "attention_mask": mask}
+    return session.run(None, {i.name: given.get(i.name, np.zeros_like(ids)) for i in session.get_inputs()})[0]
+
+
 def _check_batch(vocab: int, padded: bool = False):
     """:func:`check_batch` as torch tensors."""
     import torch
@@ -265,7 +329,7 @@ def export_model(model, out: Path, variant: str = "?", opset: int = OPSET) -> No
                               input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
                               dynamic_axes=dynamic, do_constant_folding=True)
     except Exception as exc:  # noqa: BLE001 -- one line instead of the exporter's traceback
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise HarnessError(f"torch.onnx.export of variant '{variant}' failed: {first}") from None
     check_onnx(out)
 
@@ -299,11 +363,10 @@ def fuse_model(model, out: Path, fusion: OrtFusion, variant: str = "?") -> dict[
 
     Raises:
         HarnessError: export or optimisation failed, or the fused logits differ from the
-            model's by more than ``fusion.tolerance`` (the fusion changed the maths).
+            model's by more than :data:`TOLERANCE` (the fusion changed the maths).
     """
     import tempfile
 
-    import numpy as np
     import torch
 
     try:
@@ -311,7 +374,7 @@ def fuse_model(model, out: Path, fusion: OrtFusion, variant: str = "?") -> dict[
     except (ValueError, AttributeError) as exc:
         raise HarnessError(f"variant '{variant}' cannot switch to eager attention for the fused export: {exc}") from None
     shape = attention_shape(model)
-    ort = import_onnxruntime()
+    import_onnxruntime()
     import logging
 
     from onnxruntime.transformers.fusion_options import FusionOptions
@@ -328,7 +391,7 @@ def fuse_model(model, out: Path, fusion: OrtFusion, variant: str = "?") -> dict[
                                        optimization_options=options, opt_level=fusion.opt_level)
             optimized.save_model_to_file(str(out))
         except Exception as exc:  # noqa: BLE001 -- one line instead of the optimizer's traceback
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            first = first_line(exc)
             raise HarnessError(f"onnxruntime transformer optimizer failed on variant '{variant}': {first}") from None
         finally:
             logging.disable(logging.NOTSET)
@@ -337,17 +400,13 @@ def fuse_model(model, out: Path, fusion: OrtFusion, variant: str = "?") -> dict[
     ids, mask = _check_batch(int(getattr(model.config, "vocab_size", 1000)), padded=True)
     with torch.no_grad():
         ref = model(input_ids=ids, attention_mask=mask).logits.float().numpy()
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(str(out), opts, providers=["CPUExecutionProvider"])
-    got = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
-    diff = float(np.abs(got - ref).max())
-    if not diff <= fusion.tolerance * max(1.0, float(np.abs(ref).max())):
-        raise HarnessError(f"the fused ONNX graph of variant '{variant}' gives logits {diff:.3g} away from PyTorch's "
-                           f"(fusions {fused}); measure it on backend onnxruntime (unfused)")
+    diff = logit_gap(ort_logits(out, ids.numpy(), mask.numpy()), ref)
+    if not diff <= TOLERANCE:
+        raise HarnessError(f"the fused ONNX graph of variant '{variant}' gives logits {diff:.3g} (relative) away from "
+                           f"PyTorch's (fusions {fused}); measure it on backend onnxruntime (unfused)")
     return {"fused_ops": fused, "attention_fused": shape is not None,
             "num_heads": shape[0] if shape else None, "hidden_size": shape[1] if shape else None,
-            "check_max_abs_diff": diff}
+            "check_max_rel_diff": diff}
 
 
 def quantize_model(src: Path, out: Path, quant: OrtQuantization, fused: bool = False) -> dict[str, Any]:
@@ -375,8 +434,55 @@ def quantize_model(src: Path, out: Path, quant: OrtQuantization, fused: bool = F
                          op_types_to_quantize=list(quant.op_types) + (list(FUSED_QUANT_OPS) if fused else []),
                          extra_options=extra)
     except Exception as exc:  # noqa: BLE001
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise HarnessError(f"onnxruntime quantize_dynamic of {src} failed: {first}") from None
+    finally:
+        logging.disable(logging.NOTSET)
+    check_onnx(out)
+    return graph_facts(out)
+
+
+def quantize_static_model(src: Path, out: Path, quant: OrtStaticQuantization, calib: Any) -> dict[str, Any]:
+    """ORT static QDQ quantization of ``src`` into ``out``, activation ranges calibrated on
+    ``calib`` (:class:`harness.backends.calibration.Calibration`, checked to hold no evaluation
+    example); returns node counts.
+
+    Raises:
+        HarnessError: a calibration sequence is an evaluation example, onnxruntime missing,
+            quantization failed, or the result fails the checker.
+    """
+    import logging
+
+    import numpy as np
+
+    from harness.backends import calibration
+
+    calibration.check_held_out(calib)
+    import_onnxruntime()
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    names = graph_io(src, str(src))["inputs"]
+
+    class Reader(CalibrationDataReader):
+        """The calibration feeds, with zeros for a graph input they do not name (token_type_ids)."""
+
+        def __init__(self) -> None:
+            self._feeds = iter(calib.feeds)
+
+        def get_next(self):
+            feed = next(self._feeds, None)
+            return None if feed is None else {n: feed.get(n, np.zeros_like(feed["input_ids"])) for n in names}
+
+    logging.disable(logging.WARNING)  # "consider pre-processing" and per-node notes on the root logger
+    try:
+        quantize_static(Path(src), Path(out), Reader(), quant_format=getattr(QuantFormat, quant.quant_format),
+                        op_types_to_quantize=list(quant.op_types), per_channel=quant.per_channel,
+                        reduce_range=quant.reduce_range, activation_type=getattr(QuantType, quant.activation_type),
+                        weight_type=getattr(QuantType, quant.weight_type),
+                        calibrate_method=getattr(CalibrationMethod, quant.calibrate_method),
+                        extra_options={"ActivationSymmetric": quant.activation_symmetric, "WeightSymmetric": True})
+    except Exception as exc:  # noqa: BLE001 -- one line instead of the quantizer's traceback
+        raise HarnessError(f"onnxruntime quantize_static of {src} failed: {first_line(exc)}") from None
     finally:
         logging.disable(logging.NOTSET)
     check_onnx(out)
@@ -390,8 +496,8 @@ def graph_facts(path: Path) -> dict[str, Any]:
     ops: dict[str, int] = {}
     for node in model.graph.node:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
-    int8_ops = ("MatMulInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLinear", "DequantizeLinear", "QAttention",
-                "QEmbedLayerNormalization")
+    int8_ops = ("MatMulInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLinear", "QuantizeLinear",
+                "DequantizeLinear", "QAttention", "QEmbedLayerNormalization")
     return {"onnx_nodes": len(model.graph.node), "onnx_opset": max((o.version for o in model.opset_import
                                                                       if o.domain in ("", "ai.onnx")), default=None),
             "onnx_int8_ops": {k: v for k, v in ops.items() if k in int8_ops},
@@ -438,13 +544,16 @@ def read_meta(artifact_dir: Path, verify: bool = True) -> dict[str, Any]:
 
 
 def artifact_key(profile: str, variant: str, source_dir: Path, source_sha: str,
-                 quant: OrtQuantization | None, fusion: OrtFusion | None = None) -> str:
+                 quant: OrtQuantization | OrtStaticQuantization | None, fusion: OrtFusion | None = None,
+                 calibration_sha256: str | None = None) -> str:
     recipe = {"profile": profile, "variant": variant, "source": Path(source_dir).name,
               "source_sha256": source_sha, "exporter": EXPORTER, "opset": OPSET,
               "quantization": None if quant is None else dataclasses.asdict(quant),
               "versions": _versions(), "schema": SCHEMA}
     if fusion is not None:  # absent, not null: the unfused artifacts keep the keys they had
         recipe["fusion"] = dataclasses.asdict(fusion)
+    if calibration_sha256 is not None:
+        recipe["calibration_sha256"] = calibration_sha256
     blob = json.dumps(recipe, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -470,15 +579,19 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
         HarnessError: unsupported variant (see :func:`plan`), export or
             quantization failure, missing onnx/onnxruntime.
     """
-    from harness.backends import variants  # lazy: see plan
+    from harness.backends import calibration, variants  # lazy: see plan
 
     source, quant = plan(variant)
     if onnx_file is not None and source != "fp32":
         raise HarnessError(f"variant '{variant}' needs a PyTorch model: profile {profile} is an ONNX file, which "
-                           f"takes fp32, int8-dynamic and int8-dynamic-pc (ORT quantize_dynamic) only")
+                           f"takes fp32, int8-dynamic, int8-dynamic-pc and int8-static (ORT quantization) only")
     if onnx_file is not None and fusion is not None:
         raise HarnessError(f"profile {profile} is an ONNX file: the fused graph is exported from PyTorch with eager "
                            f"attention; measure the file on backend onnxruntime")
+    static = isinstance(quant, OrtStaticQuantization)
+    if static and fusion is not None:
+        raise HarnessError(STATIC_FUSED_REASON.format(variant=variant))
+    calib = calibration.calibration_feeds(profile, quant.calibration_size) if static else None
     root = root or cache_dir() / "onnx"
     base_meta: dict[str, Any] = {}
     if quant is not None:
@@ -490,14 +603,16 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
     else:
         src_dir = torch_dir(source)
         src_sha = variants.read_info(src_dir, verify=False).weights_sha256
-    key = artifact_key(profile, variant, src_dir, src_sha, quant, fusion)
+    key = artifact_key(profile, variant, src_dir, src_sha, quant, fusion, calib.sha256 if calib else None)
     name = f"{profile}/{variants.folder_name(variant)}{'-fused' if fusion else ''}-{key}"
 
     def build(tmp: Path) -> None:
         start = time.perf_counter()
         graph = dict(base_meta.get("graph") or {})
         fused = base_meta.get("fusion")
-        if quant is not None:
+        if static:
+            facts = quantize_static_model(src_dir / MODEL_FILE, tmp / MODEL_FILE, quant, calib)
+        elif quant is not None:
             facts = quantize_model(src_dir / MODEL_FILE, tmp / MODEL_FILE, quant, fused=fusion is not None)
         elif onnx_file is not None:
             onnx = import_onnx()
@@ -526,7 +641,8 @@ def get_or_export(profile: str, variant: str, torch_dir: Callable[[str], Path], 
                                                           "attention_mask": ["batch", "sequence"],
                                                           OUTPUT_NAME: ["batch"]},
             "graph": graph or None,
-            "quantization": None if quant is None else {**dataclasses.asdict(quant), "method": "quantize_dynamic"},
+            "quantization": None if quant is None else {"method": "quantize_dynamic", **dataclasses.asdict(quant),
+                                                        **(calib.facts() if calib else {})},
             "fusion": fused,
             "weights_file": MODEL_FILE, "weights_sha256": atomic.sha256_file(model_file),
             "size_bytes": model_file.stat().st_size, "build_s": time.perf_counter() - start,
@@ -569,7 +685,7 @@ def get_or_preoptimize(artifact_dir: Path, log: Callable[[str], None] = print) -
         try:
             ort.InferenceSession(str(artifact_dir / MODEL_FILE), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 -- ORT raises its own exception types
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            first = first_line(exc)
             raise HarnessError(f"onnxruntime cannot pre-optimise {artifact_dir / MODEL_FILE}: {first}") from None
         model_file = tmp / MODEL_FILE
         atomic.write_json(tmp / META_FILE, {

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from harness.backends import onnx_export
 from harness.backends.base import NumpyBackend, NumpyRunner
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -113,8 +113,8 @@ class OnnxRuntime(NumpyBackend):
         except HarnessError as exc:
             return str(exc)
         if onnx_file and source != "fp32":
-            return (f"'{variant}' compresses a PyTorch model; an ONNX-file profile takes fp32, int8-dynamic and "
-                    f"int8-dynamic-pc (ORT quantize_dynamic of the file) only")
+            return (f"'{variant}' compresses a PyTorch model; an ONNX-file profile takes fp32, int8-dynamic, "
+                    f"int8-dynamic-pc and int8-static (ORT quantization of the file) only")
         return None
 
     def source_variant(self, variant: str) -> str:
@@ -159,7 +159,7 @@ class OnnxRuntime(NumpyBackend):
         try:
             session = ort.InferenceSession(source, opts, providers=[PROVIDER])
         except Exception as exc:  # noqa: BLE001 -- ORT raises its own exception types
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            first = first_line(exc)
             raise HarnessError(f"onnxruntime cannot load {path}: {first}; delete {artifact_dir} "
                                "to re-export it") from None
         return OrtRunner(session, meta, threads, loaded_sha, backend=self.name)
@@ -177,7 +177,10 @@ class OnnxRuntimeFused(OnnxRuntime):
         if onnx_file:
             return ("the fused graph is exported from PyTorch with eager attention; an ONNX-file profile is "
                     "measured on backend onnxruntime")
-        return super().unsupported(variant, task)
+        reason = super().unsupported(variant, task)
+        if reason is None and isinstance(onnx_export.plan(variant)[1], onnx_export.OrtStaticQuantization):
+            return onnx_export.STATIC_FUSED_REASON.format(variant=variant)
+        return reason
 
     def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path],
                 onnx_file: Path | None = None) -> Path:

@@ -4,7 +4,7 @@ The artifact (:func:`get_or_convert`) is ``model.xml`` + ``model.bin``: ``openvi
 the variant's fp32 ONNX export (:func:`harness.backends.onnx_export.get_or_export`, the same graph the
 ``onnxruntime`` backend runs), saved with ``compress_to_fp16=False`` so the weights stay FP32 on disk.
 The build runs the converted model on a padded check batch and refuses it when its logits are more
-than :data:`TOLERANCE` (relative) from ONNX Runtime's on the source graph.
+than :data:`onnx_export.TOLERANCE` (relative) from ONNX Runtime's on the source graph.
 
 Compiled for ``"CPU"`` with these properties, pinned and read back into every result
 (``backend_session``):
@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from harness.backends import onnx_export
+from harness.backends import calibration, onnx_export
 from harness.backends.base import NumpyBackend, NumpyRunner
 from harness.core import atomic, cache
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, first_line
 from harness.core.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ MODEL_FILE = "model.xml"
 WEIGHTS_FILE = "model.bin"
 META_FILE = "openvino.json"
 DEVICE = "CPU"
-TOLERANCE = 1e-4
 #: compile properties (see module docstring); INFERENCE_NUM_THREADS is added per load
 COMPILE = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"}
 #: properties read back from the compiled model into ``backend_session``
@@ -120,42 +119,16 @@ def read_meta(artifact_dir: Path, verify: bool = True) -> dict[str, Any]:
     return meta
 
 
-def calibration_inputs(profile: str, size: int) -> list[dict[str, "np.ndarray"]]:
-    """``size`` training sequences of ``profile``'s task as ``{"input_ids": (1, L), "attention_mask":
-    (1, L)}`` int64 feeds, each at its own length L (up to the task's evaluation length), in the
-    training split's order.
+def _cached(profile: str, variant: str, key: str, build: Callable[[Path], None], redo: str,
+            root: Path | None, log: Callable[[str], None]) -> Path:
+    """Folder of ``variant``'s IR in the openvino cache, made by ``build`` if missing; a corrupt
+    one is rebuilt with one line (``redo``: "re-converting", "re-quantizing")."""
+    from harness.backends.variants import folder_name  # lazy: it imports torch, which the workers never do
 
-    Raises:
-        HarnessError: a task without a text training split, too few training sequences, or a
-            calibration sequence that is also an evaluation example (of any of its eval sets).
-    """
-    from harness.models.profiles import get_profile
-    from harness.models.tasks import TextTask
-
-    task = get_profile(profile).make_task()
-    context = task.training_context() if isinstance(task, TextTask) else None
-    if context is None:
-        raise HarnessError(f"profile {profile} has no text training split to calibrate int8-static on; "
-                           "measure int8-dynamic instead")
-    feeds = []
-    for ids, mask, _ in context.train_batches():
-        for row, m in zip(ids, mask):
-            n = int(m.sum())
-            feeds.append({"input_ids": row[:n].numpy()[None], "attention_mask": m[:n].numpy()[None]})
-        if len(feeds) >= size:
-            break
-    if len(feeds) < size:
-        raise HarnessError(f"profile {profile}'s training split has {len(feeds)} sequences, int8-static asks for "
-                           f"calibration_size={size}: pass a smaller one (int8-static:calibration_size=N)")
-    feeds = feeds[:size]
-    for eval_set in task.eval_sets:
-        held_out = task.eval_token_rows(eval_set)
-        leaked = sum(f["input_ids"][0].tobytes() in held_out for f in feeds)
-        if leaked:
-            raise HarnessError(f"{leaked} of the {size} calibration sequences of profile {profile} are examples of "
-                               f"its evaluation set {eval_set}: calibrating on them would grade the quantizer on "
-                               "its own data; remove them from the training split")
-    return feeds
+    return cache.get_or_build(
+        root or cache_dir() / "openvino", f"{profile}/{folder_name(variant)}-{key}", load=read_meta, build=build,
+        corrupt=(HarnessError,), corrupt_note=lambda folder, reason: f"{redo} {profile}/{variant} for openvino: {reason}",
+        log=log).folder
 
 
 def get_or_quantize(profile: str, variant: str, torch_dir: Callable[[str], Path], root: Path | None = None,
@@ -165,46 +138,39 @@ def get_or_quantize(profile: str, variant: str, torch_dir: Callable[[str], Path]
     calibration inputs and the nncf/openvino versions.
 
     Raises:
-        HarnessError: not an int8-static variant, no calibration data (:func:`calibration_inputs`),
-            nncf missing or failing.
+        HarnessError: not an int8-static variant, no calibration data (:mod:`harness.backends.calibration`),
+            nncf missing or failing, a calibration sequence that is an evaluation example.
     """
-    import numpy as np
-
     source, config = plan(variant)
     if config is None:
         raise HarnessError(f"variant '{variant}' is not an int8-static variant")
     source_dir = get_or_convert(profile, source, torch_dir, root, log, onnx_file)
     source_meta = read_meta(source_dir, verify=False)
-    feeds = calibration_inputs(profile, config.calibration_size)
-    digest = hashlib.sha256()
-    for f in feeds:
-        digest.update(f["input_ids"].tobytes() + b"\0")
+    calib = calibration.calibration_feeds(profile, config.calibration_size)
     nncf = import_nncf()
     ov = import_openvino()
     recipe = {"source_sha256": source_meta["weights_sha256"], "config": config.to_dict(),
-              "calibration_sha256": digest.hexdigest(), "nncf": nncf.__version__, "openvino": ov.__version__,
+              "calibration_sha256": calib.sha256, "nncf": nncf.__version__, "openvino": ov.__version__,
               "schema": SCHEMA}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
-    root = root or cache_dir() / "openvino"
 
     def build(tmp: Path) -> None:
         import logging
 
         start = time.perf_counter()
+        calibration.check_held_out(calib)
         nncf.set_log_level(logging.ERROR)  # its per-step progress lines would flood the suite's output
         model = ov.Core().read_model(str(source_dir / MODEL_FILE))
         try:
-            quantized = nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds),
+            quantized = nncf.quantize(model, nncf.Dataset(list(calib.feeds)), subset_size=len(calib.feeds),
                                       preset=getattr(nncf.QuantizationPreset, config.preset.upper()),
                                       model_type=nncf.ModelType.TRANSFORMER)
             ov.save_model(quantized, str(tmp / MODEL_FILE), compress_to_fp16=False)
         except Exception as exc:  # noqa: BLE001 -- one line instead of NNCF's traceback
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise HarnessError(f"nncf.quantize of {profile}/{source} failed: {first}") from None
+            raise HarnessError(f"nncf.quantize of {profile}/{source} failed: {first_line(exc)}") from None
         ops: dict[str, int] = {}
         for op in quantized.get_ops():
             ops[op.get_type_name()] = ops.get(op.get_type_name(), 0) + 1
-        lengths = [f["input_ids"].shape[1] for f in feeds]
         atomic.write_json(tmp / META_FILE, {
             **{k: v for k, v in source_meta.items() if k not in ("check_max_rel_diff", "build_s")},
             "variant": variant, "source_variant": source, "source_dir": str(source_dir),
@@ -212,17 +178,10 @@ def get_or_quantize(profile: str, variant: str, torch_dir: Callable[[str], Path]
             "xml_sha256": atomic.sha256_file(tmp / MODEL_FILE), "weights_sha256": atomic.sha256_file(tmp / WEIGHTS_FILE),
             "size_bytes": (tmp / WEIGHTS_FILE).stat().st_size + (tmp / MODEL_FILE).stat().st_size,
             "quantization": {"method": f"nncf.quantize {nncf.__version__}", "model_type": "TRANSFORMER",
-                             **config.to_dict(), "calibration_split": "train",
-                             "calibration_tokens_median": float(np.median(lengths)),
-                             "calibration_sha256": digest.hexdigest(), "fake_quantize_ops": ops.get("FakeQuantize", 0)},
+                             **config.to_dict(), **calib.facts(), "fake_quantize_ops": ops.get("FakeQuantize", 0)},
             "build_s": time.perf_counter() - start})
 
-    from harness.backends.variants import folder_name  # lazy: it imports torch, which the workers never do
-
-    return cache.get_or_build(
-        root, f"{profile}/{folder_name(variant)}-{key}", load=read_meta, build=build, corrupt=(HarnessError,),
-        corrupt_note=lambda folder, reason: f"re-quantizing {profile}/{variant} for openvino: {reason}",
-        log=log).folder
+    return _cached(profile, variant, key, build, "re-quantizing", root, log)
 
 
 def import_nncf():
@@ -247,22 +206,12 @@ def _vocab(onnx_path: Path) -> int:
 
 
 def _check(model_dir: Path, source_onnx: Path) -> float:
-    """Largest |OpenVINO - ORT| logit on the padded :func:`onnx_export.check_batch`, relative to
-    max(1, max |ORT logit|)."""
-    import numpy as np
-
-    ort = onnx_export.import_onnxruntime()
+    """:func:`onnx_export.logit_gap` of the IR in ``model_dir`` against ORT on ``source_onnx``, on
+    the padded :func:`onnx_export.check_batch`."""
     ids, mask = onnx_export.check_batch(_vocab(source_onnx), padded=True)
-    feeds = {"input_ids": ids, "attention_mask": mask}
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(str(source_onnx), opts, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    feeds = {n: feeds.get(n, np.zeros_like(ids)) for n in names}
-    ref = session.run(None, feeds)[0]
+    ref = onnx_export.ort_logits(source_onnx, ids, mask)
     runner = OpenVino().load(model_dir, threads=1, verify=False)
-    got = runner.run_numpy(feeds)
-    return float(np.abs(got - ref).max()) / max(1.0, float(np.abs(ref).max()))
+    return onnx_export.logit_gap(runner.run_numpy({"input_ids": ids, "attention_mask": mask}), ref)
 
 
 def get_or_convert(profile: str, variant: str, torch_dir: Callable[[str], Path], root: Path | None = None,
@@ -273,7 +222,7 @@ def get_or_convert(profile: str, variant: str, torch_dir: Callable[[str], Path],
 
     Raises:
         HarnessError: the variant has no fp32 ONNX export (:func:`onnx_export.plan`), conversion
-            failed, or the converted model's logits differ from ORT's by more than :data:`TOLERANCE`.
+            failed, or the converted model's logits differ from ORT's by more than :data:`onnx_export.TOLERANCE`.
     """
     source_dir = onnx_export.get_or_export(profile, variant, torch_dir, log=log, onnx_file=onnx_file)
     source = onnx_export.read_meta(source_dir, verify=False)
@@ -281,7 +230,6 @@ def get_or_convert(profile: str, variant: str, torch_dir: Callable[[str], Path],
     key = hashlib.sha256(json.dumps({"source_sha256": source["weights_sha256"], "openvino": ov.__version__,
                                      "compress_to_fp16": False, "schema": SCHEMA},
                                     sort_keys=True).encode()).hexdigest()[:12]
-    root = root or cache_dir() / "openvino"
 
     def build(tmp: Path) -> None:
         start = time.perf_counter()
@@ -289,7 +237,7 @@ def get_or_convert(profile: str, variant: str, torch_dir: Callable[[str], Path],
             model = ov.convert_model(str(source_dir / onnx_export.MODEL_FILE))
             ov.save_model(model, str(tmp / MODEL_FILE), compress_to_fp16=False)
         except Exception as exc:  # noqa: BLE001 -- one line instead of the converter's traceback
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            first = first_line(exc)
             raise HarnessError(f"openvino.convert_model of {source_dir / onnx_export.MODEL_FILE} failed: {first}") from None
         meta = {"schema": SCHEMA, "profile": profile, "variant": variant, "source_variant": source.get("source_variant"),
                 "source_dir": str(source_dir),
@@ -301,17 +249,12 @@ def get_or_convert(profile: str, variant: str, torch_dir: Callable[[str], Path],
                 "quantization": None, "versions": {"openvino": ov.__version__}}
         atomic.write_json(tmp / META_FILE, meta)
         diff = _check(tmp, source_dir / onnx_export.MODEL_FILE)
-        if not diff <= TOLERANCE:
+        if not diff <= onnx_export.TOLERANCE:
             raise HarnessError(f"the OpenVINO IR of {profile}/{variant} gives logits {diff:.3g} (relative) away from "
                                "ONNX Runtime's on the same graph; measure it on backend onnxruntime")
         atomic.write_json(tmp / META_FILE, {**meta, "check_max_rel_diff": diff, "build_s": time.perf_counter() - start})
 
-    from harness.backends.variants import folder_name  # lazy: it imports torch, which the workers never do
-
-    return cache.get_or_build(
-        root, f"{profile}/{folder_name(variant)}-{key}", load=read_meta, build=build, corrupt=(HarnessError,),
-        corrupt_note=lambda folder, reason: f"re-converting {profile}/{variant} for openvino: {reason}",
-        log=log).folder
+    return _cached(profile, variant, key, build, "re-converting", root, log)
 
 
 class OvRunner(NumpyRunner):
@@ -409,6 +352,6 @@ class OpenVino(NumpyBackend):
             model = core.read_model(model=xml.decode(), weights=ov.Tensor(np.frombuffer(weights, np.uint8)))
             compiled = core.compile_model(model, DEVICE, {**COMPILE, "INFERENCE_NUM_THREADS": threads})
         except Exception as exc:  # noqa: BLE001 -- OpenVINO raises its own exception types
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            first = first_line(exc)
             raise HarnessError(f"openvino cannot load {artifact_dir}: {first}; delete it to re-convert") from None
         return OvRunner(compiled, meta, threads, loaded_sha)

@@ -31,6 +31,10 @@ class TorchRunner:
         with torch.inference_mode():
             return self.model(**inputs).logits
 
+    def artifact_facts(self) -> dict[str, Any]:
+        """What the saved variant records about its build (``VariantInfo.facts``)."""
+        return dict(self.info.facts)
+
     def session_info(self) -> dict[str, Any]:
         return {"runtime": f"torch {torch.__version__}", "mode": "eager, inference_mode",
                 "intra_op_threads": torch.get_num_threads(), "inter_op_threads": torch.get_num_interop_threads(),
@@ -51,7 +55,7 @@ class TorchEager(Backend):
         for name, _ in found:
             if compressors.get(name).runtime_stage:
                 return (f"stage '{name}' of '{variant}' is carried out by a deployment runtime on its own graph: "
-                        f"measure it with --backends openvino")
+                        f"measure it with --backends onnxruntime or openvino")
         return super().unsupported(variant, task, onnx_file)
 
     def prepare(self, profile: str, variant: str, torch_dir: Callable[[str], Path],

@@ -9,3 +9,15 @@ status 2.
 
 class HarnessError(Exception):
     """A problem with the user's input or environment, with a one-line fix."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of ``exc``'s message (its type name when the message is empty), at most
+    ``limit`` characters: what a one-line error quotes from a library's multi-line exception."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message`` (at most ``limit`` characters)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}"[:limit]

@@ -30,7 +30,9 @@ def _weight_tensors(state: dict[str, Any]) -> Iterator[torch.Tensor]:
             if isinstance(t, torch.Tensor) and (t.is_quantized or t.is_floating_point()):
                 # Tied weights (an MLM projector that is the word embeddings) appear under
                 # two names but are one tensor: count them once, as parameters() does.
-                key = (t.data_ptr(), t.numel(), t.dtype)
+                # (a tensor subclass such as torchao's Int8Tensor has no storage of its own to compare)
+                plain = type(t) in (torch.Tensor, nn.Parameter) or t.is_quantized
+                key = (t.data_ptr() if plain else id(t), t.numel(), t.dtype)
                 if t.numel() and key in seen:
                     continue
                 seen.add(key)
@@ -42,8 +44,19 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     params = nonzero = 0
     for t in _weight_tensors(model.state_dict()):
         params += t.numel()
-        nonzero += int((t.dequantize() if t.is_quantized else t).count_nonzero())
+        nonzero += int(_values(t).count_nonzero())
     return params, nonzero
+
+
+def _quantized(t: torch.Tensor) -> bool:
+    """torch.ao's quantized tensors and torchao's INT8 tensor subclasses (``Int8Tensor``, which
+    implements few aten ops and reports its float dtype)."""
+    return t.is_quantized or (type(t) not in (torch.Tensor, nn.Parameter) and hasattr(t, "dequantize"))
+
+
+def _values(t: torch.Tensor) -> torch.Tensor:
+    """A plain tensor of ``t``'s values (a quantized one dequantized)."""
+    return t.dequantize() if _quantized(t) else t
 
 
 def zero_split(model: nn.Module, pruned_linear_zeros: int | None) -> tuple[int | None, int | None]:
@@ -130,7 +143,9 @@ def sparse_size_bytes(model: nn.Module) -> int:
     """
     total = 0
     for t in _weight_tensors(model.state_dict()):
-        if t.is_quantized or t.ndim != 2:
+        if _quantized(t):
+            total += t.numel() * (t.element_size() if t.is_quantized else 1)  # torchao's: INT8 values
+        elif t.ndim != 2:
             total += t.numel() * t.element_size()
         else:
             nnz = int(t.count_nonzero())

@@ -33,9 +33,9 @@ ACCURACY_SHARE = 0.99  # of fp32's accuracy, on every eval set (MLPerf's "99% of
 ACCURACY_KEYS = ("accuracy", "accuracy_mr")
 ONNX_BACKENDS = {"onnxruntime": "ONNX Runtime", "onnxruntime-fused": "ONNX Runtime, transformer-fused graph"}
 """Backends that run ``.onnx`` files (study 001's ONNX table), by their section titles."""
-RUNTIMES = {**ONNX_BACKENDS, "openvino": "OpenVINO"}
+RUNTIMES = {**ONNX_BACKENDS, "openvino": "OpenVINO", "torch-compile": "torch.compile (Inductor)"}
 """Every non-torch backend a "torch vs" section is written for."""
-SHORT = {"onnxruntime": "ORT", "onnxruntime-fused": "ORT fused", "openvino": "OpenVINO"}
+SHORT = {"onnxruntime": "ORT", "onnxruntime-fused": "ORT fused", "openvino": "OpenVINO", "torch-compile": "compiled"}
 
 
 def backend_of(row: dict[str, Any]) -> str:
@@ -148,7 +148,7 @@ def sections(doc: dict[str, Any]) -> list[str]:
     out = ["## Backends side by side", "",
            "The same metrics through the same harness code on each backend (`--backends`); onnxruntime runs "
            "the exported `.onnx` (INT8 variants: ORT `quantize_dynamic` of the exported fp32 or pruned fp32 "
-           "graph). Agreement is with the torch fp32 predictions.", "", side_by_side(rows), ""]
+           "graph; `int8-static`: its `quantize_static`, calibrated on training inputs). Agreement is with the torch fp32 predictions.", "", side_by_side(rows), ""]
     for backend, title in RUNTIMES.items():
         vs = torch_vs(rows, backend)
         if vs:

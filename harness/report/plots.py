@@ -178,9 +178,27 @@ def sparsity_sweep(rows: list[dict[str, Any]], footer: str) -> bytes | None:
     return _png(fig)
 
 
+def _latency_cost(rows: list[dict[str, Any]]) -> tuple[Any, Any, str]:
+    """``(cost(row), cost CI(row), axis label)`` of the latency panel for one profile's rows: the
+    in-run paired p50 ratio at seq 128 against the run's reference (torch fp32 = 1) when every
+    row has one, else the p50 itself (ms), whose blocks were timed at different moments."""
+    def reference(r: dict[str, Any]) -> bool:
+        return r["variant"] == "fp32" and r.get("backend", "torch") == r.get("reference_backend", "torch")
+
+    def ratio(r: dict[str, Any]) -> dict[str, Any] | None:
+        return {"ratio": 1.0, "ci95": [1.0, 1.0]} if reference(r) else (r.get("p50_ratio") or {}).get("128")
+
+    timed = [r for r in rows if r.get("p50_ms", {}).get("128") is not None]
+    if timed and all(ratio(r) for r in timed):
+        return (lambda r: ratio(r)["ratio"] if r in timed else None,
+                lambda r: ratio(r)["ci95"], "p50 @ seq 128, batch 1, paired ratio to torch fp32 in the run")
+    return (lambda r: r.get("p50_ms", {}).get("128"), lambda r: None, "p50 latency @ seq 128, batch 1 (ms)")
+
+
 def pareto(rows: list[dict[str, Any]], footer: str) -> bytes | None:
-    """Accuracy vs p50 @128 and accuracy vs size, one row of two panels per
-    profile with measured accuracy; Pareto-optimal variants filled and named."""
+    """Accuracy vs p50 @128 (the in-run paired ratio to torch fp32 when the run has one for every
+    point, :func:`_latency_cost`) and accuracy vs size, one row of two panels per profile with
+    measured accuracy, every backend's points together; Pareto-optimal points filled and named."""
     profiles = [p for p in _profiles(rows)
                 if sum(1 for r in rows if r["profile"] == p and r.get("accuracy") is not None) >= 2]
     if not profiles:
@@ -188,8 +206,9 @@ def pareto(rows: list[dict[str, Any]], footer: str) -> bytes | None:
     fig, axes = plt.subplots(len(profiles), 2, figsize=(12, 4.6 * len(profiles)), squeeze=False)
     to_label: list[tuple[Any, list, list]] = []
     for (ax_lat, ax_size), profile in zip(axes, profiles):
-        for ax, cost, xlabel in ((ax_lat, lambda r: r["p50_ms"].get("128"), "p50 latency @ seq 128, batch 1 (ms)"),
-                                 (ax_size, lambda r: r.get("size_mb"), "size on disk (MB)")):
+        latency, latency_ci, latency_label = _latency_cost([r for r in rows if r["profile"] == profile])
+        for ax, cost, cost_ci, xlabel in ((ax_lat, latency, latency_ci, latency_label),
+                                          (ax_size, lambda r: r.get("size_mb"), lambda r: None, "size on disk (MB)")):
             pts = [(cost(r), 100 * r["accuracy"], _name(r)) for r in rows
                    if r["profile"] == profile and r.get("accuracy") is not None and cost(r) is not None]
             if not pts:
@@ -200,7 +219,10 @@ def pareto(rows: list[dict[str, Any]], footer: str) -> bytes | None:
                   and cost(r) is not None]
             lo = [100 * (r["accuracy"] - r["accuracy_ci95"][0]) if r.get("accuracy_ci95") else 0 for r in ci]
             hi = [100 * (r["accuracy_ci95"][1] - r["accuracy"]) if r.get("accuracy_ci95") else 0 for r in ci]
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[lo, hi], fmt="none", ecolor="0.7",
+            xci = [cost_ci(r) for r in ci]
+            xerr = None if not any(xci) else [[p[0] - c[0] if c else 0 for p, c in zip(pts, xci)],
+                                              [c[1] - p[0] if c else 0 for p, c in zip(pts, xci)]]
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[lo, hi], xerr=xerr, fmt="none", ecolor="0.7",
                         elinewidth=1, capsize=2, label="95% CI", zorder=1)
             front = set(pareto_front([(x, y) for x, y, _ in pts]))
             others = [p for i, p in enumerate(pts) if i not in front]

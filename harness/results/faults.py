@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from harness.core import atomic
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, one_line
 from harness.core.paths import safe_output_path
 
 FAILURES = pytest.StashKey[list]()
@@ -54,12 +54,6 @@ def skip_unsupported(item: pytest.Item, call: pytest.CallInfo, report: pytest.Te
     if call.excinfo is not None and call.excinfo.errisinstance(VariantUnsupported):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {call.excinfo.value}")
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """``Type: first line of the message`` (at most ``limit`` characters)."""
-    text = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {text}"[:limit]
 
 
 # --- failures -----------------------------------------------------------------------
