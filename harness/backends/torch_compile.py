@@ -73,23 +73,29 @@ class CompiledRunner(TorchRunner):
         self.compiled = torch.compile(model, **COMPILE)
         self.calls = self.graphs = 0
         self.graph_breaks: dict[str, int] = {}
+        self._shapes: set[tuple] = set()  # input shapes already run: Dynamo compiles on a new one
 
     def __call__(self, inputs: Any) -> torch.Tensor:
-        # Dynamo's tallies are per process and other runners may share it: what changed during
-        # this call is this runner's (a few dict reads, against a forward of milliseconds).
-        graphs, breaks = _dynamo_counts()
+        shapes = tuple(v.shape for v in inputs.values())
+        new = shapes not in self._shapes  # only a new shape compiles: the timed path skips the tallies
+        if new:
+            # Dynamo's tallies are per process and other runners may share it: what changed
+            # during this call is this runner's.
+            self._shapes.add(shapes)
+            graphs, breaks = _dynamo_counts()
         with torch.inference_mode():
             try:
                 out = self.compiled(**inputs).logits
             except torch._dynamo.exc.FailOnRecompileLimitHit as exc:
                 raise HarnessError(f"torch.compile recompiled this model past Dynamo's limit ({first_line(exc)}); "
                                    "it would have run eagerly from here: measure it on backend torch") from None
-        now_graphs, now_breaks = _dynamo_counts()
         self.calls += 1
-        self.graphs += now_graphs - graphs
-        for reason, n in now_breaks.items():
-            if n > breaks.get(reason, 0):
-                self.graph_breaks[reason] = self.graph_breaks.get(reason, 0) + n - breaks.get(reason, 0)
+        if new:
+            now_graphs, now_breaks = _dynamo_counts()
+            self.graphs += now_graphs - graphs
+            for reason, n in now_breaks.items():
+                if n > breaks.get(reason, 0):
+                    self.graph_breaks[reason] = self.graph_breaks.get(reason, 0) + n - breaks.get(reason, 0)
         return out
 
     def session_info(self) -> dict[str, Any]:

@@ -188,9 +188,9 @@ def _latency_cost(rows: list[dict[str, Any]]) -> tuple[Any, Any, str]:
     def ratio(r: dict[str, Any]) -> dict[str, Any] | None:
         return {"ratio": 1.0, "ci95": [1.0, 1.0]} if reference(r) else (r.get("p50_ratio") or {}).get("128")
 
-    timed = [r for r in rows if r.get("p50_ms", {}).get("128") is not None]
-    if timed and all(ratio(r) for r in timed):
-        return (lambda r: ratio(r)["ratio"] if r in timed else None,
+    timed = {id(r) for r in rows if r.get("p50_ms", {}).get("128") is not None}
+    if timed and all(ratio(r) for r in rows if id(r) in timed):
+        return (lambda r: ratio(r)["ratio"] if id(r) in timed else None,
                 lambda r: ratio(r)["ci95"], "p50 @ seq 128, batch 1, paired ratio to torch fp32 in the run")
     return (lambda r: r.get("p50_ms", {}).get("128"), lambda r: None, "p50 latency @ seq 128, batch 1 (ms)")
 
