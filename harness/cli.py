@@ -199,7 +199,8 @@ def quick_config(model: Path, data: Path, text_col: str = "text", label_col: str
                  tokenizer: Path | None = None) -> tuple[str, str]:
     """``(profile name, project-file text)`` of the one-profile config ``run --model --data`` builds:
     the folder's model, fine-tuned on the data's train split when it has no classification head,
-    scored on their test split -- or an ``.onnx`` text classifier with its ``tokenizer`` folder
+    scored on their test split (a folder saved from a ``…ForMaskedLM``: a ``masked-lm`` profile on the
+    texts alone) -- or an ``.onnx`` text classifier with its ``tokenizer`` folder
     (default: the file's folder), measured as it is.  Raises HarnessError for a missing data path,
     a missing ``.onnx`` file, or a folder that is not a Hugging Face text model
     (:func:`harness.models.hf.check_folder`)."""
@@ -216,6 +217,12 @@ def quick_config(model: Path, data: Path, text_col: str = "text", label_col: str
         raise HarnessError(f"--data {data} does not exist; give a .csv/.tsv/.jsonl file or a folder of class folders")
     onnx = model.suffix.lower() == ".onnx"
     name, data_name = slug(model.stem if onnx else model.name, "model"), slug(data.stem if data.is_file() else data.name, "data")
+    # A folder or file named like a built-in model, profile or data set would shadow it (an error): prefix it.
+    from harness.models import project
+
+    builtin = project.parse(project.BUILTIN.read_text(encoding="utf-8"), project.BUILTIN)
+    name = f"user-{name}" if name in {*builtin.models, *builtin.profiles} else name
+    data_name = f"user-{data_name}" if data_name in builtin.data else data_name
     pair = text_pair_col is not None
     lines = [f"# written by `python -m harness run --model {model} --data {data}`; save it to re-run with --config",
              f"[models.{name}]"]
@@ -229,17 +236,24 @@ def quick_config(model: Path, data: Path, text_col: str = "text", label_col: str
             raise HarnessError("--tokenizer is for an --model .onnx file; a Hugging Face folder holds its own")
         config = hf.check_folder(model, "--model")  # no folder, no weights, an unknown family: one line each
         lines.append(f"hf_dir = {json.dumps(str(model))}")
-    if not onnx and not any(a.endswith(hf.KINDS["text"][1]) for a in config.get("architectures") or []):
+    # A folder saved from a …ForMaskedLM is measured as a masked LM on the texts alone.
+    masked = not onnx and any(a.endswith(hf.KINDS["masked-lm"][1]) for a in config.get("architectures") or [])
+    if masked and (pair or labels):
+        raise HarnessError(f"--model {model} is a masked LM: it reads single texts, so --text-pair-col and "
+                           f"--labels do not apply")
+    if not onnx and not masked and not any(a.endswith(hf.KINDS["text"][1]) for a in config.get("architectures") or []):
         # an encoder without a head (e.g. sentence-transformers): fine-tune one on the data
         lines.append(f'fine_tune = {{ data = "{data_name}", epochs = 1, lr = 1e-4, batch_size = 16, max_length = 128 }}')
-    lines += ["", f"[data.{data_name}]", f"path = {json.dumps(str(data))}", f"text = {json.dumps(text_col)}",
-              f"label = {json.dumps(label_col)}"]
+    lines += ["", f"[data.{data_name}]", f"path = {json.dumps(str(data))}", f"text = {json.dumps(text_col)}"]
+    if not masked:
+        lines.append(f"label = {json.dumps(label_col)}")
     if pair:
         lines.append(f"text_pair = {json.dumps(text_pair_col)}")
     if labels:
         lines.append("labels = " + json.dumps([v.strip() for v in labels.split(",") if v.strip()]))
     lines += ["split = { test = 0.2, validation = 0.1, seed = 42 }", "", f"[profiles.{name}]",
-              f'model = "{name}"', f'task = "{"text-pair-classification" if pair else "text-classification"}"',
+              f'model = "{name}"',
+              f'task = "{"masked-lm" if masked else "text-pair-classification" if pair else "text-classification"}"',
               f'eval = ["{data_name}"]', "seq_lengths = [16, 128]", "batch_sizes = [1, 32]", ""]
     return name, "\n".join(lines)
 
@@ -346,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", type=Path, help="tokenizer folder of an --model .onnx file (default: the file's "
                    "folder)")
     p.add_argument("--data", type=Path, help="labelled text for --model: .csv/.tsv/.jsonl or a folder of "
-                   "class-named subfolders of .txt files (split 70/10/20, stratified, seed 42)")
+                   "class-named subfolders of .txt files (split 70/10/20, stratified, seed 42); for a masked-LM "
+                   "folder (…ForMaskedLM) texts alone, also a .txt file of one text per line")
     p.add_argument("--text-col", default="text", help="--data column with the text (default: %(default)s)")
     p.add_argument("--label-col", default="label", help="--data column with the label (default: %(default)s)")
     p.add_argument("--text-pair-col", help="--data column with the second text of a sentence pair")

@@ -247,7 +247,7 @@ def test_quality(benchmark, bench, case, eval_set):
     reference = None if (case.variant, case.backend) == (ref.variant, ref.backend) else bench.logits(ref, eval_set)
     labels = bench.labels(case, eval_set)
     _tag(benchmark, bench, case, "quality", eval_set=eval_set, primary=eval_set == bench.task(case.profile).eval_sets[0],
-         **quality_metrics(logits, labels, reference),
+         **quality_metrics(logits, labels, reference, per_class=bench.task(case.profile).per_class),
          **integrity.after_evaluation(bench.integrity, _ikey(case), bench.runner(case), eval_set, logits,
                                       rows=bench.task(case.profile).eval_rows(eval_set)))
 

@@ -233,3 +233,30 @@ def test_timed_logits_map_to_the_rows_of_an_eval_limited_set(tiny_model, one_thr
     wrong = integrity.after_evaluation(ledger, ("p", "v"), tiny_model, "imdb-test", cut.flip(0),
                                        rows={10: 0, 12: 1, 14: 2})
     assert wrong["timed_vs_batched_max_abs_diff"] > fields["timed_vs_batched_max_abs_diff"]
+
+
+def test_a_masked_lms_vocabulary_logits_are_captured_as_a_bounded_view_and_still_checked(one_thread):
+    """(B, L, vocab) outputs cross the worker pipe as every s-th value (at most CAPTURE_MAX_VALUES),
+    and the recompute check compares the same view: an honest model passes, a changed value fails."""
+    import transformers
+
+    from harness.measure import blocks, capture
+
+    torch.manual_seed(0)
+    model = transformers.BertForMaskedLM(transformers.BertConfig(
+        vocab_size=5000, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)).eval()
+    pool = _pool(n=2, seq=32)
+
+    def run(batch):
+        with torch.inference_mode():
+            return model(**batch).logits
+
+    reply = blocks.time_block(run, pool, 0.0, 1, capture=0)
+    kept = torch.tensor(reply["captured"]["0"])
+    assert kept.dim() == 1 and 0 < kept.numel() <= capture.CAPTURE_MAX_VALUES < run(pool[0]).numel()
+    sha = integrity.state_sha256(model)
+    fields = integrity.check_timed(integrity.IntegrityLedger(), ("p", "v"), model, pool, None, [{0: kept}], [sha], 1, 32)
+    assert fields["logits_checked"] == 1 and fields["logits_recompute_max_abs_diff"] <= integrity.RECOMPUTE_ATOL
+    kept[7] += 1.0
+    with pytest.raises(IntegrityError, match="timed logits of input batch 0 differ"):
+        integrity.check_timed(integrity.IntegrityLedger(), ("p", "v"), model, pool, None, [{0: kept}], [sha], 1, 32)

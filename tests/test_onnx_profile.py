@@ -19,6 +19,7 @@ from harness.core.errors import HarnessError
 from harness.core.paths import ROOT
 from harness.measure import flops, params
 
+from tiny_suite import TINY_SUITE_FLAGS
 from test_project import TOKENIZER_FILES, _csv, _minilm_dir, _rows
 
 
@@ -181,9 +182,7 @@ def test_an_onnx_file_is_benchmarked_on_onnxruntime_against_its_own_fp32(tmp_pat
     env = {**os.environ, "EDGEBENCH_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "-rfEs", "--config", str(config),
            "--profiles", "clf", "--variants", "fp32,int8-dynamic,magnitude-global@0.5", "--backends", "torch,onnxruntime",
-           "--bench-seconds", "0.2", "--min-rounds", "3", "--blocks", "5", "--block-seconds", "0.02",
-           "--timing-cap-s", "5", "--timing-info-cap-s", "5", "--cold-start-samples", "1", "--cold-cache-samples", "0",
-           "--memory-samples", "1", "--threads", "1", "--processes", "1", "--budgets", str(budgets),
+           *TINY_SUITE_FLAGS, "--budgets", str(budgets),
            "-k", "not gemm_peak", f"--benchmark-json={out}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     log = suite_log(proc)

@@ -25,21 +25,22 @@ def _minilm_dir() -> Path:
     return assets.asset_dir("minilm-l6")
 
 
-def _tiny_folder(path: Path, family: str = "bert", head: bool = False, num_labels: int = 3) -> Path:
-    """A tiny random BERT or RoBERTa saved with save_pretrained, with the MiniLM tokenizer files."""
+def _tiny_folder(path: Path, family: str = "bert", head: bool | str = False, num_labels: int = 3) -> Path:
+    """A tiny random BERT or RoBERTa saved with save_pretrained, with the MiniLM tokenizer files:
+    the bare encoder (``head=False``), a sequence classifier (``True``) or a masked LM (``"mlm"``)."""
     import transformers
 
     kw = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    prefix = "Roberta" if family == "roberta" else "Bert"
     if family == "roberta":
         config = transformers.RobertaConfig(**kw, pad_token_id=0, max_position_embeddings=514)
-        cls = transformers.RobertaForSequenceClassification if head else transformers.RobertaModel
     else:
         config = transformers.BertConfig(**kw)
-        cls = transformers.BertForSequenceClassification if head else transformers.BertModel
-    if head:
+    suffix = {False: "Model", True: "ForSequenceClassification", "mlm": "ForMaskedLM"}[head]
+    if head is True:
         config.num_labels = num_labels
     torch.manual_seed(0)
-    cls(config).save_pretrained(path)
+    getattr(transformers, prefix + suffix)(config).save_pretrained(path)
     for f in TOKENIZER_FILES:
         shutil.copy(_minilm_dir() / f, path / f)
     return path

@@ -29,7 +29,8 @@ def _mask(text: str) -> str:
 
 
 @pytest.mark.parametrize("folder", [".", "sweep", "sweep-timing", "vision", "distill", "own-model/quick", "own-model/toml",
-                                    "own-model/onnx", "fidelity", "deployable", "edgemin", "compiled"])
+                                    "own-model/onnx", "own-model/masked-lm", "fidelity", "deployable", "edgemin",
+                                    "compiled"])
 def test_reference_run_renders_to_the_committed_files(tmp_path, folder):
     reference = REFERENCE / folder
     name = json.loads((reference / "summary.json").read_text())["run"]

@@ -106,7 +106,8 @@ class OnnxRuntime(NumpyBackend):
         from harness.models.project import TEXT_TASKS  # here: the ORT worker never imports torch (data.text does)
 
         if task not in TEXT_TASKS:  # the exporter's inputs and dynamic axes are a text encoder's
-            return (f"the onnxruntime backend exports text encoders only (input_ids, attention_mask); "
+            return (f"the onnxruntime backend exports text classifiers only (input_ids, attention_mask -> "
+                    f"logits (B, classes)); "
                     f"measure {task} profiles with --backends torch")
         try:
             source, _ = onnx_export.plan(variant)

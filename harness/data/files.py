@@ -1,6 +1,7 @@
-"""A user's own labelled data, from files on disk (issue 18): text as CSV, TSV, JSONL, a folder of
+"""A user's own data, from files on disk (issue 18): text as CSV, TSV, JSONL, a folder of
 class-named subfolders of ``.txt`` files, or a ``datasets.load_from_disk`` folder; images as a
 folder of class-named subfolders of image files (:class:`ImageFiles`, decoded by :func:`decode_images`).
+Unlabelled text (``label=None``: a masked-LM profile's) may also be a ``.txt`` file, one text per line.
 
 :func:`load_splits` turns a :class:`TextSource` into ``{"train", "validation", "test"}``
 :class:`~harness.data.text.TextDataset` splits -- either the named files of ``files`` or one
@@ -27,7 +28,8 @@ from harness.data.text import TextDataset
 
 SPLITS = ("train", "validation", "test")
 FORMATS = ("csv", "tsv", "jsonl", "folder", "arrow")
-_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
+UNLABELLED = "unlabelled"  # the one class of a source read with label=None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,14 +39,15 @@ class TextSource:
     ``path``: one file or folder to split (``test``/``validation`` fractions, ``seed``);
     ``files``: named splits instead (``{"train": path, "test": path}``, ``validation`` optional).
     ``text``/``label``/``text_pair``: column (or JSON key) names; ``text_pair`` set makes a
-    sentence-pair task.  ``labels``: the label map, class names in id order (None: inferred).
+    sentence-pair task; ``label=None`` reads the texts alone (every example in one class,
+    :data:`UNLABELLED`), as a masked-LM profile does.  ``labels``: the label map, class names in id order (None: inferred).
     ``where``: how errors name this source (e.g. ``edgebench.toml [data.reviews]``).
     """
 
     path: Path | None = None
     files: dict[str, Path] | None = None
     text: str = "text"
-    label: str = "label"
+    label: str | None = "label"
     text_pair: str | None = None
     labels: tuple[str, ...] | None = None
     test: float = 0.2
@@ -82,14 +85,15 @@ class TextSource:
 
 
 def detect_format(path: Path) -> str:
-    """``csv``/``tsv``/``jsonl`` from the suffix, ``arrow`` for a ``datasets.save_to_disk`` folder,
+    """``csv``/``tsv``/``jsonl``/``txt`` from the suffix, ``arrow`` for a ``datasets.save_to_disk`` folder,
     ``folder`` for class-named subfolders.  Raises HarnessError for anything else."""
     if path.is_dir():
         return "arrow" if (path / "dataset_info.json").is_file() or (path / "state.json").is_file() else "folder"
     fmt = _SUFFIX.get(path.suffix.lower())
     if fmt is None:
         raise HarnessError(f"{path}: unknown data format '{path.suffix}'; use .csv, .tsv, .jsonl, a folder of "
-                           f"class-named subfolders of .txt files, or a datasets.save_to_disk folder")
+                           f"class-named subfolders of .txt files, or a datasets.save_to_disk folder (a .txt "
+                           f"file of one text per line for a masked-lm profile)")
     return fmt
 
 
@@ -155,12 +159,13 @@ def _folder_rows(path: Path, source: TextSource, suffixes: tuple[str, ...] = (".
         if not found:
             raise HarnessError(f"{folder}: class '{folder.name}' is empty (no {'/'.join(suffixes)} files); add "
                                f"examples or remove the folder")
+        label = UNLABELLED if source.label is None else folder.name
         for f in found:
             if suffixes != (".txt",):
-                rows.append((str(f), None, folder.name))
+                rows.append((str(f), None, label))
                 continue
             try:
-                rows.append((f.read_text(encoding="utf-8").strip(), None, folder.name))
+                rows.append((f.read_text(encoding="utf-8").strip(), None, label))
             except UnicodeDecodeError as e:
                 raise HarnessError(f"{f} is not UTF-8 ({e}); save it as UTF-8") from None
     if source.text_pair:
@@ -179,10 +184,26 @@ def _arrow_rows(path: Path, source: TextSource) -> list[Row]:
         raise HarnessError(f"{path} holds several splits ({', '.join(ds)}); name them in 'files' "
                            f"(e.g. files = {{train = \"{path}/train\", test = \"{path}/test\"}})")
     _check_columns(path, source, list(ds.column_names))
+    if source.label is None:
+        return [_row(path, source, r, i) for i, r in enumerate(ds)]
     feature = ds.features.get(source.label)
     names = getattr(feature, "names", None)  # a ClassLabel column stores ids; map them back to names
     return [_row(path, source, {**r, source.label: names[r[source.label]] if names else r[source.label]}, i)
             for i, r in enumerate(ds)]
+
+
+def _line_rows(path: Path, source: TextSource) -> list[Row]:
+    """A ``.txt`` file's non-empty lines as unlabelled texts (label=None sources only)."""
+    if source.label is not None:
+        raise HarnessError(f"{path}: a .txt file holds texts without labels; a classification profile needs a "
+                           f".csv/.tsv/.jsonl file or class folders (a .txt file serves a masked-lm profile)")
+    if source.text_pair:
+        raise HarnessError(f"{path}: a .txt file holds one text per line; 'text_pair' needs a CSV/TSV/JSONL file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise HarnessError(f"{path} is not UTF-8 ({e}); save it as UTF-8") from None
+    return [(line.strip(), None, UNLABELLED) for line in lines if line.strip()]
 
 
 def _check_columns(path: Path, source: TextSource, columns: list[str]) -> None:
@@ -194,7 +215,7 @@ def _check_columns(path: Path, source: TextSource, columns: list[str]) -> None:
 
 def _row(path: Path, source: TextSource, record: dict[str, Any], line: int) -> Row:
     text = record.get(source.text)
-    label = record.get(source.label)
+    label = UNLABELLED if source.label is None else record.get(source.label)
     pair = record.get(source.text_pair) if source.text_pair else None
     if not isinstance(text, str) or not text.strip():
         raise HarnessError(f"{path} row {line}: empty or missing '{source.text}'; fill it or drop the row")
@@ -218,7 +239,7 @@ def read_rows(path: Path, source: TextSource) -> list[Row]:
                            f"relative to the config file)")
     fmt = detect_format(path)
     rows = {"csv": lambda: _table_rows(path, source, ","), "tsv": lambda: _table_rows(path, source, "\t"),
-            "jsonl": lambda: _jsonl_rows(path, source),
+            "jsonl": lambda: _jsonl_rows(path, source), "txt": lambda: _line_rows(path, source),
             "folder": lambda: _folder_rows(path, source, IMAGE_SUFFIXES if is_image_folder(path) else (".txt",)),
             "arrow": lambda: _arrow_rows(path, source)}[fmt]()
     if not rows:
@@ -246,6 +267,11 @@ def label_map(found: Iterable[str], declared: tuple[str, ...] | None, where: str
         raise HarnessError(f"{where}: label(s) {', '.join(map(repr, unknown[:5]))} are not in labels = "
                            f"{list(declared)}; add them or fix the data")
     return declared
+
+
+def _names(found: Iterable[str], source: TextSource) -> tuple[str, ...]:
+    """The label map of a source's rows; one class for unlabelled text."""
+    return (UNLABELLED,) if source.label is None else label_map(found, source.labels, source.where)
 
 
 def _ids(rows: list[Row], names: tuple[str, ...]) -> list[int]:
@@ -358,7 +384,7 @@ def load_splits(name: str, source: TextSource) -> dict[str, Dataset]:
     if source.files is not None:
         images = is_image_folder(source.files["test"])
         per_split = {split: _dedup(read_rows(path, source), images) for split, path in source.files.items()}
-        names = label_map((r[2] for rows in per_split.values() for r in rows), source.labels, source.where)
+        names = _names((r[2] for rows in per_split.values() for r in rows), source)
         out = {split: _dataset(f"{name}-{split}", per_split.get(split, []), names, images=images) for split in SPLITS}
         if images:
             leaked = ({hashlib.sha256(p.read_bytes()).digest() for p in out["test"].paths}
@@ -372,7 +398,7 @@ def load_splits(name: str, source: TextSource) -> dict[str, Dataset]:
     else:
         images = is_image_folder(source.path)
         rows = _dedup(read_rows(source.path, source), images)
-        names = label_map((r[2] for r in rows), source.labels, source.where)
+        names = _names((r[2] for r in rows), source)
         labels = _ids(rows, names)
         parts = stratified_split(labels, {"test": source.test, "validation": source.validation}, source.seed)
         out = {split: _dataset(f"{name}-{split}", rows, names, parts[split], images) for split in SPLITS}

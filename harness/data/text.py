@@ -37,7 +37,8 @@ class TextDataset:
     """Texts (and, for a sentence-pair task, their second texts) with class ids, in a fixed order.
 
     ``labels[i]`` indexes ``label_names`` (IMDB and MR: 0 = negative, 1 = positive);
-    ``text_pairs`` is None for single-sentence tasks.
+    ``text_pairs`` is None for single-sentence tasks; a single label name marks unlabelled texts
+    (a masked-LM set, :data:`harness.data.files.UNLABELLED`).
     """
 
     name: str
@@ -51,8 +52,8 @@ class TextDataset:
             raise ValueError(f"{self.name}: {len(self.texts)} texts but {len(self.labels)} labels")
         if self.text_pairs is not None and len(self.text_pairs) != len(self.texts):
             raise ValueError(f"{self.name}: {len(self.texts)} texts but {len(self.text_pairs)} second texts")
-        if len(self.label_names) < 2:
-            raise ValueError(f"{self.name}: a classification set needs at least 2 label names")
+        if not self.label_names:
+            raise ValueError(f"{self.name}: needs its label names (one for unlabelled texts)")
         if any(not 0 <= label < len(self.label_names) for label in self.labels):
             raise ValueError(f"{self.name}: labels must be class ids 0..{len(self.label_names) - 1}")
 

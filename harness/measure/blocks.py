@@ -24,7 +24,8 @@ block costs no load):
   round), ``warmup_rounds``, ``wall_s``, ``own_cpu_s`` (this process's CPU time) and the
   machine-wide ``busy_s`` / ``steal_s`` over the block (:func:`noise_window`),
   plus, with ``capture`` R, the logits of the block's timed round R (``captured``: pool
-  index -> (B, C) nested list) for the integrity checks.
+  index -> the (B, C) logits as a nested list, or a bounded sample of a larger output:
+  :func:`harness.measure.capture.captured_view`) for the integrity checks.
 * ``{"op": "state"}`` -- ``{"state_sha256": ..., "session": runner.session_info()}``.
 * ``{"op": "quit"}`` -- exit 0.
 
@@ -38,6 +39,8 @@ import json
 import sys
 import time
 from typing import Any, Callable
+
+from harness.measure.capture import captured_view
 
 WARMUP_S = 0.25
 MIN_WARMUP = 1
@@ -95,7 +98,7 @@ def time_block(run: Callable[[Any], Any], pool: list, seconds: float, min_rounds
         out = run(pool[k])
         samples.append(time.perf_counter() - t0)
         if i == capture:
-            captured[k] = out.float().tolist()
+            captured[k] = captured_view(out).tolist()
         i += 1
     wall = time.perf_counter() - t_begin
     return {"samples_s": samples, "warmup_rounds": warmup_rounds, "wall_s": wall, **stop_noise(),

@@ -19,10 +19,13 @@ from harness.measure.stats import bootstrap_ci
 
 
 def quality_metrics(
-    logits: torch.Tensor, labels: torch.Tensor, reference_logits: torch.Tensor | None = None
+    logits: torch.Tensor, labels: torch.Tensor, reference_logits: torch.Tensor | None = None,
+    per_class: bool = True,
 ) -> dict[str, float | list[float] | None]:
     """Accuracy (with ``accuracy_ci95`` [low, high]), eval_loss, agreement, kl_fp32; for C > 2
-    classes also ``macro_f1`` (with ``macro_f1_ci95``) and ``per_class_accuracy`` (C values).
+    classes also ``macro_f1`` (with ``macro_f1_ci95``) and ``per_class_accuracy`` (C values),
+    unless ``per_class`` is False (a masked LM's C is its vocabulary: tokens are not classes a
+    user balances, and a bootstrap of a 30,522-class F1 would take hours).
 
     Args:
         logits: (N, C) variant logits.
@@ -46,7 +49,7 @@ def quality_metrics(
         "agreement": None,
         "kl_fp32": None,
     }
-    if logits.shape[1] > 2:
+    if per_class and logits.shape[1] > 2:
         result.update(macro_f1_metrics(pred.numpy(), labels.numpy(), logits.shape[1]))
     if reference_logits is not None:
         if reference_logits.shape != logits.shape:

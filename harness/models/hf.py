@@ -8,7 +8,9 @@ folder) gets a freshly initialised head under ``torch.manual_seed(seed)``; its p
 name ``fine_tune`` (a random head measures nothing).  :func:`finetuned` fine-tunes it with the
 project's one training loop (:mod:`harness.core.train`, as the built-in baseline) and caches the
 checkpoint by a hash of the weights, the recipe and the training data.  Image models (ConvNeXt,
-ViT) load with ``AutoModelForImageClassification`` the same way (``kind="image"``).
+ViT) load with ``AutoModelForImageClassification`` the same way (``kind="image"``), and a masked
+language model (a folder saved from a ``…ForMaskedLM``) with ``AutoModelForMaskedLM``
+(:func:`load_masked_lm`).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import torch
 import torch.nn as nn
 
 from harness.core.atomic import sha256_file
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, first_line
 from harness.data.text import TextDataset
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -31,7 +33,8 @@ TEXT_FAMILIES = ("bert", "distilbert", "roberta", "xlm-roberta")
 IMAGE_FAMILIES = ("convnext", "vit")
 # kind -> (families, the head's architecture suffix, the transformers auto class)
 KINDS = {"text": (TEXT_FAMILIES, "ForSequenceClassification", "AutoModelForSequenceClassification"),
-         "image": (IMAGE_FAMILIES, "ForImageClassification", "AutoModelForImageClassification")}
+         "image": (IMAGE_FAMILIES, "ForImageClassification", "AutoModelForImageClassification"),
+         "masked-lm": (TEXT_FAMILIES, "ForMaskedLM", "AutoModelForMaskedLM")}
 _GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
 
 
@@ -129,6 +132,35 @@ def load_classifier(folder: Path, label_names: tuple[str, ...], where: str, seed
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise HarnessError(f"{where}: {folder} cannot be loaded as a {kind} classifier ({first})") from None
     return model.eval(), not head_in_folder or bool(info.get("missing_keys"))
+
+
+def load_masked_lm(folder: Path, where: str) -> nn.Module:
+    """The folder's masked language model (``BertForMaskedLM``, ``DistilBertForMaskedLM``,
+    ``RobertaForMaskedLM``, …) in eval mode: logits (B, L, vocab) for ``input_ids`` /
+    ``attention_mask`` (B, L).
+
+    Raises:
+        HarnessError: see :func:`check_folder`; the folder holds another head (an encoder or a
+            classifier: no MLM head to score); the weights lack part of the MLM head.
+    """
+    import transformers
+
+    config = check_folder(folder, where, "masked-lm")
+    architectures = config.get("architectures") or []
+    if not any(a.endswith("ForMaskedLM") for a in architectures):
+        raise HarnessError(f"{where}: {folder} holds {', '.join(architectures) or 'a model without architectures'}, "
+                           f"not a masked LM; save a …ForMaskedLM model there, or use task = \"text-classification\"")
+    try:
+        model, info = transformers.AutoModelForMaskedLM.from_pretrained(str(folder), local_files_only=True,
+                                                                        output_loading_info=True)
+    except (OSError, ValueError, RuntimeError) as e:
+        raise HarnessError(f"{where}: {folder} cannot be loaded as a masked LM ({first_line(e)})") from None
+    # Tied output embeddings are not stored, so they are never "missing"; anything else missing
+    # would be scored as a random head.
+    if info.get("missing_keys"):
+        raise HarnessError(f"{where}: {folder} lacks {len(info['missing_keys'])} weight(s) of the model "
+                           f"(first: {sorted(info['missing_keys'])[0]}); save the whole …ForMaskedLM with save_pretrained")
+    return model.eval()
 
 
 def recipe_hash(folder: Path, recipe: dict[str, Any], train: TextDataset, validation: TextDataset) -> str:

@@ -28,7 +28,7 @@ from ``builtin.toml``, a user's from their ``edgebench.toml``.
 
 A user's ``hf_dir`` model (real weights) is measured in its own architecture, fine-tuned first
 when its model table names ``fine_tune``; its task is :class:`harness.models.tasks.LabelledTextTask`
-(or ``LabelledImageTask`` for an image folder).
+(``LabelledImageTask`` for an image folder, ``MaskedTextTask`` for a masked LM).
 """
 from __future__ import annotations
 
@@ -105,20 +105,24 @@ class Profile:
                                        task.model_spec.where)
 
 
-def _random_init(family: str, config_kwargs: dict, seed: int = 42) -> Callable[[], nn.Module]:
+def _random_init(family: str, config_kwargs: dict, seed: int = 42, masked_lm: bool = False) -> Callable[[], nn.Module]:
     def load() -> nn.Module:
         import transformers
 
         config_class, model_class = RANDOM_FAMILIES[family]
+        if masked_lm:
+            model_class = model_class.replace("ForSequenceClassification", "ForMaskedLM")
         torch.manual_seed(seed)
         return getattr(transformers, model_class)(getattr(transformers, config_class)(**config_kwargs)).eval()
 
     return load
 
 
-def _random_key(family: str, config_kwargs: dict, seed: int = 42) -> Callable[[], str]:
+def _random_key(family: str, config_kwargs: dict, seed: int = 42, masked_lm: bool = False) -> Callable[[], str]:
     # The first two families' keys predate the family field: leaving it out keeps their cached variants.
     payload = config_kwargs if family in ("distilbert", "convnext") else {**config_kwargs, "family": family}
+    if masked_lm:  # another head, so other weights under the same seed
+        payload = {**payload, "family": family, "head": "masked-lm"}
 
     def key() -> str:
         blob = json.dumps({"config": payload, "seed": seed, "torch": torch.__version__}, sort_keys=True)
@@ -229,12 +233,14 @@ def _user_baseline(spec: project.ModelSpec, profile: project.ProfileSpec, make_t
         return losses, float((pred == val.labels).float().mean())
 
     def key() -> str:
-        if spec.fine_tune is None:
+        if spec.fine_tune is None:  # a masked LM is never fine-tuned here (project.py refuses it)
             return "hf-" + hf.weights_sha256(spec.hf_dir)[:16]
         s = splits()
         return "hf-ft-" + hf.recipe_hash(spec.hf_dir, recipe().to_dict(), s["train"], s["validation"])
 
     def load() -> nn.Module:
+        if profile.task == "masked-lm":
+            return hf.load_masked_lm(spec.hf_dir, spec.where)
         if spec.fine_tune is None:
             return hf.load_classifier(spec.hf_dir, splits()["test"].label_names, spec.where, seed=spec.seed,
                                       kind=kind)[0]
@@ -258,14 +264,17 @@ def _profile(project_: project.Project, spec: project.ProfileSpec) -> Profile:
         (key, load), real = RECIPES[model.recipe], True
     elif model.architecture is not None:
         arch = {k: v for k, v in model.architecture.items() if k != "family"}
-        family = model.architecture["family"]
-        key, load, real = _random_key(family, arch, model.seed), _random_init(family, arch, model.seed), False
+        family, masked = model.architecture["family"], spec.task == "masked-lm"
+        key, load, real = (_random_key(family, arch, model.seed, masked), _random_init(family, arch, model.seed, masked),
+                           False)
     task_factory = None
     if spec.task in project.USER_TASKS:
         evals = tuple((e, project_.data[e]) for e in spec.eval)
-        task_factory = (functools.partial(tasks.LabelledImageTask, spec.name, model, evals)
-                        if spec.task == "image-classification" else
-                        functools.partial(tasks.LabelledTextTask, spec.name, model, evals, spec.static_length))
+        task_class = {"image-classification": tasks.LabelledImageTask,
+                      "masked-lm": tasks.MaskedTextTask}.get(spec.task, tasks.LabelledTextTask)
+        task_factory = (functools.partial(task_class, spec.name, model, evals)
+                        if task_class is tasks.LabelledImageTask else
+                        functools.partial(task_class, spec.name, model, evals, spec.static_length))
     if model.recipe is None and model.architecture is None:
         if task_factory is None:
             raise HarnessError(f"{spec.where}: an {'onnx' if model.onnx else 'hf_dir'} model needs a user task "

@@ -16,7 +16,8 @@ user's ``edgebench.toml`` (the working directory's, or the file named by ``--con
 
     [profiles.mine]
     model = "my-minilm"
-    task = "text-classification"            # or text-pair-classification (text_pair in [data]), image-classification
+    task = "text-classification"            # or text-pair-classification (text_pair in [data]), image-classification,
+                                            # masked-lm (a …ForMaskedLM folder; texts need no labels, .txt allowed)
     eval = ["reviews"]                      # the test split of each; the first is the primary set
     seq_lengths = [16, 128]                 # tokens; pixels per side for images
     batch_sizes = [1, 32]
@@ -46,8 +47,9 @@ BUILTIN = Path(__file__).with_name("builtin.toml")
 
 # The tasks a profile can name: the built-in data sets' own, and a user's labelled text.
 BUILTIN_TASKS = ("text", "mlm", "image")
-USER_TASKS = ("text-classification", "text-pair-classification", "image-classification")
+USER_TASKS = ("text-classification", "text-pair-classification", "image-classification", "masked-lm")
 IMAGE_TASKS = ("image", "image-classification")
+MASKED_TASKS = ("mlm", "masked-lm")  # scored on masked positions: accuracy is masked-token top-1
 # Tasks whose model is a text classifier fed input_ids + attention_mask (what the ONNX exporter handles).
 TEXT_TASKS = ("text", "text-classification", "text-pair-classification")
 FAMILIES = ("distilbert", "bert", "roberta", "xlm-roberta", "convnext", "vit")
@@ -289,9 +291,25 @@ def _check_references(project: Project) -> None:
         if project.models[p.model].onnx is not None and p.task not in TEXT_TASKS[1:]:
             raise HarnessError(f"{p.where}: an onnx model is a text classifier here; give task = "
                                f"\"text-classification\" or \"text-pair-classification\"")
+        if p.task == "masked-lm":
+            _check_masked_lm(project, p)
         if p.task == "text-pair-classification" and any(project.data[e].text_pair is None for e in p.eval):
             raise HarnessError(f"{p.where}: a text-pair-classification profile needs text_pair = \"<column>\" "
                                f"in each of its [data] tables")
+
+
+def _check_masked_lm(project: Project, p: ProfileSpec) -> None:
+    model = project.models[p.model]
+    family = (model.architecture or {}).get("family")
+    if model.fine_tune is not None:
+        raise HarnessError(f"{model.where}: fine_tune trains a classification head; a masked-lm profile ({p.name}) "
+                           f"measures the folder's own MLM head: drop fine_tune")
+    if model.recipe is not None or family in ("convnext", "vit"):
+        raise HarnessError(f"{p.where}: a masked-lm profile needs a text masked LM: hf_dir = a folder saved from a "
+                           f"…ForMaskedLM, or architecture = {{ family = \"bert\", … }}")
+    for e in p.eval:
+        if project.data[e].text_pair is not None:
+            raise HarnessError(f"{project.data[e].where}: a masked-lm profile reads single texts; drop text_pair")
 
 
 def merge(builtin: Project, user: Project) -> Project:
@@ -348,6 +366,8 @@ hf_dir = "path/to/hf-model-folder"      # config.json + model.safetensors (or py
 # A folder without a classification head (e.g. a sentence-transformers encoder) gets one and
 # needs fine_tune; drop fine_tune for a model already fine-tuned on your labels.
 fine_tune = { data = "my-data", epochs = 1, lr = 1e-4, batch_size = 16, max_length = 128 }
+# For a masked language model (task = "masked-lm" below), hf_dir is a folder saved from a
+# …ForMaskedLM (BertForMaskedLM, DistilBertForMaskedLM, RobertaForMaskedLM), without fine_tune.
 # Or, instead of hf_dir and fine_tune, an exported text classifier (measured on onnxruntime:
 # fp32, int8-dynamic, int8-dynamic-pc):
 # onnx = "model.onnx"
@@ -355,6 +375,7 @@ fine_tune = { data = "my-data", epochs = 1, lr = 1e-4, batch_size = 16, max_leng
 
 [data.my-data]
 path = "data.csv"                       # .csv / .tsv / .jsonl, or a folder of class-named subfolders of .txt files
+                                        # (masked-lm: also a .txt file, one text per line; labels unused)
 text = "text"                           # column holding the text
 label = "label"                         # column holding the class name or id
 # text_pair = "text2"                   # for sentence-pair tasks (task = "text-pair-classification")
@@ -363,7 +384,7 @@ split = { test = 0.2, validation = 0.1, seed = 42 }   # or: files = { train = "t
 
 [profiles.mine]
 model = "my-model"
-task = "text-classification"
+task = "text-classification"            # or text-pair-classification, image-classification, masked-lm
 eval = ["my-data"]                      # the test split of each; the first is the primary set
 seq_lengths = [16, 128]                 # latency at these lengths (tokens)
 batch_sizes = [1, 32]                   # throughput at these batch sizes

@@ -14,7 +14,8 @@ they ask the profile's task (``get_task(profile.task)``):
 * ``training_context()`` -- data for data-dependent compressors.
 
 ``TextTask`` is the original BERT-style path (real IMDB tokens, IMDB test + MR).
-``MLMTask`` is masked-token prediction on the same reviews (:mod:`harness.models.mlm`).
+``MLMTask`` is masked-token prediction on the same reviews (:mod:`harness.models.mlm`);
+``MaskedTextTask`` the same scoring of a user's masked LM on a user's texts.
 ``ImageTask`` is Fashion-MNIST (:mod:`harness.data.images`): timing inputs are
 real test images resized bilinearly to ``length``×``length`` and repeated to
 the model's channel count; quality on the 10,000 test images plus study 004's
@@ -22,6 +23,7 @@ the model's channel count; quality on the 10,000 test images plus study 004's
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -43,9 +45,11 @@ class Task:
     length_tag: ClassVar[str]
     eval_sets: ClassVar[tuple[str, ...]]
     inputs_need_model: ClassVar[bool] = True
+    """False when :meth:`inputs` ignores its model argument (text: real token ids)."""
+    per_class: ClassVar[bool] = True
+    """False when the logits' columns are not classes (a masked LM's vocabulary): no macro-F1."""
     triple_loss: ClassVar[bool] = False
     """True when :meth:`triple_loss_inputs` is defined (study 001's quality table)."""
-    """False when :meth:`inputs` ignores its model argument (text: real token ids)."""
     eval_limit: int | None = None
     """At most this many examples per evaluation set (the suite's ``--eval-limit``),
     evenly spaced so a label-sorted set stays balanced; None: all."""
@@ -178,39 +182,51 @@ class TextTask(Task):
         return logits, hidden, None
 
 
-class MLMTask(TextTask):
-    """Masked-token prediction on IMDB reviews (:mod:`harness.models.mlm`): study 001's MLM eval loss.
+class _MaskedScoring:
+    """Quality of a masked LM: scored on the masked positions of fixed, seeded masked batches
+    (``_batches(eval_set)``: ``(masked input_ids (B, L), attention_mask (B, L), labels (B, L))``,
+    -100 off the masked tokens), so ``accuracy`` is masked-token top-1, ``eval_loss`` the MLM
+    eval loss (nats) and ``kl_fp32`` is over the vocabulary."""
 
-    Timing inputs are the text task's (real IMDB tokens); quality is scored on
-    the masked positions of ``imdb-mlm``, so ``accuracy`` is masked-token top-1,
-    ``eval_loss`` is the MLM eval loss and ``kl_fp32`` is over the vocabulary.
-    """
+    triple_loss = True
+    per_class = False
 
-    name = "mlm"
-    eval_sets = ("imdb-mlm",)
+    def _batches(self, eval_set: str) -> list[mlm.Batch]:
+        raise NotImplementedError
 
     def timing_pool(self, model, batch_size, length):
-        # Distinct inputs as for text; examples are not tracked because the
-        # accuracy pass scores masked positions, not whole reviews.
+        # Distinct inputs as for classification; examples are not tracked because the
+        # accuracy pass scores masked positions, not whole texts.
         return super().timing_pool(model, batch_size, length)[0], None
-
-    def _batches(self, eval_set: str):
-        if eval_set != "imdb-mlm":
-            raise self._unknown(eval_set)
-        return mlm.eval_batches()
 
     def labels(self, eval_set):
         return torch.cat([labels[labels != -100] for _, _, labels in self._batches(eval_set)])
 
     def eval_rows(self, eval_set):
-        return None  # the masked set is fixed (256 reviews), never cut by eval_limit
+        return None  # rows are masked positions, not examples
 
     def logits(self, model, eval_set):
         return mlm.masked_logits(model, self._batches(eval_set))[0]
 
     def triple_loss_inputs(self, model, n):
-        logits, labels, hidden = mlm.masked_logits(model, self._batches("imdb-mlm"), hidden=True)
+        logits, labels, hidden = mlm.masked_logits(model, self._batches(self.eval_sets[0]), hidden=True)
         return logits, hidden, labels
+
+
+class MLMTask(_MaskedScoring, TextTask):
+    """Masked-token prediction on IMDB reviews (:mod:`harness.models.mlm`): study 001's MLM eval loss.
+
+    Timing inputs are the text task's (real IMDB tokens); quality is scored on the masked
+    positions of ``imdb-mlm`` (256 reviews, never cut by ``eval_limit``).
+    """
+
+    name = "mlm"
+    eval_sets = ("imdb-mlm",)
+
+    def _batches(self, eval_set: str):
+        if eval_set != "imdb-mlm":
+            raise self._unknown(eval_set)
+        return mlm.eval_batches()
 
     def training_context(self, batch_size: int = 16, max_length: int = 128):
         """Training data for data-dependent compressors on the MLM model (head importance, recovery
@@ -330,6 +346,52 @@ class LabelledTextTask(TextTask):
             return text.batches(train, self.tokenizer(), batch_size, max_length)
 
         return CompressionContext(train_batches, seed=42)
+
+
+class MaskedTextTask(_MaskedScoring, LabelledTextTask):
+    """A user's masked language model on a user's texts (issue 18, ``task = "masked-lm"``).
+
+    The data are read without labels (a ``.txt`` file of one text per line, or the text column of
+    a CSV/TSV/JSONL file).  Quality is scored on the test split of each evaluation set, masked as
+    BERT does (15% of the real tokens, 80/10/10, the model's own tokenizer and mask token, seed
+    :data:`harness.models.mlm.EVAL_SEED`, ``max_length`` tokens); ``eval_limit`` keeps evenly spaced
+    texts.  Timing rows are the primary set's test texts as for :class:`LabelledTextTask`.
+    Data-dependent compressors train on the primary set's train split masked the same way under
+    seed 42 (never the evaluation masks).
+    """
+
+    name = "masked-lm"
+    mask_prob = mlm.MLMRecipe().mask_prob
+
+    def __init__(self, profile: str, model: Any, evals: tuple[tuple[str, files.TextSource], ...],
+                 max_length: int = 128) -> None:
+        super().__init__(profile, model, tuple((n, dataclasses.replace(s, label=None)) for n, s in evals), max_length)
+        self._masked: dict[tuple, list[mlm.Batch]] = {}
+
+    def check_data(self):
+        super().check_data()
+        if self.tokenizer().mask_token_id is None:
+            raise HarnessError(f"{self.model_spec.where}: the tokenizer has no mask token, so no masked-LM "
+                               f"inputs can be made; give the tokenizer the model was trained with")
+
+    def _masked_texts(self, texts: tuple[str, ...], batch_size: int, max_length: int, seed: int) -> list[mlm.Batch]:
+        key = (texts, batch_size, max_length, seed)
+        if key not in self._masked:  # every variant is scored on the same masks (callers must not modify them)
+            self._masked[key] = mlm.masked_batches(list(texts), self.tokenizer(), batch_size, max_length,
+                                                   self.mask_prob, seed)
+        return self._masked[key]
+
+    def _batches(self, eval_set: str):
+        return self._masked_texts(self.dataset(eval_set).texts, 16, self.max_length, mlm.EVAL_SEED)
+
+    def training_context(self, batch_size: int = 16, max_length: int = 128):
+        """The primary set's train split as masked ``(input_ids (B, L), attention_mask (B, L),
+        labels (B, L))`` batches (the model's own loss for ``labels`` is the MLM loss); None when
+        the split is empty.  No EdgeMIN student (its recipe distils a classifier)."""
+        train = self.splits(self.eval_sets[0])["train"]
+        if len(train) == 0:
+            return None
+        return CompressionContext(lambda: self._masked_texts(train.texts, batch_size, max_length, 42), seed=42)
 
 
 def min_image_size(config: Any) -> int:

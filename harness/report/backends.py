@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report.common import NA, NA_RANDOM, fmt, markdown_table, paired, pct, ratio
+from harness.report.common import NA, NA_RANDOM, fmt, markdown_table, paired, pct, primary_label, ratio
 from harness.results.rows import main_rows, references
 
 SEQ = "128"
@@ -58,7 +58,7 @@ def side_by_side(rows: list[dict[str, Any]]) -> str:
     return markdown_table(table, ["Model", "Variant", "Backend", "Size MB", "First result ms (from spawn)",
                           f"p50 ms @{SEQ}",
                           f"Throughput sps @{BATCH}", "Peak RSS MB", "Peak RSS over post-import MB",
-                          "Accuracy IMDB", "Accuracy MR", "Agreement with torch fp32"])
+                          f"Accuracy {primary_label(rows)}", "Accuracy MR", "Agreement with torch fp32"])
 
 
 def torch_vs(rows: list[dict[str, Any]], backend: str = "onnxruntime") -> str:

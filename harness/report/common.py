@@ -111,3 +111,13 @@ def footer(doc: dict[str, Any]) -> str:
     return (f"Machine {m.get('machine_id', '?')} ({m.get('cpu_model', '?')}, {m.get('physical_cores', '?')} cores), "
             f"{m.get('threads', '?')} threads, torch {m.get('torch', '?')}; run {doc['run']}"
             + (f" ({doc['datetime']})" if doc.get("datetime") else ""))
+
+
+def primary_label(rows: list[dict[str, Any]]) -> str:
+    """What the primary accuracy columns are scored on: "IMDB" for the built-in text profiles (and
+    runs saved before the set was recorded), the set's name for a user's, "primary set" for a mix."""
+    imdb = {None, "imdb-test", "imdb-mlm"}
+    sets = {r.get("primary_eval_set") for r in rows}
+    if sets <= imdb:
+        return "IMDB"
+    return (sets - imdb).pop() if len(sets - imdb) == 1 and not sets & imdb else "primary set"

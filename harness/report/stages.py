@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from harness.report.common import NA, Cell, Table, acc, fmt, paired, ratio
+from harness.report.common import NA, Cell, Table, acc, fmt, paired, primary_label, ratio
 from harness.results.rows import config_of, sweep_points
 
 
@@ -70,7 +70,7 @@ def stage_table(rows: list[dict[str, Any]], fp32: dict[str, dict[str, Any]]) -> 
         return None
     return Table("stages", "Compression stages (study 003, EdgeMIN)", [
         "Model", "Pipeline", "Stage", "Size MB", "Size × fp32", "Non-zero params", "Encoder Linear sparsity",
-        "p50 ms @128", "p50 × fp32", "Accuracy IMDB [95% CI]", "Accuracy MR [95% CI]"], table,
+        "p50 ms @128", "p50 × fp32", f"Accuracy {primary_label(rows)} [95% CI]", "Accuracy MR [95% CI]"], table,
         "Each `A+B` variant next to its prefixes measured in the same run (a stage not selected in the run is "
         "left out); ratios are cumulative against fp32 (p50: the paired in-run ratio, as in the versus-FP32 "
         "table).")

@@ -24,6 +24,7 @@ from harness.core import atomic
 from harness.core.errors import HarnessError
 from harness.gate.steps import THRESHOLD
 from harness.measure import peak
+from harness.models.project import MASKED_TASKS
 from harness.report import backends as report_backends
 from harness.report import distill as report_distill
 from harness.report import vision as report_vision
@@ -38,6 +39,7 @@ from harness.report.common import (
     markdown_table,
     paired,
     pct,
+    primary_label,
     ratio,
 )
 from harness.report.failures import render_failures
@@ -62,16 +64,6 @@ def _share(rows: list[dict[str, Any]]) -> str:
     """The largest share of a variant's pages any cold-cache eviction left resident, as text ("" if none)."""
     shares = [r["cold_cache_resident_after"] for r in rows if r.get("cold_cache_resident_after") is not None]
     return f"{max(shares):.1%} of the pages" if shares else ""
-
-
-def primary_label(rows: list[dict[str, Any]]) -> str:
-    """What the primary accuracy columns are scored on: "IMDB" for the built-in text profiles (and
-    runs saved before the set was recorded), the set's name for a user's, "primary set" for a mix."""
-    imdb = {None, "imdb-test", "imdb-mlm"}
-    sets = {r.get("primary_eval_set") for r in rows}
-    if sets <= imdb:
-        return "IMDB"
-    return (sets - imdb).pop() if len(sets - imdb) == 1 and not sets & imdb else "primary set"
 
 
 def tables(doc: dict[str, Any]) -> list[Table]:
@@ -131,7 +123,11 @@ def tables(doc: dict[str, Any]) -> list[Table]:
             "Accuracy with its 95% bootstrap CI; agreement = share of predictions equal to fp32's; "
             "KL = mean KL divergence of the variant's class distribution from fp32's"
             + ("; macro-F1 = unweighted mean of the per-class F1 (sets of more than two classes), 95% bootstrap CI"
-               if f1 else "") + (f". Primary sets: {sets}" if sets else "") + "."))
+               if f1 else "") + (f". Primary sets: {sets}" if sets else "")
+            + (f". Masked LMs ({', '.join(sorted({r['profile'] for r in quality if r.get('task') in MASKED_TASKS}))}): "
+               "accuracy is masked-token top-1 and eval loss the MLM loss at the masked positions (BERT masking of "
+               "15% of the tokens under a fixed seed), KL over the vocabulary"
+               if any(r.get("task") in MASKED_TASKS for r in quality) else "") + "."))
 
     out += [t for t in (stage_table(rows, fp32), sweep_table(rows, fp32)) if t is not None]
 

@@ -159,7 +159,7 @@ def rows_from_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "pruning_recovery_epochs": None,
             "timing_design": None, "p50_ratio": {}, "throughput_ratio": {}, "aa_ratio": {}, "aa_passed": None,
             "campaign_stable": {},
-            "real_weights": _profile_field(r, "real_weights"),
+            "real_weights": _profile_field(r, "real_weights"), "task": _profile_field(r, "task"),
             "reference_backend": _profile_field(r, "reference_backend") or "torch",
         })
         m = r["metric"]
