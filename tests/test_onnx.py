@@ -334,3 +334,25 @@ def test_an_ort_artifact_swapped_after_scoring_fails_the_integrity_check(store, 
     # a runner loaded unhashed has nothing to be checked by: an error, never a pass
     with pytest.raises(integrity.IntegrityError, match="without fingerprinting"):
         integrity.state_sha256(adapter.load(copy, threads=1, verify=False))
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_a_head_pruned_bert_family_model_exports_and_runs_on_ort_as_in_torch(tmp_path, family, one_thread):
+    """Issue 18: a user's BERT or RoBERTa with heads physically removed (a headless layer included)
+    exports through the ORT path and gives PyTorch's logits on a padded batch."""
+    import transformers
+
+    from compressors.heads import prune_heads
+
+    kw = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+              num_labels=3)
+    torch.manual_seed(0)
+    model = (transformers.RobertaForSequenceClassification(transformers.RobertaConfig(
+        **kw, pad_token_id=0, max_position_embeddings=514)) if family == "roberta" else
+        transformers.BertForSequenceClassification(transformers.BertConfig(**kw))).eval()
+    pruned = prune_heads(model, [[1, 3], []])  # 2 heads left in layer 0, none in layer 1
+    onnx_export.export_model(pruned, tmp_path / "m.onnx", "heads-grad@0.5")
+    ids, mask = onnx_export.check_batch(30522, padded=True)
+    with torch.inference_mode():
+        ref = pruned(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
+    assert onnx_export.logit_gap(onnx_export.ort_logits(tmp_path / "m.onnx", ids, mask), ref) < onnx_export.TOLERANCE

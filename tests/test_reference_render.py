@@ -1,6 +1,6 @@
 """Re-rendering the committed reference runs gives the committed reports, byte for byte.
 
-``reports/reference/`` (and its ``sweep/``, ``sweep-timing/``, ``vision/``, ``distill/``, ``fidelity/``, ``deployable/``, ``edgemin/``, ``compiled/``, ``own-model/*/`` folders)
+``reports/reference/`` (and its ``sweep/``, ``sweep-timing/``, ``vision/``, ``distill/``, ``fidelity/``, ``deployable/``, ``deployable-zen4/``, ``edgemin/``, ``compiled/``, ``own-model/*/`` folders)
 holds ``run.json`` and what ``python -m harness report`` rendered from it.  The run is rendered under its original file name (the
 ``"run"`` field of the committed ``summary.json``: the name is printed in the
 report, the footers and ``summary.json``), and every ``.md``/``.csv``/``.json``
@@ -29,7 +29,7 @@ def _mask(text: str) -> str:
 
 
 @pytest.mark.parametrize("folder", [".", "sweep", "sweep-timing", "vision", "distill", "own-model/quick", "own-model/toml",
-                                    "own-model/onnx", "own-model/masked-lm", "fidelity", "deployable", "edgemin",
+                                    "own-model/onnx", "own-model/masked-lm", "fidelity", "deployable", "deployable-zen4", "edgemin",
                                     "compiled"])
 def test_reference_run_renders_to_the_committed_files(tmp_path, folder):
     reference = REFERENCE / folder
