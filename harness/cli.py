@@ -207,7 +207,7 @@ def quick_config(model: Path, data: Path, text_col: str = "text", label_col: str
     import json
     import re
 
-    from harness.models import hf
+    from harness.models import hf, project
 
     def slug(text: str, default: str) -> str:  # a TOML bare key
         return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or default
@@ -218,8 +218,6 @@ def quick_config(model: Path, data: Path, text_col: str = "text", label_col: str
     onnx = model.suffix.lower() == ".onnx"
     name, data_name = slug(model.stem if onnx else model.name, "model"), slug(data.stem if data.is_file() else data.name, "data")
     # A folder or file named like a built-in model, profile or data set would shadow it (an error): prefix it.
-    from harness.models import project
-
     builtin = project.parse(project.BUILTIN.read_text(encoding="utf-8"), project.BUILTIN)
     name = f"user-{name}" if name in {*builtin.models, *builtin.profiles} else name
     data_name = f"user-{data_name}" if data_name in builtin.data else data_name
