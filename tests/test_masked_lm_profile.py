@@ -17,7 +17,7 @@ from harness.core.paths import ROOT
 from harness.data import files
 from harness.models import hf, project
 
-from tiny_suite import TINY_SUITE_FLAGS
+from tiny_suite import run_tiny_suite
 from test_project import WORDS, _csv, _rows, _tiny_folder, _write_project
 
 
@@ -144,16 +144,7 @@ def test_a_masked_lm_is_benchmarked_and_compressed_end_to_end(tmp_path, suite_lo
         f"[models.lm]\nhf_dir = '{folder}'\n[data.corpus]\npath = 'corpus.txt'\n"
         "[profiles.lm]\nmodel = 'lm'\ntask = 'masked-lm'\neval = ['corpus']\nseq_lengths = [16]\n"
         "batch_sizes = [1]\nstatic_length = 32\n"))
-    budgets = tmp_path / "budgets.toml"
-    budgets.write_text('schema = 1\n[[budget]]\nvariant = "*"\nmetric = "params"\nmax = 1e12\n'
-                       'why = "every case has a budget item that is judged"\n')
-    out = tmp_path / "run.json"
-    env = {**os.environ, "EDGEBENCH_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "-rfEs", "--config", str(config),
-           "--profiles", "lm", "--variants", "fp32,int8-dynamic,heads-grad@0.25", "--backends", "torch,onnxruntime",
-           *TINY_SUITE_FLAGS, "--budgets", str(budgets),
-           "-k", "not gemm_peak", f"--benchmark-json={out}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    proc, out = run_tiny_suite(tmp_path, config, "lm", "fp32,int8-dynamic,heads-grad@0.25")
     log = suite_log(proc)
     assert proc.returncode == 0, log
     assert "exports text classifiers only" in proc.stdout and "measure masked-lm profiles with --backends torch" \
@@ -177,7 +168,8 @@ def test_a_masked_lm_is_benchmarked_and_compressed_end_to_end(tmp_path, suite_lo
 
     report = tmp_path / "report"
     proc = subprocess.run([sys.executable, "-m", "harness", "report", str(out), "--out", str(report)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "EDGEBENCH_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr
     assert "Masked LMs (lm): accuracy is masked-token top-1" in (report / "report.md").read_text()
 

@@ -19,7 +19,7 @@ from harness.core.errors import HarnessError
 from harness.core.paths import ROOT
 from harness.measure import flops, params
 
-from tiny_suite import TINY_SUITE_FLAGS
+from tiny_suite import run_tiny_suite
 from test_project import TOKENIZER_FILES, _csv, _minilm_dir, _rows
 
 
@@ -175,16 +175,7 @@ def test_an_onnx_file_is_benchmarked_on_onnxruntime_against_its_own_fp32(tmp_pat
     """fp32 (the user's graph) and ORT INT8 measured, torch-only variants and the torch backend skipped
     with the reason, ratios and the A/A control on ORT fp32, accuracy scored, report rendered."""
     config = _onnx_project(tmp_path)
-    out = tmp_path / "run.json"
-    budgets = tmp_path / "budgets.toml"
-    budgets.write_text('schema = 1\n[[budget]]\nvariant = "*"\nmetric = "params"\nmax = 1e12\n'
-                       'why = "every case has a budget item that is judged"\n')
-    env = {**os.environ, "EDGEBENCH_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider", "-rfEs", "--config", str(config),
-           "--profiles", "clf", "--variants", "fp32,int8-dynamic,magnitude-global@0.5", "--backends", "torch,onnxruntime",
-           *TINY_SUITE_FLAGS, "--budgets", str(budgets),
-           "-k", "not gemm_peak", f"--benchmark-json={out}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    proc, out = run_tiny_suite(tmp_path, config, "clf", "fp32,int8-dynamic,magnitude-global@0.5")
     log = suite_log(proc)
     assert proc.returncode == 0, log
     assert "the profile's model is an ONNX file, which the torch backend cannot run" in proc.stdout, log
@@ -206,7 +197,8 @@ def test_an_onnx_file_is_benchmarked_on_onnxruntime_against_its_own_fp32(tmp_pat
 
     report = tmp_path / "report"
     proc = subprocess.run([sys.executable, "-m", "harness", "report", str(out), "--out", str(report)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "EDGEBENCH_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr
     tables = json.loads((report / "tables.json").read_text())["tables"]
     key = next(t for t in tables if t["slug"] == "key-comparison")  # the main table holds the ORT rows

@@ -374,15 +374,17 @@ class MaskedTextTask(_MaskedScoring, LabelledTextTask):
             raise HarnessError(f"{self.model_spec.where}: the tokenizer has no mask token, so no masked-LM "
                                f"inputs can be made; give the tokenizer the model was trained with")
 
-    def _masked_texts(self, texts: tuple[str, ...], batch_size: int, max_length: int, seed: int) -> list[mlm.Batch]:
-        key = (texts, batch_size, max_length, seed)
+    def _masked_texts(self, key: tuple, texts: Callable[[], tuple[str, ...]], batch_size: int, max_length: int,
+                      seed: int) -> list[mlm.Batch]:
+        """``texts()`` masked under ``seed``, once per ``key`` (a task's data do not change while it lives)."""
         if key not in self._masked:  # every variant is scored on the same masks (callers must not modify them)
-            self._masked[key] = mlm.masked_batches(list(texts), self.tokenizer(), batch_size, max_length,
+            self._masked[key] = mlm.masked_batches(list(texts()), self.tokenizer(), batch_size, max_length,
                                                    self.mask_prob, seed)
         return self._masked[key]
 
     def _batches(self, eval_set: str):
-        return self._masked_texts(self.dataset(eval_set).texts, 16, self.max_length, mlm.EVAL_SEED)
+        return self._masked_texts(("eval", eval_set), lambda: self.dataset(eval_set).texts, 16, self.max_length,
+                                  mlm.EVAL_SEED)
 
     def training_context(self, batch_size: int = 16, max_length: int = 128):
         """The primary set's train split as masked ``(input_ids (B, L), attention_mask (B, L),
@@ -391,7 +393,8 @@ class MaskedTextTask(_MaskedScoring, LabelledTextTask):
         train = self.splits(self.eval_sets[0])["train"]
         if len(train) == 0:
             return None
-        return CompressionContext(lambda: self._masked_texts(train.texts, batch_size, max_length, 42), seed=42)
+        return CompressionContext(lambda: self._masked_texts(("train", batch_size, max_length), lambda: train.texts,
+                                                             batch_size, max_length, 42), seed=42)
 
 
 def min_image_size(config: Any) -> int:
